@@ -1,0 +1,11 @@
+//! The posmate wire protocol, shared by the phone (posmate-core) and terminal firmware
+//! (posmate-sim, or a real terminal). It is deliberately sans-IO: no async runtime, no BLE
+//! stack, no clock. Every type here turns bytes into events and events into bytes, so that a
+//! firmware team can drive it from an interrupt loop and the phone from tokio.
+//!
+//! The layering follows `docs/protocol.md`:
+//! [`gatt`] (service layout, advertising) → [`segment`] (ATT-sized segments) →
+//! [`frame`] (kinds and CRC) → [`flow`] (credits) → [`handshake`] / [`secure`]
+//! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue).
+
+pub mod gatt;
