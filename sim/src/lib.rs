@@ -1,0 +1,2 @@
+//! posmate-sim: the outside world, simulated. Terminal firmware (and, later, the acquirer)
+//! that talks to the core only through `posmate-proto` bytes over a link.
