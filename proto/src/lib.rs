@@ -9,3 +9,5 @@
 //! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue).
 
 pub mod gatt;
+pub mod keybundle;
+pub mod receipt;
