@@ -11,3 +11,9 @@
 pub mod gatt;
 pub mod keybundle;
 pub mod receipt;
+pub mod segment;
+pub mod frame;
+pub mod flow;
+pub mod pan;
+pub mod message;
+pub mod wire;
