@@ -9,6 +9,8 @@
 //! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue).
 
 pub mod gatt;
+pub mod handshake;
+pub mod secure;
 pub mod keybundle;
 pub mod receipt;
 pub mod segment;
