@@ -1,0 +1,48 @@
+//! The phone's secrets, kept in the OS keystore and never in SQLite, logs or error text.
+//!
+//! [`SecretStore`] is the platform service trait (as in mozilla application-services): the
+//! flows see only it. [`KeyringStore`] implements it over keyring-core 1.0, with the backend
+//! chosen explicitly through [`KeystoreChoice`] (see `backend.rs`, the one place with platform
+//! `cfg`s). On top sit the domain helpers: [`PhoneIdentity`], [`TerminalPins`], [`wipe_all`].
+//!
+//! Which backends exist and how long they keep secrets:
+//! - `linux-keyutils` (Linux, also `Os` there): kernel memory, **not durable**: lost at reboot,
+//!   expires after days unused. Needs a session keyring ([`linux::join_session_keyring`]).
+//! - `mock`: keyring-core's in-memory store, for tests; lost at process exit.
+//!
+//! There is no durable Linux backend yet: the Secret Service store
+//! (`dbus-secret-service-keyring-store`) is the intended `Os` default there, but it needs a
+//! session bus and an unlocked keyring to test against, which CI does not set up yet. Until
+//! then callers must show [`BackendInfo::warning`] to the user.
+
+mod backend;
+mod error;
+mod identity;
+mod keyring;
+#[cfg(target_os = "linux")]
+pub mod linux;
+mod secret;
+
+pub use backend::{BackendInfo, KeystoreChoice};
+pub use error::{KeystoreError, Result};
+pub use identity::{wipe_all, PhoneIdentity, TerminalPins};
+pub use keyring::{KeyringStore, Namespace};
+pub use secret::Secret;
+
+/// Where the phone keeps its secrets. Calls block on the platform keystore; call them from a
+/// blocking context (e.g. `tokio::task::spawn_blocking`), not on an async executor thread.
+pub trait SecretStore: Send + Sync {
+    /// The secret stored under `name`, or `None` if there is none.
+    fn get(&self, name: &str) -> Result<Option<Secret>>;
+    /// Stores `secret` under `name`, replacing any previous value.
+    fn set(&self, name: &str, secret: &Secret) -> Result<()>;
+    /// Deletes `name`; returns whether it existed. Deleting a missing name is not an error.
+    fn delete(&self, name: &str) -> Result<bool>;
+    /// The names of all secrets stored through this store, sorted.
+    fn list(&self) -> Result<Vec<String>>;
+    /// What backs this store and whether it is durable.
+    fn backend(&self) -> BackendInfo;
+}
+
+#[cfg(test)]
+mod tests;
