@@ -2,3 +2,4 @@
 //! the keystore, and (as they land) the lifecycle flows and the store. Pure Rust: the UniFFI
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod keystore;
+pub mod transport;
