@@ -6,7 +6,7 @@
 //! shared    = X25519(eph_secret, device_x25519_pub)          (all-zero result is rejected)
 //! key       = HKDF-SHA256(salt = "posmate key bundle v1", ikm = shared, info = SN, L = 32)
 //! ciphertext‖tag = ChaCha20-Poly1305(key, nonce = 12 zero bytes, aad = SN, plaintext = CBOR KeyBundle)
-//! KeyBundle = [ terminal_no text, merchant_no text, keys [ [ slot u8, kind u8, key bytes(16) ] ] ]
+//! KeyBundle = [ terminal_no text, merchant_no text, keys [ [ slot u8, kind u8 (KeySlot kind), key bytes(16) ] ] ]
 //! ```
 //!
 //! The terminal's X25519 key is its Ed25519 factory device key (`Info.device_key`) in
@@ -37,39 +37,7 @@ pub const KCV_LEN: usize = 3;
 const EPH_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
-/// What a key is for (`KeySlot.kind` in `docs/protocol.md` §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// Terminal master key.
-    Tmk,
-    /// PIN encryption key.
-    Pin,
-    /// MAC key.
-    Mac,
-    /// Data encryption key.
-    Data,
-}
-
-impl KeyKind {
-    pub fn code(self) -> u8 {
-        match self {
-            KeyKind::Tmk => 0,
-            KeyKind::Pin => 1,
-            KeyKind::Mac => 2,
-            KeyKind::Data => 3,
-        }
-    }
-
-    pub fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            0 => KeyKind::Tmk,
-            1 => KeyKind::Pin,
-            2 => KeyKind::Mac,
-            3 => KeyKind::Data,
-            _ => return None,
-        })
-    }
-}
+pub use crate::message::KeyKind;
 
 /// One key of a bundle. The key bytes are zeroized on drop and never printed.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -130,7 +98,7 @@ impl<C> Encode<C> for KeyBundle {
             .str(&self.merchant_no)?
             .array(self.keys.len() as u64)?;
         for k in &self.keys {
-            e.array(3)?.u8(k.slot)?.u8(k.kind.code())?.bytes(&k.key)?;
+            e.array(3)?.u8(k.slot)?.encode(k.kind)?.bytes(&k.key)?;
         }
         Ok(())
     }
@@ -153,8 +121,7 @@ impl<'b, C> Decode<'b, C> for KeyBundle {
                 return Err(bad("KeyBundle: key entry is not a 3-element array"));
             }
             let slot = d.u8()?;
-            let kind =
-                KeyKind::from_code(d.u8()?).ok_or_else(|| bad("KeyBundle: unknown key kind"))?;
+            let kind: KeyKind = d.decode()?;
             let bytes = d.bytes()?;
             let key: [u8; KEY_LEN] = bytes
                 .try_into()
@@ -272,7 +239,7 @@ mod tests {
                 },
                 BundleKey {
                     slot: 1,
-                    kind: KeyKind::Pin,
+                    kind: KeyKind::PinKey,
                     key: [0x22; 16],
                 },
             ],
