@@ -1,0 +1,59 @@
+//! `cargo xtask <task>`: the project's own automation, in Rust so it runs wherever cargo does.
+//!
+//! * `test` — everything CI runs: formatting, clippy with warnings denied, the workspace's
+//!   tests (property tests and fuzz-style decoders included), and a type-check of the
+//!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
+//! * `bench` — the benchmarks; each prints ratios against a reference measured in the same
+//!   run.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|bench>\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(step) => {
+            eprintln!("xtask: FAILED at step: {step}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one step, echoing it; `Err(name)` if it fails.
+fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("\n==> {name}: {program} {}", args.join(" "));
+    let start = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("{name} (could not start {program}: {e})"))?;
+    eprintln!("<== {name}: {} in {:.1} s", if status.success() { "ok" } else { "FAILED" }, start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(name.to_owned())
+    }
+}
+
+fn test() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    step("format", &cargo, &["fmt", "--all", "--", "--check"])?;
+    step("clippy", &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    step("fuzz targets type-check", &cargo, &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"])?;
+    // Last, so its closing "test result" lines are what a reader of the log sees.
+    step("tests", &cargo, &["test", "--workspace", "--no-fail-fast"])
+}
+
+fn bench() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    step("wire benchmark", &cargo, &["bench", "-p", "posmate-proto", "--bench", "wire"])
+}
