@@ -3,3 +3,4 @@
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod keystore;
 pub mod transport;
+pub mod session;
