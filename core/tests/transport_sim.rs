@@ -10,7 +10,7 @@ use posmate_core::transport::sim_link::faults::{
     Action, Direction, FaultPlan, OnPathHook, PacketRef,
 };
 use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::trace::{replay, Trace};
+use posmate_core::transport::sim_link::trace::{replay, Trace, TraceKind};
 use posmate_core::transport::sim_link::{SimConnection, SimRadio};
 use posmate_core::transport::{
     scan_for, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
@@ -543,7 +543,7 @@ async fn on_path_attacker_can_relay_rewrite_and_replay() {
             Action::Forward
         }
     });
-    let (seen, got, _) = three_writes(FaultPlan::new().on_path(hook)).await;
+    let (seen, got, conn) = three_writes(FaultPlan::new().on_path(hook)).await;
     assert_eq!(
         written(&seen),
         [
@@ -554,6 +554,27 @@ async fn on_path_attacker_can_relay_rewrite_and_replay() {
         ]
     );
     assert_eq!(recorded.lock().unwrap().len(), 3);
+    // The trace says what the attacker did.
+    let faults: Vec<String> = conn
+        .trace()
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Fault {
+                direction, what, ..
+            } => Some(format!("{direction:?}: {what}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults.len(), 5, "{faults:?}");
+    assert_eq!(faults[2], "ToTerminal: on-path hook injected 1 packet(s)");
+    assert_eq!(
+        faults
+            .iter()
+            .filter(|f| f.as_str() == "ToPhone: rewritten by on-path hook")
+            .count(),
+        4
+    );
     assert_eq!(
         notifications(&got),
         [

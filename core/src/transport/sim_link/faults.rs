@@ -185,6 +185,7 @@ impl FaultPlan {
                 notes.push(format!("corrupted byte {i}"));
             }
         }
+        let before_hook = bytes.clone();
         let mut out = Vec::new();
         let mut injected = Vec::new();
         let forward = match &self.hook {
@@ -203,7 +204,7 @@ impl FaultPlan {
             },
         };
         if forward {
-            if value != bytes.as_slice() && !notes.iter().any(|n| n.starts_with("corrupted")) {
+            if before_hook != bytes {
                 notes.push("rewritten by on-path hook".to_owned());
             }
             if self.duplicate.contains(&packet) {
