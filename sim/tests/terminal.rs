@@ -668,6 +668,15 @@ fn a_phone_that_ignores_credits_is_closed_for_overrun() {
         link.send(FrameKind::Secure, &body);
     }
     assert!(term.stats().overruns >= 1);
+    let close = loop {
+        match link.next_message() {
+            Some(Body::Close(c)) => break c,
+            Some(_) => continue,
+            None => panic!("no CLOSE"),
+        }
+    };
+    assert_eq!(close.reason, CloseReason::Overrun);
+    assert!(link.term.wants_disconnect());
 }
 
 #[test]
