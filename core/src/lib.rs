@@ -4,3 +4,4 @@
 pub mod keystore;
 pub mod transport;
 pub mod session;
+pub mod terminals;
