@@ -13,7 +13,9 @@ use tokio::sync::broadcast;
 
 use crate::keystore::{KeystoreError, PhoneIdentity, SecretStore, TerminalPins};
 use crate::session::{self, CodeEntry, Session, SessionConfig, SessionError};
-use crate::transport::manager::{ConnectionManager, ConnectionState, Established, ManagerError, ReconnectPolicy};
+use crate::transport::manager::{
+    ConnectionManager, ConnectionState, Established, ManagerError, ReconnectPolicy,
+};
 use crate::transport::{Connection, PeripheralId, Transport};
 
 /// Why pairing, reconnecting or forgetting failed.
@@ -59,7 +61,12 @@ impl Terminals {
         config: SessionConfig,
         policy: ReconnectPolicy,
     ) -> Self {
-        Terminals { transport, secrets, config, manager: ConnectionManager::new(policy) }
+        Terminals {
+            transport,
+            secrets,
+            config,
+            manager: ConnectionManager::new(policy),
+        }
     }
 
     /// Connection states of reconnect attempts, in order.
@@ -79,9 +86,18 @@ impl Terminals {
 
     /// First pairing: the merchant types the code the terminal shows. The terminal's key is
     /// pinned once the terminal has confirmed.
-    pub async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<Session, LinkError> {
+    pub async fn pair(
+        &self,
+        id: &PeripheralId,
+        code: &dyn CodeEntry,
+    ) -> Result<Session, LinkError> {
         let identity = self.identity()?;
-        let conn: Arc<dyn Connection> = Arc::from(self.transport.connect(id).await.map_err(SessionError::from)?);
+        let conn: Arc<dyn Connection> = Arc::from(
+            self.transport
+                .connect(id)
+                .await
+                .map_err(SessionError::from)?,
+        );
         let lookup = PinLookup::new(&*self.secrets);
         let result = session::pair(conn, &identity, |sn| lookup.get(sn), code, &self.config).await;
         lookup.check()?;
@@ -105,7 +121,8 @@ impl Terminals {
                 |_attempt| async {
                     let conn: Arc<dyn Connection> = Arc::from(self.transport.connect(id).await?);
                     let lookup = PinLookup::new(&*self.secrets);
-                    let result = session::resume(conn, &identity, |sn| lookup.get(sn), &self.config).await;
+                    let result =
+                        session::resume(conn, &identity, |sn| lookup.get(sn), &self.config).await;
                     lookup.check().map_err(ResumeError::Keystore)?;
                     result.map_err(ResumeError::Session)
                 },
@@ -115,7 +132,10 @@ impl Terminals {
         match result {
             Ok(session) => Ok(session),
             Err(ManagerError::NotRetryable { error, .. }) => Err(error.into()),
-            Err(ManagerError::GaveUp { attempts, last }) => Err(LinkError::GaveUp { attempts, last: last.to_string() }),
+            Err(ManagerError::GaveUp { attempts, last }) => Err(LinkError::GaveUp {
+                attempts,
+                last: last.to_string(),
+            }),
         }
     }
 
@@ -175,14 +195,20 @@ struct PinLookup<'a> {
 
 impl<'a> PinLookup<'a> {
     fn new(secrets: &'a dyn SecretStore) -> Self {
-        PinLookup { secrets, error: Mutex::new(None) }
+        PinLookup {
+            secrets,
+            error: Mutex::new(None),
+        }
     }
 
     fn get(&self, sn: &str) -> Option<[u8; 32]> {
         match TerminalPins::new(self.secrets).get(sn) {
             Ok(pin) => pin,
             Err(e) => {
-                self.error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                self.error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
                 None
             }
         }

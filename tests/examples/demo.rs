@@ -68,9 +68,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let phone = StaticKeypair::from_secret(rand::random());
     let config = SessionConfig::default();
     let conn: Arc<dyn Connection> = Arc::from(radio.connect(&chosen.id).await?);
-    let (session, paired) =
-        session::pair(conn, &phone, |_| None, &ReadsTheScreen(terminal.clone()), &config).await?;
-    println!("  paired; terminal identity key {}", hex(&paired.terminal_key[..8]));
+    let (session, paired) = session::pair(
+        conn,
+        &phone,
+        |_| None,
+        &ReadsTheScreen(terminal.clone()),
+        &config,
+    )
+    .await?;
+    println!(
+        "  paired; terminal identity key {}",
+        hex(&paired.terminal_key[..8])
+    );
 
     println!("3. reading the terminal's info over the encrypted session");
     let Response::Info(info) = session.request(Request::GetInfo).await? else {
@@ -91,7 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pin = paired.terminal_key;
     let conn: Arc<dyn Connection> = Arc::from(radio.connect(&chosen.id).await?);
     let session = session::resume(conn, &phone, |_| Some(pin), &config).await?;
-    let Response::Pong { payload } = session.request(Request::Ping { payload: b"still there?".to_vec() }).await?
+    let Response::Pong { payload } = session
+        .request(Request::Ping {
+            payload: b"still there?".to_vec(),
+        })
+        .await?
     else {
         return Err("unexpected response to Ping".into());
     };

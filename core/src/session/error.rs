@@ -24,7 +24,9 @@ pub enum SessionError {
     #[error("pairing was cancelled")]
     Cancelled,
 
-    #[error("the terminal does not know this phone any more (it was wiped or unpaired); pair again")]
+    #[error(
+        "the terminal does not know this phone any more (it was wiped or unpaired); pair again"
+    )]
     NotPaired,
 
     #[error("terminal {sn} presents a different identity key than when it was paired — it may be an impostor. If you wiped or replaced it, forget it and pair again")]
@@ -48,7 +50,9 @@ pub enum SessionError {
     #[error("the terminal refused the request: {message} ({})", code.code())]
     Refused { code: ErrorCode, message: String },
 
-    #[error("the terminal answered with something unexpected; update its firmware or contact support")]
+    #[error(
+        "the terminal answered with something unexpected; update its firmware or contact support"
+    )]
     UnexpectedResponse,
 }
 
@@ -78,7 +82,9 @@ impl SessionError {
         match self {
             SessionError::Transport(e) => e.is_transient(),
             SessionError::Timeout(_) | SessionError::Closed(_) | SessionError::Security(_) => true,
-            SessionError::WrongCode { .. } | SessionError::PairingLocked { .. } | SessionError::HandshakeFailed => true,
+            SessionError::WrongCode { .. }
+            | SessionError::PairingLocked { .. }
+            | SessionError::HandshakeFailed => true,
             _ => false,
         }
     }
@@ -86,7 +92,9 @@ impl SessionError {
     /// The error for a CLOSE the terminal sent.
     pub(crate) fn from_close(close: &posmate_proto::message::Close) -> Self {
         match close.reason {
-            CloseReason::WrongCode => SessionError::WrongCode { attempts_left: close.attempts_left.unwrap_or(0) },
+            CloseReason::WrongCode => SessionError::WrongCode {
+                attempts_left: close.attempts_left.unwrap_or(0),
+            },
             CloseReason::PairingLocked => SessionError::PairingLocked {
                 retry_after: Duration::from_millis(u64::from(close.retry_after_ms.unwrap_or(0))),
             },
@@ -97,10 +105,20 @@ impl SessionError {
                 ours: posmate_proto::handshake::PROTOCOL_VERSION,
             },
             CloseReason::HandshakeFailed => SessionError::HandshakeFailed,
-            CloseReason::DecryptFailed => SessionError::Security("the terminal could not authenticate our frames"),
-            CloseReason::CorruptFrame => SessionError::Security("the terminal received a corrupt frame"),
-            CloseReason::Overrun => SessionError::Security("flow-control overrun reported by the terminal"),
-            _ => SessionError::Closed(if close.detail.is_empty() { format!("{:?}", close.reason) } else { close.detail.clone() }),
+            CloseReason::DecryptFailed => {
+                SessionError::Security("the terminal could not authenticate our frames")
+            }
+            CloseReason::CorruptFrame => {
+                SessionError::Security("the terminal received a corrupt frame")
+            }
+            CloseReason::Overrun => {
+                SessionError::Security("flow-control overrun reported by the terminal")
+            }
+            _ => SessionError::Closed(if close.detail.is_empty() {
+                format!("{:?}", close.reason)
+            } else {
+                close.detail.clone()
+            }),
         }
     }
 

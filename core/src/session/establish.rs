@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use posmate_proto::frame::{encode_frame, FrameKind};
-use posmate_proto::handshake::{self, PairingCode, PhonePairing, PhoneResume, StaticKeypair, PROTOCOL_VERSION};
-use posmate_proto::message::{self, Body, Close, CloseReason, Event, Hello, HelloAck, Intent, Pair2, PairingState};
+use posmate_proto::handshake::{
+    self, PairingCode, PhonePairing, PhoneResume, StaticKeypair, PROTOCOL_VERSION,
+};
+use posmate_proto::message::{
+    self, Body, Close, CloseReason, Event, Hello, HelloAck, Intent, Pair2, PairingState,
+};
 use posmate_proto::secure::SecureChannel;
 
 use super::link::{FrameLink, PHONE_MAX_FRAME, PHONE_RX_WINDOW};
@@ -41,7 +45,9 @@ async fn greet(link: &mut FrameLink, intent: Intent) -> Result<Greeting, Session
         rx_window: PHONE_RX_WINDOW,
         max_frame: PHONE_MAX_FRAME,
     };
-    let hello_frame = link.send(FrameKind::Hello, &message::encode(&hello)).await?;
+    let hello_frame = link
+        .send(FrameKind::Hello, &message::encode(&hello))
+        .await?;
     let frame = link.recv().await?;
     if frame.kind != FrameKind::HelloAck {
         return Err(violation(link, "expected HELLO_ACK").await);
@@ -50,16 +56,25 @@ async fn greet(link: &mut FrameLink, intent: Intent) -> Result<Greeting, Session
         return Err(violation(link, "malformed HELLO_ACK").await);
     };
     if ack.version != PROTOCOL_VERSION {
-        link.abort(Close::new(CloseReason::VersionUnsupported, "")).await;
-        return Err(SessionError::VersionUnsupported { min: ack.version, max: ack.version, ours: PROTOCOL_VERSION });
+        link.abort(Close::new(CloseReason::VersionUnsupported, ""))
+            .await;
+        return Err(SessionError::VersionUnsupported {
+            min: ack.version,
+            max: ack.version,
+            ours: PROTOCOL_VERSION,
+        });
     }
     link.wire.set_peer_limits(ack.rx_window, ack.max_frame);
-    let prologue = handshake::prologue(&hello_frame, &encode_frame(FrameKind::HelloAck, &frame.body));
+    let prologue = handshake::prologue(
+        &hello_frame,
+        &encode_frame(FrameKind::HelloAck, &frame.body),
+    );
     Ok(Greeting { ack, prologue })
 }
 
 async fn violation(link: &mut FrameLink, what: &'static str) -> SessionError {
-    link.abort(Close::new(CloseReason::ProtocolViolation, what)).await;
+    link.abort(Close::new(CloseReason::ProtocolViolation, what))
+        .await;
     SessionError::Security(what)
 }
 
@@ -77,7 +92,8 @@ pub async fn pair(
     let Greeting { ack, prologue } = greet(&mut link, Intent::Pair).await?;
     if let Some(pin) = pinned(&ack.sn) {
         if pin != ack.static_key {
-            link.abort(Close::new(CloseReason::Bye, "identity mismatch")).await;
+            link.abort(Close::new(CloseReason::Bye, "identity mismatch"))
+                .await;
             return Err(SessionError::PossibleImpostor { sn: ack.sn });
         }
     }
@@ -91,7 +107,9 @@ pub async fn pair(
         }
         PairingState::Closed => {
             link.abort(Close::new(CloseReason::Bye, "")).await;
-            return Err(SessionError::Closed("the terminal is not accepting pairing right now".into()));
+            return Err(SessionError::Closed(
+                "the terminal is not accepting pairing right now".into(),
+            ));
         }
     }
 
@@ -108,7 +126,8 @@ pub async fn pair(
     let (phone, pair1) = PhonePairing::start(identity, &code, &ack.sn, &prologue, rand::random())
         .map_err(|_| SessionError::HandshakeFailed)?;
     drop(code);
-    link.send(FrameKind::Pair1, &message::encode(&pair1)).await?;
+    link.send(FrameKind::Pair1, &message::encode(&pair1))
+        .await?;
 
     let frame = link.recv().await?;
     if frame.kind != FrameKind::Pair2 {
@@ -120,12 +139,14 @@ pub async fn pair(
     let (mut channel, terminal_key, pair3) = match phone.on_pair2(&pair2) {
         Ok(done) => done,
         Err(_) => {
-            link.abort(Close::new(CloseReason::HandshakeFailed, "")).await;
+            link.abort(Close::new(CloseReason::HandshakeFailed, ""))
+                .await;
             return Err(SessionError::HandshakeFailed);
         }
     };
     if terminal_key != ack.static_key {
-        link.abort(Close::new(CloseReason::HandshakeFailed, "")).await;
+        link.abort(Close::new(CloseReason::HandshakeFailed, ""))
+            .await;
         return Err(SessionError::HandshakeFailed);
     }
     link.send(FrameKind::Pair3, &pair3).await?;
@@ -136,15 +157,24 @@ pub async fn pair(
         return Err(violation(&mut link, "expected PairConfirmed").await);
     }
     match channel.open_envelope(&frame.body) {
-        Ok(env) if matches!(&env.body, Body::Event(Event::PairConfirmed { sn }) if *sn == ack.sn) => {}
+        Ok(env) if matches!(&env.body, Body::Event(Event::PairConfirmed { sn }) if *sn == ack.sn) =>
+            {}
         Ok(_) => return Err(violation(&mut link, "expected PairConfirmed").await),
         Err(_) => {
             let _ = link.conn.disconnect().await;
-            return Err(SessionError::Security("the pairing confirmation failed authentication"));
+            return Err(SessionError::Security(
+                "the pairing confirmation failed authentication",
+            ));
         }
     }
     let session = Session::start(link, channel, ack.sn.clone(), terminal_key, config);
-    Ok((session, Paired { sn: ack.sn, terminal_key }))
+    Ok((
+        session,
+        Paired {
+            sn: ack.sn,
+            terminal_key,
+        },
+    ))
 }
 
 /// Reconnect to a paired terminal: Noise IK with the pinned key, one round trip, no code.
@@ -162,11 +192,12 @@ pub async fn resume(
         return Err(SessionError::NotPaired);
     };
     if pin != ack.static_key {
-        link.abort(Close::new(CloseReason::Bye, "identity mismatch")).await;
+        link.abort(Close::new(CloseReason::Bye, "identity mismatch"))
+            .await;
         return Err(SessionError::PossibleImpostor { sn: ack.sn });
     }
-    let (phone, resume1) =
-        PhoneResume::start(identity, &pin, &prologue, rand::random()).map_err(|_| SessionError::HandshakeFailed)?;
+    let (phone, resume1) = PhoneResume::start(identity, &pin, &prologue, rand::random())
+        .map_err(|_| SessionError::HandshakeFailed)?;
     link.send(FrameKind::Resume1, &resume1).await?;
     let frame = link.recv().await?;
     if frame.kind != FrameKind::Resume2 {
@@ -175,7 +206,8 @@ pub async fn resume(
     let channel: SecureChannel = match phone.on_resume2(&frame.body) {
         Ok(channel) => channel,
         Err(_) => {
-            link.abort(Close::new(CloseReason::HandshakeFailed, "")).await;
+            link.abort(Close::new(CloseReason::HandshakeFailed, ""))
+                .await;
             return Err(SessionError::PossibleImpostor { sn: ack.sn });
         }
     };

@@ -27,8 +27,13 @@ pub(crate) struct FrameLink {
 }
 
 impl FrameLink {
-    pub(crate) fn new(conn: Arc<dyn Connection>, step_timeout: Duration) -> Result<Self, SessionError> {
-        let events = conn.take_events().ok_or(SessionError::Transport(TransportError::Disconnected))?;
+    pub(crate) fn new(
+        conn: Arc<dyn Connection>,
+        step_timeout: Duration,
+    ) -> Result<Self, SessionError> {
+        let events = conn
+            .take_events()
+            .ok_or(SessionError::Transport(TransportError::Disconnected))?;
         Ok(FrameLink {
             conn,
             events,
@@ -43,9 +48,15 @@ impl FrameLink {
     }
 
     /// Queues a frame and writes it out; returns the encoded frame (for the prologue).
-    pub(crate) async fn send(&mut self, kind: FrameKind, body: &[u8]) -> Result<Vec<u8>, SessionError> {
+    pub(crate) async fn send(
+        &mut self,
+        kind: FrameKind,
+        body: &[u8],
+    ) -> Result<Vec<u8>, SessionError> {
         self.wait_for_credit(kind).await?;
-        self.wire.send(kind, body).map_err(|e| SessionError::from_wire(&e))?;
+        self.wire
+            .send(kind, body)
+            .map_err(|e| SessionError::from_wire(&e))?;
         self.flush().await?;
         Ok(encode_frame(kind, body))
     }
@@ -73,11 +84,14 @@ impl FrameLink {
             if let Some(frame) = self.received.pop_front() {
                 // The handshake handles one frame at a time: its buffer slot is free again.
                 if frame.kind.is_flow_controlled() {
-                    self.wire.frame_processed().map_err(|e| SessionError::from_wire(&e))?;
+                    self.wire
+                        .frame_processed()
+                        .map_err(|e| SessionError::from_wire(&e))?;
                     self.flush().await?;
                 }
                 if frame.kind == FrameKind::Close {
-                    let close: Close = message::decode(&frame.body).map_err(|_| SessionError::Security("malformed CLOSE"))?;
+                    let close: Close = message::decode(&frame.body)
+                        .map_err(|_| SessionError::Security("malformed CLOSE"))?;
                     return Err(SessionError::from_close(&close));
                 }
                 return Ok(frame);
@@ -93,17 +107,26 @@ impl FrameLink {
             .map_err(|_| SessionError::Timeout(self.step_timeout))?;
         match event {
             Some(LinkEvent::Notification(bytes)) => {
-                let frames = self.wire.receive(&bytes).map_err(|e| SessionError::from_wire(&e))?;
+                let frames = self
+                    .wire
+                    .receive(&bytes)
+                    .map_err(|e| SessionError::from_wire(&e))?;
                 self.received.extend(frames);
                 Ok(())
             }
-            Some(LinkEvent::Disconnected(_)) | None => Err(SessionError::Transport(TransportError::Disconnected)),
+            Some(LinkEvent::Disconnected(_)) | None => {
+                Err(SessionError::Transport(TransportError::Disconnected))
+            }
         }
     }
 
     /// Tells the terminal why we stop (best effort) and drops the link.
     pub(crate) async fn abort(&mut self, close: Close) {
-        if self.wire.send(FrameKind::Close, &message::encode(&close)).is_ok() {
+        if self
+            .wire
+            .send(FrameKind::Close, &message::encode(&close))
+            .is_ok()
+        {
             let _ = self.flush().await;
         }
         let _ = self.conn.disconnect().await;

@@ -41,7 +41,10 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { step_timeout: Duration::from_secs(10), request_timeout: Duration::from_secs(15) }
+        SessionConfig {
+            step_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+        }
     }
 }
 
@@ -100,11 +103,29 @@ pub struct Session {
 }
 
 impl Session {
-    fn start(link: FrameLink, channel: SecureChannel, sn: String, terminal_key: [u8; 32], config: &SessionConfig) -> Self {
-        let FrameLink { conn, events, wire, received, .. } = link;
+    fn start(
+        link: FrameLink,
+        channel: SecureChannel,
+        sn: String,
+        terminal_key: [u8; 32],
+        config: &SessionConfig,
+    ) -> Self {
+        let FrameLink {
+            conn,
+            events,
+            wire,
+            received,
+            ..
+        } = link;
         let (events_tx, _) = broadcast::channel(64);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { wire, channel, next_id: 1, pending: HashMap::new(), ended: None }),
+            state: Mutex::new(State {
+                wire,
+                channel,
+                next_id: 1,
+                pending: HashMap::new(),
+                ended: None,
+            }),
             credit: Notify::new(),
             kick: Notify::new(),
             conn,
@@ -117,7 +138,14 @@ impl Session {
         let reader = tokio::spawn(read_loop(shared.clone(), events));
         let writer = tokio::spawn(write_loop(shared.clone()));
         shared.kick.notify_one();
-        Session { shared, sn, terminal_key, config: config.clone(), reader, writer }
+        Session {
+            shared,
+            sn,
+            terminal_key,
+            config: config.clone(),
+            reader,
+            writer,
+        }
     }
 
     /// The terminal's serial number, as it reported it in the handshake.
@@ -147,13 +175,18 @@ impl Session {
 
     /// Sends one request and waits for its response with the session's request timeout.
     pub async fn request(&self, request: Request) -> Result<Response, SessionError> {
-        self.request_with_timeout(request, self.config.request_timeout).await
+        self.request_with_timeout(request, self.config.request_timeout)
+            .await
     }
 
     /// Sends one request and waits up to `timeout` for its response (waiting for
     /// flow-control credit counts too). A terminal `Error` response becomes
     /// [`SessionError::Refused`].
-    pub async fn request_with_timeout(&self, request: Request, timeout: Duration) -> Result<Response, SessionError> {
+    pub async fn request_with_timeout(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, SessionError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let rx = loop {
             let credit = self.shared.credit.notified();
@@ -169,9 +202,18 @@ impl Session {
                     st.next_id = st.next_id.checked_add(1).unwrap_or(1);
                     let body = st
                         .channel
-                        .seal_envelope(&Envelope { id, body: Body::Request(request) })
-                        .map_err(|_| SessionError::Closed("the session's keys are exhausted; reconnect".into()))?;
-                    st.wire.send(FrameKind::Secure, &body).map_err(|e| SessionError::from_wire(&e))?;
+                        .seal_envelope(&Envelope {
+                            id,
+                            body: Body::Request(request),
+                        })
+                        .map_err(|_| {
+                            SessionError::Closed(
+                                "the session's keys are exhausted; reconnect".into(),
+                            )
+                        })?;
+                    st.wire
+                        .send(FrameKind::Secure, &body)
+                        .map_err(|e| SessionError::from_wire(&e))?;
                     let (tx, rx) = oneshot::channel();
                     st.pending.insert(id, tx);
                     break rx;
@@ -185,7 +227,9 @@ impl Session {
         match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => Err(SessionError::Timeout(timeout)),
             Ok(Err(_)) => Err(SessionError::Closed("the session ended".into())),
-            Ok(Ok(Ok(Response::Error { code, message }))) => Err(SessionError::Refused { code, message }),
+            Ok(Ok(Ok(Response::Error { code, message }))) => {
+                Err(SessionError::Refused { code, message })
+            }
             Ok(Ok(result)) => result,
         }
     }
@@ -195,14 +239,19 @@ impl Session {
         {
             let mut st = self.shared.lock();
             if st.ended.is_none() {
-                let close = Envelope { id: 0, body: Body::Close(Close::new(CloseReason::Bye, "")) };
+                let close = Envelope {
+                    id: 0,
+                    body: Body::Close(Close::new(CloseReason::Bye, "")),
+                };
                 if let Ok(body) = st.channel.seal_envelope(&close) {
                     let _ = st.wire.send(FrameKind::Secure, &body);
                 }
             }
         }
         let _ = flush(&self.shared).await;
-        self.shared.end("closed by the phone".into(), || SessionError::Closed("closed by the phone".into()));
+        self.shared.end("closed by the phone".into(), || {
+            SessionError::Closed("closed by the phone".into())
+        });
         let _ = self.shared.conn.disconnect().await;
     }
 }
@@ -216,7 +265,10 @@ impl Drop for Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("sn", &self.sn).field("open", &self.is_open()).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("sn", &self.sn)
+            .field("open", &self.is_open())
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,7 +287,9 @@ async fn write_loop(shared: Arc<Shared>) {
     loop {
         shared.kick.notified().await;
         if let Err(e) = flush(&shared).await {
-            shared.end(e.to_string(), || SessionError::Transport(TransportError::Disconnected));
+            shared.end(e.to_string(), || {
+                SessionError::Transport(TransportError::Disconnected)
+            });
             return;
         }
         if shared.lock().ended.is_some() {
@@ -271,18 +325,24 @@ async fn read_loop(shared: Arc<Shared>, mut events: LinkEvents) {
                 }
             }
             LinkEvent::Disconnected(reason) => {
-                shared.end(reason.to_string(), || SessionError::Transport(TransportError::Disconnected));
+                shared.end(reason.to_string(), || {
+                    SessionError::Transport(TransportError::Disconnected)
+                });
                 return;
             }
         }
     }
-    shared.end("link closed".into(), || SessionError::Transport(TransportError::Disconnected));
+    shared.end("link closed".into(), || {
+        SessionError::Transport(TransportError::Disconnected)
+    });
 }
 
 /// Handles one session frame; `false` when the session must end.
 fn handle_frame(shared: &Shared, kind: FrameKind, body: &[u8]) -> bool {
     if kind != FrameKind::Secure {
-        shared.end("plaintext frame after the handshake".into(), || SessionError::Security("plaintext frame after the handshake"));
+        shared.end("plaintext frame after the handshake".into(), || {
+            SessionError::Security("plaintext frame after the handshake")
+        });
         return false;
     }
     let mut st = shared.lock();
@@ -293,34 +353,55 @@ fn handle_frame(shared: &Shared, kind: FrameKind, body: &[u8]) -> bool {
         Err(_) => {
             drop(st);
             shared.end("a frame failed authentication".into(), || {
-                SessionError::Security("a frame failed authentication: forged, replayed, reordered or truncated")
+                SessionError::Security(
+                    "a frame failed authentication: forged, replayed, reordered or truncated",
+                )
             });
             false
         }
-        Ok(Envelope { id, body: Body::Response(response) }) => match st.pending.remove(&id) {
+        Ok(Envelope {
+            id,
+            body: Body::Response(response),
+        }) => match st.pending.remove(&id) {
             Some(tx) => {
                 let _ = tx.send(Ok(response));
                 true
             }
             None => {
                 drop(st);
-                shared.end("response to no request".into(), || SessionError::UnexpectedResponse);
+                shared.end("response to no request".into(), || {
+                    SessionError::UnexpectedResponse
+                });
                 false
             }
         },
-        Ok(Envelope { body: Body::Event(event), .. }) => {
+        Ok(Envelope {
+            body: Body::Event(event),
+            ..
+        }) => {
             drop(st);
             let _ = shared.events.send(event);
             true
         }
-        Ok(Envelope { body: Body::Close(close), .. }) => {
+        Ok(Envelope {
+            body: Body::Close(close),
+            ..
+        }) => {
             drop(st);
-            shared.end(format!("the terminal closed the session ({:?})", close.reason), || SessionError::from_close(&close));
+            shared.end(
+                format!("the terminal closed the session ({:?})", close.reason),
+                || SessionError::from_close(&close),
+            );
             false
         }
-        Ok(Envelope { body: Body::Request(_), .. }) => {
+        Ok(Envelope {
+            body: Body::Request(_),
+            ..
+        }) => {
             drop(st);
-            shared.end("the terminal sent a request".into(), || SessionError::Security("protocol violation"));
+            shared.end("the terminal sent a request".into(), || {
+                SessionError::Security("protocol violation")
+            });
             false
         }
     }
