@@ -340,9 +340,16 @@ async fn read_loop(shared: Arc<Shared>, mut events: LinkEvents) {
 /// Handles one session frame; `false` when the session must end.
 fn handle_frame(shared: &Shared, kind: FrameKind, body: &[u8]) -> bool {
     if kind != FrameKind::Secure {
-        shared.end("plaintext frame after the handshake".into(), || {
-            SessionError::Security("plaintext frame after the handshake")
-        });
+        // The one plaintext frame allowed after the handshake is CLOSE `decrypt-failed`
+        // (protocol.md §3.2): unauthenticated, it can only end the session, as any other
+        // plaintext frame does.
+        let why = match (kind, posmate_proto::message::decode::<Close>(body)) {
+            (FrameKind::Close, Ok(close)) if close.reason == CloseReason::DecryptFailed => {
+                "the terminal could not authenticate our frames"
+            }
+            _ => "plaintext frame after the handshake",
+        };
+        shared.end(why.into(), || SessionError::Security(why));
         return false;
     }
     let mut st = shared.lock();
