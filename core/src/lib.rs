@@ -2,6 +2,6 @@
 //! the keystore, and (as they land) the lifecycle flows and the store. Pure Rust: the UniFFI
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod keystore;
-pub mod transport;
 pub mod session;
 pub mod terminals;
+pub mod transport;

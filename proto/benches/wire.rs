@@ -27,8 +27,10 @@ fn channels() -> (SecureChannel, SecureChannel) {
     let phone = StaticKeypair::from_seed([1; 32]);
     let terminal = StaticKeypair::from_seed([2; 32]);
     let p = prologue(b"bench", b"bench");
-    let (init, m1) = PhoneResume::start(&phone, &terminal.public(), &p, [3; 32]).expect("IK message 1");
-    let (term, m2, _) = TerminalResume::on_resume1(&terminal, &p, &m1, |_| true, [4; 32]).expect("IK message 2");
+    let (init, m1) =
+        PhoneResume::start(&phone, &terminal.public(), &p, [3; 32]).expect("IK message 1");
+    let (term, m2, _) =
+        TerminalResume::on_resume1(&terminal, &p, &m1, |_| true, [4; 32]).expect("IK message 2");
     (init.on_resume2(&m2).expect("IK finish"), term)
 }
 
@@ -53,12 +55,20 @@ fn raw_aead(buffers: &[Vec<u8>]) -> (Duration, Duration) {
     let sealed: Vec<Vec<u8>> = buffers
         .iter()
         .enumerate()
-        .map(|(n, buf)| cipher.encrypt(&nonce(n), Payload { msg: buf, aad: &[] }).expect("seal"))
+        .map(|(n, buf)| {
+            cipher
+                .encrypt(&nonce(n), Payload { msg: buf, aad: &[] })
+                .expect("seal")
+        })
         .collect();
     let seal = start.elapsed();
     let start = Instant::now();
     for (n, ct) in sealed.iter().enumerate() {
-        black_box(cipher.decrypt(&nonce(n), Payload { msg: ct, aad: &[] }).expect("open"));
+        black_box(
+            cipher
+                .decrypt(&nonce(n), Payload { msg: ct, aad: &[] })
+                .expect("open"),
+        );
     }
     (seal, start.elapsed())
 }
@@ -97,7 +107,12 @@ fn full_path(buffers: &[Vec<u8>]) -> (Duration, Duration) {
 fn efficiency(mtu: u16) -> (f64, usize, usize) {
     let (mut seal_side, _) = channels();
     let (mut tx, _, max) = wires(mtu);
-    let envelope = Envelope { id: 7, body: Body::Response(Response::Pong { payload: vec![0x5a; MESSAGE] }) };
+    let envelope = Envelope {
+        id: 7,
+        body: Body::Response(Response::Pong {
+            payload: vec![0x5a; MESSAGE],
+        }),
+    };
     let body = seal_side.seal_envelope(&envelope).expect("seal");
     tx.send(FrameKind::Secure, &body).expect("credit");
     let mut att = 0;
@@ -114,10 +129,13 @@ fn mb_per_s(bytes: usize, d: Duration) -> f64 {
 }
 
 fn main() {
-    let buffers: Vec<Vec<u8>> = (0..MESSAGES).map(|i| vec![(i % 251) as u8; MESSAGE]).collect();
+    let buffers: Vec<Vec<u8>> = (0..MESSAGES)
+        .map(|i| vec![(i % 251) as u8; MESSAGE])
+        .collect();
     let total = MESSAGE * MESSAGES;
     // Best of several rounds, interleaved so machine noise hits both alike.
-    let (mut raw_seal, mut raw_open, mut send, mut recv) = (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+    let (mut raw_seal, mut raw_open, mut send, mut recv) =
+        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..ROUNDS {
         let (s, o) = raw_aead(&buffers);
         raw_seal = raw_seal.min(s);
@@ -128,21 +146,39 @@ fn main() {
     }
     let verdict = |mb: f64| if mb >= 200.0 { "met" } else { "NOT MET" };
     println!("== framing + session encryption, one core, {MESSAGES} × {MESSAGE} B at MTU 247, best of {ROUNDS}");
-    println!("{:<44}{:>10}{:>10}{:>22}", "path", "MB/s", "raw AEAD", "ratio to raw AEAD");
+    println!(
+        "{:<44}{:>10}{:>10}{:>22}",
+        "path", "MB/s", "raw AEAD", "ratio to raw AEAD"
+    );
     for (name, ours, raw) in [
         ("send: seal → frame → segment", send, raw_seal),
         ("receive: reassemble → check → open", recv, raw_open),
-        ("both endpoints, one after the other", send + recv, raw_seal + raw_open),
+        (
+            "both endpoints, one after the other",
+            send + recv,
+            raw_seal + raw_open,
+        ),
     ] {
         let (mb, raw_mb) = (mb_per_s(total, ours), mb_per_s(total, raw));
         println!("{name:<44}{mb:>10.1}{raw_mb:>10.1}{:>22.3}", mb / raw_mb);
     }
     let per_endpoint = mb_per_s(total, send.max(recv));
-    println!("slowest endpoint: {per_endpoint:.1} MB/s — target ≥ 200 MB/s per endpoint on one core: {}", verdict(per_endpoint));
+    println!(
+        "slowest endpoint: {per_endpoint:.1} MB/s — target ≥ 200 MB/s per endpoint on one core: {}",
+        verdict(per_endpoint)
+    );
     println!("== wire efficiency, one {MESSAGE}-byte message (application bytes ÷ ATT bytes incl. 3-byte ATT header)");
     for mtu in [23u16, 185, 247] {
         let (eff, att, packets) = efficiency(mtu);
-        let target = if mtu == 247 { if eff >= 0.95 { "  target ≥ 0.95: met" } else { "  target ≥ 0.95: NOT MET" } } else { "" };
+        let target = if mtu == 247 {
+            if eff >= 0.95 {
+                "  target ≥ 0.95: met"
+            } else {
+                "  target ≥ 0.95: NOT MET"
+            }
+        } else {
+            ""
+        };
         println!("MTU {mtu:>3}: {eff:.4}  ({packets} packets, {att} ATT bytes){target}");
     }
 }

@@ -135,14 +135,17 @@ impl Advertisement {
         if data[0..2] != MAGIC {
             return Err(AdvertisementError::BadMagic);
         }
-        let lifecycle = Lifecycle::from_code(data[3]).ok_or(AdvertisementError::BadLifecycle(data[3]))?;
+        let lifecycle =
+            Lifecycle::from_code(data[3]).ok_or(AdvertisementError::BadLifecycle(data[3]))?;
         let sn = &data[5..data.len().min(5 + MAX_SN_SUFFIX)];
         if !sn.iter().all(|b| b.is_ascii_graphic()) {
             return Err(AdvertisementError::BadSn);
         }
         let sn_suffix = String::from_utf8(sn.to_vec()).map_err(|_| AdvertisementError::BadSn)?;
         Ok(Advertisement {
-            local_name: local_name.map(str::to_owned).unwrap_or_else(|| local_name_for(&sn_suffix)),
+            local_name: local_name
+                .map(str::to_owned)
+                .unwrap_or_else(|| local_name_for(&sn_suffix)),
             protocol_version: data[2],
             lifecycle,
             pairing_open: data[4] & 1 != 0,
@@ -160,7 +163,11 @@ pub fn local_name_for(sn: &str) -> String {
 }
 
 fn tail(s: &str, n: usize) -> &str {
-    let start = s.char_indices().rev().nth(n.saturating_sub(1)).map_or(0, |(i, _)| i);
+    let start = s
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
     if s.chars().count() <= n {
         s
     } else {
@@ -219,9 +226,18 @@ mod tests {
 
     #[test]
     fn foreign_manufacturer_data_is_rejected_not_panicking() {
-        assert_eq!(Advertisement::parse(None, b"XX\x01\x00\x00A"), Err(AdvertisementError::BadMagic));
-        assert_eq!(Advertisement::parse(None, b"PM"), Err(AdvertisementError::TooShort(2)));
-        assert_eq!(Advertisement::parse(None, b"PM\x01\x09\x00A"), Err(AdvertisementError::BadLifecycle(9)));
+        assert_eq!(
+            Advertisement::parse(None, b"XX\x01\x00\x00A"),
+            Err(AdvertisementError::BadMagic)
+        );
+        assert_eq!(
+            Advertisement::parse(None, b"PM"),
+            Err(AdvertisementError::TooShort(2))
+        );
+        assert_eq!(
+            Advertisement::parse(None, b"PM\x01\x09\x00A"),
+            Err(AdvertisementError::BadLifecycle(9))
+        );
     }
 
     #[test]

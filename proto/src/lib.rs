@@ -8,14 +8,14 @@
 //! [`frame`] (kinds and CRC) → [`flow`] (credits) → [`handshake`] / [`secure`]
 //! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue).
 
+pub mod flow;
+pub mod frame;
 pub mod gatt;
 pub mod handshake;
-pub mod secure;
 pub mod keybundle;
-pub mod receipt;
-pub mod segment;
-pub mod frame;
-pub mod flow;
-pub mod pan;
 pub mod message;
+pub mod pan;
+pub mod receipt;
+pub mod secure;
+pub mod segment;
 pub mod wire;

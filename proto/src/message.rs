@@ -55,8 +55,7 @@ impl<'b, C> Decode<'b, C> for Lifecycle {
     fn decode(d: &mut Decoder<'b>, _ctx: &mut C) -> Result<Self, de::Error> {
         let p = d.position();
         let code = d.u8()?;
-        Lifecycle::from_code(code)
-            .ok_or_else(|| de::Error::message("unknown lifecycle code").at(p))
+        Lifecycle::from_code(code).ok_or_else(|| de::Error::message("unknown lifecycle code").at(p))
     }
 }
 

@@ -36,7 +36,11 @@ fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
         .args(args)
         .status()
         .map_err(|e| format!("{name} (could not start {program}: {e})"))?;
-    eprintln!("<== {name}: {} in {:.1} s", if status.success() { "ok" } else { "FAILED" }, start.elapsed().as_secs_f64());
+    eprintln!(
+        "<== {name}: {} in {:.1} s",
+        if status.success() { "ok" } else { "FAILED" },
+        start.elapsed().as_secs_f64()
+    );
     if status.success() {
         Ok(())
     } else {
@@ -47,13 +51,32 @@ fn step(name: &str, program: &str, args: &[&str]) -> Result<(), String> {
 fn test() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     step("format", &cargo, &["fmt", "--all", "--", "--check"])?;
-    step("clippy", &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    step("fuzz targets type-check", &cargo, &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"])?;
+    step(
+        "clippy",
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    step(
+        "fuzz targets type-check",
+        &cargo,
+        &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
+    )?;
     // Last, so its closing "test result" lines are what a reader of the log sees.
     step("tests", &cargo, &["test", "--workspace", "--no-fail-fast"])
 }
 
 fn bench() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    step("wire benchmark", &cargo, &["bench", "-p", "posmate-proto", "--bench", "wire"])
+    step(
+        "wire benchmark",
+        &cargo,
+        &["bench", "-p", "posmate-proto", "--bench", "wire"],
+    )
 }
