@@ -82,17 +82,20 @@ impl FrameLink {
     pub(crate) async fn recv(&mut self) -> Result<ReceivedFrame, SessionError> {
         loop {
             if let Some(frame) = self.received.pop_front() {
+                // A CLOSE is the terminal's last word and it disconnects right after: read
+                // it before returning any credit, or the failed write of that credit would
+                // hide its reason (a wrong code, a lockout) behind "disconnected".
+                if frame.kind == FrameKind::Close {
+                    let close: Close = message::decode(&frame.body)
+                        .map_err(|_| SessionError::Security("malformed CLOSE"))?;
+                    return Err(SessionError::from_close(&close));
+                }
                 // The handshake handles one frame at a time: its buffer slot is free again.
                 if frame.kind.is_flow_controlled() {
                     self.wire
                         .frame_processed()
                         .map_err(|e| SessionError::from_wire(&e))?;
                     self.flush().await?;
-                }
-                if frame.kind == FrameKind::Close {
-                    let close: Close = message::decode(&frame.body)
-                        .map_err(|_| SessionError::Security("malformed CLOSE"))?;
-                    return Err(SessionError::from_close(&close));
                 }
                 return Ok(frame);
             }
