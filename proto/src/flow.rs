@@ -1,5 +1,5 @@
 //! Credit-based flow control (`docs/protocol.md` §4): the sender spends one credit per
-//! session frame (HELLO / HELLO_ACK exempt) and the receiver hands credits back as it frees
+//! session frame (HELLO, HELLO_ACK and CLOSE exempt) and the receiver hands credits back as it frees
 //! buffer slots, so a correct sender can never overrun a receive buffer of
 //! `rx_window × max_frame` bytes.
 

@@ -10,8 +10,8 @@ use crc::{Crc, Table, CRC_32_ISCSI};
 pub const CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 /// Bytes a frame adds around its body: one kind byte and four CRC bytes.
 pub const FRAME_OVERHEAD: usize = 5;
-/// HELLO and HELLO_ACK frames are exempt from flow control; each side always accepts one of
-/// up to this many bytes (§3.1), whatever its `max_frame`.
+/// HELLO, HELLO_ACK and CLOSE frames are exempt from flow control; each side always accepts
+/// one of up to this many bytes (§3.1), whatever its `max_frame`.
 pub const HELLO_MAX_FRAME: usize = 256;
 
 /// Which end of the link an endpoint is.
@@ -113,12 +113,14 @@ impl FrameKind {
         )
     }
 
-    /// Whether a frame of this kind costs a credit (§4): every session frame except HELLO
-    /// and HELLO_ACK. CREDIT frames are on the control channel and never cost one.
+    /// Whether a frame of this kind costs a credit (§4): every session frame except HELLO,
+    /// HELLO_ACK and CLOSE (§3.1, §3.2: CLOSE's sender may not know the peer's window yet,
+    /// and it is the last frame sent). CREDIT frames are on the control channel and never
+    /// cost one.
     pub fn is_flow_controlled(self) -> bool {
         !matches!(
             self,
-            FrameKind::Hello | FrameKind::HelloAck | FrameKind::Credit
+            FrameKind::Hello | FrameKind::HelloAck | FrameKind::Close | FrameKind::Credit
         )
     }
 
@@ -255,7 +257,10 @@ mod tests {
         }
         assert!(!Hello.is_flow_controlled() && !HelloAck.is_flow_controlled());
         assert!(!Credit.is_flow_controlled());
-        assert!(Secure.is_flow_controlled() && Close.is_flow_controlled());
+        assert!(!Close.is_flow_controlled());
+        for k in [Pair1, Pair2, Pair3, Resume1, Resume2, Secure] {
+            assert!(k.is_flow_controlled());
+        }
         assert_eq!(Role::Phone.peer(), Role::Terminal);
         assert_eq!(HelloAck.name(), "HELLO_ACK");
     }

@@ -140,7 +140,7 @@ impl Wire {
             credits: SendCredits::new(),
             window: ReceiveWindow::new(local_rx_window),
             segmenter: Segmenter::new(),
-            // HELLO / HELLO_ACK may reach 256 bytes whatever max_frame is; other kinds are
+            // HELLO / HELLO_ACK / CLOSE may reach 256 bytes whatever max_frame is; other kinds are
             // held to max_frame once decoded.
             reassembler: Reassembler::new(local_max_frame.max(HELLO_MAX_FRAME)),
             failed: None,
@@ -279,8 +279,8 @@ impl Wire {
         Ok(out)
     }
 
-    /// The caller finished with one received flow-controlled frame (any kind but HELLO /
-    /// HELLO_ACK): its buffer slot is free. A CREDIT is queued when the batching rule of
+    /// The caller finished with one received flow-controlled frame (any session kind but
+    /// HELLO, HELLO_ACK and CLOSE): its buffer slot is free. A CREDIT is queued when the batching rule of
     /// [`ReceiveWindow::take_grant`] says so.
     pub fn frame_processed(&mut self) -> Result<(), WireError> {
         self.window
@@ -344,6 +344,30 @@ mod tests {
             Err(WireError::FrameTooLarge { len: 257, max: 256 })
         );
         assert_eq!(phone.send(FrameKind::Pair1, &[]), Err(WireError::NoCredit));
+    }
+
+    #[test]
+    fn close_is_exempt_even_with_a_full_window() {
+        // A terminal refusing HELLO before it knows the phone's window.
+        let mut terminal = Wire::new(Role::Terminal, 4, 4096);
+        let mut phone = Wire::new(Role::Phone, 1, 65535);
+        terminal.send(FrameKind::Close, &[0; 251]).unwrap();
+        assert_eq!(
+            terminal.send(FrameKind::Close, &[0; 252]),
+            Err(WireError::FrameTooLarge { len: 257, max: 256 })
+        );
+        // The phone's single slot is taken by a SECURE frame; the CLOSE still gets through.
+        terminal.set_peer_limits(1, 65535);
+        terminal.send(FrameKind::Secure, b"x").unwrap();
+        terminal.send(FrameKind::Close, b"bye").unwrap();
+        let got = pump(&mut terminal, &mut phone, 20).unwrap();
+        let kinds: Vec<_> = got.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            [FrameKind::Close, FrameKind::Secure, FrameKind::Close]
+        );
+        assert_eq!(phone.unprocessed(), 1);
+        assert_eq!(terminal.credits(), 0);
     }
 
     #[test]
