@@ -992,10 +992,18 @@ impl Firmware {
         (FRAME_US, Vec::new())
     }
 
+    /// An acquirer-style token for the card: keyed with the terminal's secret device seed,
+    /// so that, unlike a hash of public data, it cannot be reversed to the full PAN by
+    /// guessing the ~10^5 digits the masked PAN hides.
     fn card_token(&self, pan: &str) -> String {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        let mut kh = Sha256::new();
+        kh.update(b"posmate card token key v1");
+        kh.update(self.nvm.device_seed);
+        key.copy_from_slice(&kh.finalize());
         let mut h = Sha256::new();
         h.update(b"posmate card token v1");
-        h.update(self.device_key().verifying_key().as_bytes());
+        h.update(*key);
         h.update(pan.as_bytes());
         h.finalize()[..16]
             .iter()
