@@ -91,11 +91,15 @@ impl FrameLink {
                     return Err(SessionError::from_close(&close));
                 }
                 // The handshake handles one frame at a time: its buffer slot is free again.
+                // Returning the credit is best effort: the frame has arrived, and a link that
+                // dropped right after it is reported by the next send or receive. Failing
+                // here would discard a PairConfirmed the terminal committed to, leaving the
+                // terminal paired and the phone not.
                 if frame.kind.is_flow_controlled() {
                     self.wire
                         .frame_processed()
                         .map_err(|e| SessionError::from_wire(&e))?;
-                    self.flush().await?;
+                    let _ = self.flush().await;
                 }
                 return Ok(frame);
             }
