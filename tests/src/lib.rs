@@ -191,10 +191,11 @@ impl Merchant {
 #[async_trait]
 impl CodeEntry for Merchant {
     async fn enter_code(&self, sn: &str) -> Option<String> {
-        let code = match self.terminal.screen() {
-            Screen::PairingCode(code) => code,
-            other => panic!("asked for the code of {sn} but the terminal shows {other:?}"),
+        // With no code on the screen (the link dropped, say) the merchant can only cancel.
+        let Screen::PairingCode(code) = self.terminal.screen() else {
+            return None;
         };
+        let _ = sn;
         self.seen.lock().unwrap().push(code.clone());
         match self.typing {
             Typing::Right => Some(code),
