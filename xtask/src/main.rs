@@ -68,8 +68,19 @@ fn test() -> Result<(), String> {
         &cargo,
         &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
     )?;
-    // Last, so its closing "test result" lines are what a reader of the log sees.
-    step("tests", &cargo, &["test", "--workspace", "--no-fail-fast"])
+    // Last, so its closing "test result" lines are what a reader of the log sees;
+    // --show-output keeps the case counts that fault tests print (disconnect at every packet).
+    step(
+        "tests",
+        &cargo,
+        &[
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--",
+            "--show-output",
+        ],
+    )
 }
 
 fn bench() -> Result<(), String> {
