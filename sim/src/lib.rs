@@ -4,6 +4,7 @@
 extern crate posmate_proto as proto;
 
 pub mod fleet;
+pub mod serve;
 pub mod terminal;
 
 pub use terminal::{SimTerminal, TerminalConfig};

@@ -16,6 +16,7 @@
 pub mod btle;
 pub mod manager;
 pub mod sim_link;
+pub mod tcp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

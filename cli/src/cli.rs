@@ -1,0 +1,131 @@
+//! The command line: global options and the command list. Each command's own arguments
+//! live in its module under `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+const EXAMPLES: &str = "\
+Examples:
+  posmate --sim scan                      simulated terminals in this process
+  posmate --sim pair                      pair with the nearest one (code read off its screen)
+  posmate --sim info                      its info over the encrypted session
+  posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
+  posmate --connect-sim 127.0.0.1:7878 scan
+  posmate doctor                          what is missing for real Bluetooth
+  posmate --json scan                     machine-readable output (docs/cli.md)
+
+Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 refused, 5 Bluetooth/link,
+6 keystore/storage, 7 acquirer, 8 cancelled, 9 security (docs/cli.md).";
+
+/// posmate: pair, activate and look after a Bluetooth card terminal from the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "posmate",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Print one JSON document (the schemas in docs/cli.md) instead of readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Where posmate keeps its data [default: the platform data directory, e.g.
+    /// ~/.local/share/posmate]. Keystore entries are namespaced by this directory.
+    #[arg(long, global = true, env = "POSMATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Where the phone's keys live: the OS keystore, the Linux kernel keyutils store, or an
+    /// in-memory mock (lost at exit; for tests).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = KeystoreArg::Os,
+        env = "POSMATE_KEYSTORE"
+    )]
+    pub keystore: KeystoreArg,
+
+    /// Use simulated terminals (and acquirer) embedded in this process instead of
+    /// Bluetooth. Their state is kept in DATA_DIR/sim/terminals.json between runs.
+    #[arg(
+        long,
+        global = true,
+        env = "POSMATE_SIM",
+        conflicts_with = "connect_sim"
+    )]
+    pub sim: bool,
+
+    /// Use the simulated terminals of a running `posmate sim` at ADDR (host:port).
+    #[arg(long, global = true, env = "POSMATE_SIM_ADDR", value_name = "ADDR")]
+    pub connect_sim: Option<String>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr: no progress, notes or warnings.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeystoreArg {
+    Os,
+    Keyutils,
+    Mock,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Scan(commands::scan::Args),
+    Pair(commands::pair::Args),
+    Info(commands::info::Args),
+    Doctor(commands::doctor::Args),
+    Sim(commands::sim::Args),
+    Completions(commands::completions::Args),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !help.contains("Examples:") && cmd.get_name() != "help" {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        walk(&cli, "posmate".into(), &mut missing);
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    }
+}

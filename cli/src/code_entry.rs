@@ -1,0 +1,74 @@
+//! Where the pairing code comes from: `--code`, the user typing it on stdin, or — in
+//! simulation — the simulated terminal's screen, read as a merchant would read it.
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use posmate_core::session::CodeEntry;
+use posmate_core::transport::tcp::TcpTransport;
+use posmate_sim::terminal::Screen;
+use posmate_sim::SimTerminal;
+
+use crate::output::Output;
+use crate::simhost::control::{Control, ScreenReply};
+
+pub enum CodeSource {
+    /// Given on the command line.
+    Fixed(String),
+    /// Typed on stdin (a prompt goes to stderr).
+    Prompt(Output),
+    /// Read off an embedded simulated terminal's screen.
+    EmbeddedScreen(SimTerminal, Output),
+    /// Read off the screen of a terminal hosted by `posmate sim` (by its address).
+    RemoteScreen(Arc<TcpTransport>, String, Output),
+}
+
+#[async_trait]
+impl CodeEntry for CodeSource {
+    async fn enter_code(&self, sn: &str) -> Option<String> {
+        match self {
+            CodeSource::Fixed(code) => Some(code.clone()),
+            CodeSource::Prompt(out) => {
+                let out = *out;
+                let sn = sn.to_owned();
+                tokio::task::spawn_blocking(move || prompt(&out, &sn))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            CodeSource::EmbeddedScreen(terminal, out) => match terminal.screen() {
+                Screen::PairingCode(code) => {
+                    out.note(&format!("terminal {sn} shows code {code}"));
+                    Some(code)
+                }
+                // Nothing to read: the merchant can only cancel.
+                _ => None,
+            },
+            CodeSource::RemoteScreen(remote, who, out) => {
+                let request = serde_json::to_value(Control::Screen { sn: who.clone() })
+                    .expect("a request serialises");
+                let reply = remote.request(&request).await.ok()?;
+                let screen: ScreenReply = serde_json::from_value(reply).ok()?;
+                let code = screen.screen.code?;
+                out.note(&format!("terminal {sn} shows code {code}"));
+                Some(code)
+            }
+        }
+    }
+}
+
+/// Asks for the code on stdin; an empty line or the end of input cancels.
+fn prompt(out: &Output, sn: &str) -> Option<String> {
+    if !out.json && !out.quiet {
+        eprint!("Enter the 6-digit code terminal {sn} shows (empty to cancel): ");
+    }
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line).ok()?;
+    if !stdin.is_terminal() && !out.json && !out.quiet {
+        eprintln!();
+    }
+    let code = line.trim();
+    (read > 0 && !code.is_empty()).then(|| code.to_owned())
+}

@@ -1,0 +1,281 @@
+//! `posmate doctor`: what works and what to fix — Bluetooth (D-Bus, BlueZ, adapter, power,
+//! permission), the keystore (backend, durability), the data directory and, in simulation,
+//! the simulated terminals.
+
+use btleplug::api::{Central, Manager as _};
+use posmate_core::keystore::SecretStore;
+use posmate_core::transport::btle::{BtleOptions, BtleTransport};
+use posmate_core::transport::tcp::{wire, TcpTransport};
+use posmate_core::transport::{TransportError, Unavailability};
+use serde::Serialize;
+
+use crate::context::{Ctx, Mode};
+use crate::embedded::Embedded;
+use crate::error::{CliError, Exit};
+use crate::output::Report;
+
+/// Check Bluetooth, the keystore and the data directory, and say what to fix.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate doctor
+  posmate --sim doctor               Bluetooth problems are only warnings in simulation
+  posmate --json doctor | jq '.checks[] | select(.status == \"fail\")'
+
+Exit status: 0 when nothing failed, else that of the first failed check
+(5 Bluetooth or sim link, 6 keystore or data directory).")]
+pub struct Args {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// The exit status this check gives when it fails.
+    #[serde(skip)]
+    exit: Exit,
+}
+
+impl Check {
+    fn new(name: &'static str, status: Status, detail: impl Into<String>, exit: Exit) -> Self {
+        Check {
+            name,
+            status,
+            detail: detail.into(),
+            fix: None,
+            exit,
+        }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub ok: bool,
+    pub mode: &'static str,
+    pub checks: Vec<Check>,
+}
+
+impl Report for DoctorReport {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            out.push_str(&format!("{status}  {:<20} {}\n", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!("      {:<20} fix: {fix}\n", ""));
+            }
+        }
+        out.push_str(if self.ok {
+            "nothing to fix\n"
+        } else {
+            "some checks failed; see the fixes above\n"
+        });
+        out
+    }
+}
+
+pub async fn run(ctx: &Ctx, _args: Args) -> Result<Exit, CliError> {
+    let mode = ctx.mode();
+    let mut checks = bluetooth(mode == Mode::Bluetooth).await;
+    checks.extend(data_dir(ctx));
+    checks.push(keystore(ctx));
+    match &mode {
+        Mode::Bluetooth => {}
+        Mode::Embedded => checks.push(embedded(ctx)),
+        Mode::Remote(addr) => checks.push(remote(addr).await),
+    }
+    let failed = checks
+        .iter()
+        .find(|c| c.status == Status::Fail)
+        .map(|c| c.exit);
+    ctx.out.report(&DoctorReport {
+        ok: failed.is_none(),
+        mode: match mode {
+            Mode::Bluetooth => "bluetooth",
+            Mode::Embedded => "sim",
+            Mode::Remote(_) => "sim-link",
+        },
+        checks,
+    });
+    Ok(failed.unwrap_or(Exit::Ok))
+}
+
+/// The Bluetooth checks, from what opening the radio says. Without `required` (in
+/// simulation) a failure is a warning.
+async fn bluetooth(required: bool) -> Vec<Check> {
+    let bad = if required { Status::Fail } else { Status::Warn };
+    let names = [
+        "bluetooth.dbus",
+        "bluetooth.bluez",
+        "bluetooth.adapter",
+        "bluetooth.power",
+        "bluetooth.permission",
+    ];
+    let check =
+        |i: usize, status, detail: String| Check::new(names[i], status, detail, Exit::Transport);
+    match BtleTransport::new(BtleOptions::default()).await {
+        Ok(_) => {
+            let adapters = adapter_names().await.join(", ");
+            vec![
+                check(0, Status::Ok, "the system bus answers".into()),
+                check(1, Status::Ok, "BlueZ is running".into()),
+                check(2, Status::Ok, format!("adapters: {adapters}")),
+                check(3, Status::Ok, "the adapter is powered on".into()),
+                check(4, Status::Ok, "access granted".into()),
+            ]
+        }
+        Err(TransportError::BluetoothUnavailable { cause, .. }) => {
+            // The checks run in order; the cause says which one failed first.
+            let failed_at = match cause {
+                Unavailability::NoSystemBus => 0,
+                Unavailability::BlueZMissing | Unavailability::BlueZCannotStart => 1,
+                Unavailability::NoAdapter => 2,
+                Unavailability::AdapterPoweredOff => 3,
+                Unavailability::PermissionDenied => 4,
+            };
+            let mut detail = cause.to_string();
+            if !required {
+                detail.push_str(" (not needed in simulation)");
+            }
+            (0..names.len())
+                .map(|i| match i.cmp(&failed_at) {
+                    std::cmp::Ordering::Less => check(i, Status::Ok, "passed".into()),
+                    std::cmp::Ordering::Equal => check(i, bad, detail.clone()).fix(cause.fix()),
+                    std::cmp::Ordering::Greater => check(
+                        i,
+                        Status::Skip,
+                        "not checked: an earlier check failed".into(),
+                    ),
+                })
+                .collect()
+        }
+        Err(e) => vec![Check::new("bluetooth", bad, e.to_string(), Exit::Transport)],
+    }
+}
+
+/// Adapter names as the platform reports them (`hci0 (usb:…)`).
+async fn adapter_names() -> Vec<String> {
+    let Ok(manager) = btleplug::platform::Manager::new().await else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for adapter in manager.adapters().await.unwrap_or_default() {
+        if let Ok(info) = adapter.adapter_info().await {
+            names.push(info);
+        }
+    }
+    names.sort();
+    names
+}
+
+fn data_dir(ctx: &Ctx) -> Option<Check> {
+    let check = |status, detail: String| Check::new("data-dir", status, detail, Exit::Storage);
+    let dir = match ctx.ensure_data_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            let fix = e
+                .hint
+                .clone()
+                .unwrap_or_else(|| "pass --data-dir DIR".into());
+            return Some(check(Status::Fail, e.message).fix(fix));
+        }
+    };
+    let probe = dir.join(".doctor-probe");
+    let written = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
+    Some(match written {
+        Ok(()) => check(Status::Ok, format!("{} is writable", dir.display())),
+        Err(e) => check(
+            Status::Fail,
+            format!("cannot write in {}: {e}", dir.display()),
+        )
+        .fix("choose a writable directory with --data-dir"),
+    })
+}
+
+fn keystore(ctx: &Ctx) -> Check {
+    let check = |status, detail: String| Check::new("keystore", status, detail, Exit::Storage);
+    match ctx.keystore() {
+        Err(e) => {
+            let mut detail = e.message.clone();
+            if let Err(reason) = ctx.keyring_session() {
+                detail.push_str(&format!(" (no session keyring: {reason})"));
+            }
+            check(Status::Fail, detail).fix(
+                "choose another backend with --keystore, or see `posmate doctor -v` for details",
+            )
+        }
+        Ok(store) => {
+            let info = store.backend();
+            match info.warning() {
+                None => check(Status::Ok, format!("{}: {}", info.name, info.description)),
+                Some(warning) => check(Status::Warn, warning).fix(
+                    "no durable keystore is built in for this platform yet: after a reboot, \
+                     pair the terminals again",
+                ),
+            }
+        }
+    }
+}
+
+fn embedded(ctx: &Ctx) -> Check {
+    let check = |status, detail: String| Check::new("sim", status, detail, Exit::Storage);
+    match ctx.ensure_data_dir().and_then(Embedded::open) {
+        Ok(sim) => {
+            let state = if sim.path().exists() {
+                "kept in"
+            } else {
+                "fresh; will be kept in"
+            };
+            check(
+                Status::Ok,
+                format!(
+                    "{} simulated terminals, {state} {}",
+                    sim.len(),
+                    sim.path().display()
+                ),
+            )
+        }
+        Err(e) => {
+            let fix = e.hint.clone().unwrap_or_default();
+            check(Status::Fail, e.message).fix(fix)
+        }
+    }
+}
+
+async fn remote(addr: &str) -> Check {
+    match TcpTransport::open(addr).await {
+        Ok(t) => Check::new(
+            "sim-link",
+            Status::Ok,
+            format!(
+                "{} at {addr}: {} terminals, sim-link protocol {}",
+                t.server().server,
+                t.server().terminals,
+                wire::PROTOCOL_VERSION
+            ),
+            Exit::Transport,
+        ),
+        Err(e) => Check::new("sim-link", Status::Fail, e.to_string(), Exit::Transport)
+            .fix(format!("start one: posmate sim --listen {addr}")),
+    }
+}

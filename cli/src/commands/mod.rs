@@ -1,0 +1,75 @@
+//! One module per command: its clap `Args` (with examples in `after_help`), its report
+//! (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
+//! Adding a command is mechanical: a module here, a variant in `cli::Command`, an arm in
+//! [`run`], a schema, a section in `docs/cli.md`.
+
+pub mod completions;
+pub mod doctor;
+pub mod info;
+pub mod pair;
+pub mod scan;
+pub mod sim;
+mod target;
+
+use std::time::Duration;
+
+use crate::cli::Command;
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+
+/// Runs `command`; the exit status on success is usually [`Exit::Ok`] (`doctor` reports
+/// failed checks through it).
+pub async fn run(ctx: &Ctx, command: Command) -> Result<Exit, CliError> {
+    match command {
+        Command::Scan(args) => scan::run(ctx, args).await,
+        Command::Pair(args) => pair::run(ctx, args).await,
+        Command::Info(args) => info::run(ctx, args).await,
+        Command::Doctor(args) => doctor::run(ctx, args).await,
+        Command::Sim(args) => sim::run(ctx, args).await,
+        Command::Completions(args) => completions::run(ctx, args),
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 500ms, 5s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
+}
+
+/// A usage error for an option that makes no sense with the chosen transport.
+pub fn needs_sim(option: &str) -> CliError {
+    CliError::new(
+        Exit::Usage,
+        "usage",
+        format!("{option} works only with simulated terminals"),
+    )
+    .hint("add --sim or --connect-sim ADDR")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! `posmate pair`: first pairing with a terminal — the merchant types the 6-digit code the
+//! terminal shows; the terminal's key is pinned in the keystore once it has confirmed.
+
+use std::time::Duration;
+
+use posmate_core::keystore::SecretStore;
+use serde::Serialize;
+
+use super::info::{get_info, terminals};
+use super::{needs_sim, parse_duration, target};
+use crate::code_entry::CodeSource;
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+use crate::output::{hex, Report};
+
+/// Pair this phone with a terminal (it shows a code; you type it).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate pair                        the strongest terminal in range; asks for the code
+  posmate pair --sn 42A1 --code 123456
+  posmate --sim pair                  simulated: the code is read off the terminal's screen
+  posmate --connect-sim 127.0.0.1:7878 pair --from-screen")]
+pub struct Args {
+    /// Pair with the terminal whose serial number ends with this; without it, the
+    /// strongest signal in range.
+    #[arg(long, value_name = "SN")]
+    pub sn: Option<String>,
+    /// Pair with the terminal with this id (from `posmate scan`), without scanning.
+    #[arg(long, conflicts_with = "sn")]
+    pub id: Option<String>,
+    /// The code the terminal shows. Without it posmate asks on stdin (an empty line
+    /// cancels); with --sim it reads the simulated terminal's screen.
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+    /// Read the code off the simulated terminal's screen (simulation only; --sim does so
+    /// unless --code is given).
+    #[arg(long, conflicts_with = "code")]
+    pub from_screen: bool,
+    /// How long to scan: 500ms, 5s [default: 5s over Bluetooth, less in simulation].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PairReport {
+    pub id: String,
+    pub sn: String,
+    pub model: String,
+    pub firmware: String,
+    pub lifecycle: &'static str,
+    /// The terminal's pinned Noise static key.
+    pub terminal_key: String,
+    /// The keystore backend holding the phone's identity and the pin.
+    pub keystore: &'static str,
+    pub keystore_durable: bool,
+}
+
+impl Report for PairReport {
+    fn human(&self) -> String {
+        format!(
+            "paired with {} ({} {}, {})\nterminal key {} pinned in the {} keystore\n",
+            self.sn, self.model, self.firmware, self.lifecycle, self.terminal_key, self.keystore
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    let link = ctx.link().await?;
+    if args.from_screen && link.embedded().is_none() && link.remote().is_none() {
+        return Err(needs_sim("--from-screen"));
+    }
+    let candidates = target::candidates(
+        ctx,
+        link,
+        args.sn.as_deref(),
+        args.id.as_deref(),
+        args.timeout,
+    )
+    .await?;
+    let chosen = &candidates[0];
+    if candidates.len() > 1 {
+        ctx.out.note(&format!(
+            "{} terminals in range; pairing with the strongest, {} (choose with --sn)",
+            candidates.len(),
+            chosen.local_name.as_deref().unwrap_or(chosen.id.as_str())
+        ));
+    }
+    let code = match (&args.code, link.embedded(), link.remote()) {
+        (Some(code), _, _) => CodeSource::Fixed(code.clone()),
+        (None, Some(sim), _) => {
+            let terminal = sim.terminal(&chosen.id).ok_or_else(|| {
+                CliError::new(
+                    Exit::NotFound,
+                    "not-found",
+                    format!("no simulated terminal {}", chosen.id),
+                )
+            })?;
+            CodeSource::EmbeddedScreen(terminal.clone(), ctx.out)
+        }
+        (None, None, Some(remote)) if args.from_screen => {
+            CodeSource::RemoteScreen(remote.clone(), chosen.id.to_string(), ctx.out)
+        }
+        _ => CodeSource::Prompt(ctx.out),
+    };
+    let terminals = terminals(ctx, link)?;
+    let spinner = ctx.out.spinner("pairing");
+    // The prompt must not fight with the spinner for the terminal.
+    if matches!(code, CodeSource::Prompt(_)) {
+        spinner.finish_and_clear();
+    }
+    let session = terminals.pair(&chosen.id, &code).await;
+    spinner.finish_and_clear();
+    let session = session?;
+    let info = get_info(&session).await;
+    let key = hex(session.terminal_key());
+    session.close().await;
+    let info = info?;
+    let backend = ctx.keystore()?.backend();
+    if let Some(warning) = backend.warning() {
+        ctx.out.note(&format!("warning: {warning}"));
+    }
+    ctx.out.report(&PairReport {
+        id: chosen.id.to_string(),
+        sn: info.sn,
+        model: info.model,
+        firmware: info.firmware,
+        lifecycle: info.lifecycle.name(),
+        terminal_key: key,
+        keystore: backend.name,
+        keystore_durable: backend.durable,
+    });
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,456 @@
+//! `posmate sim`: host simulated terminals for other processes (the sim link,
+//! `docs/sim-link.md`), or — with an action — act on a running one: ring up a sale, read a
+//! screen, inject a fault.
+
+use std::path::PathBuf;
+
+use posmate_core::transport::tcp::{wire, TcpTransport};
+use posmate_sim::serve::{Host, HostConfig};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::context::{Ctx, Mode};
+use crate::error::{CliError, Exit};
+use crate::output::{table, Output, Report};
+use crate::simhost::control::{Control, KindArg, ScreenReply, TerminalJson, TEST_PAN};
+use crate::simhost::server::{self, HostEvent, Shared};
+use crate::simhost::state;
+
+/// Where `posmate sim` listens, and where its actions connect, unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+
+/// Host simulated terminals for other processes, or act on a running `posmate sim`.
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  posmate sim                                   3 terminals on 127.0.0.1:7878
+  posmate sim --listen 127.0.0.1:0 --terminals 5 --state-file sim.json
+  posmate sim --latency-ms 30 --drop-after-writes 12
+  posmate --connect-sim 127.0.0.1:7878 pair    another process uses them
+  posmate sim ring-up --sn SN2026000001 --amount 12.50
+  posmate sim screen --sn SN2026000001
+
+The terminals print their screens (the pairing code among them) on stdout;
+--json prints one JSON event per line. Actions talk to --connect-sim ADDR
+(or POSMATE_SIM_ADDR), by default 127.0.0.1:7878."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    #[command(flatten)]
+    pub serve: Serve,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Serve {
+    /// Address to listen on; port 0 picks a free one (printed at start). Keep it on
+    /// loopback: the sim link has no authentication.
+    #[arg(long, default_value = DEFAULT_ADDR, value_name = "ADDR")]
+    pub listen: String,
+    /// How many terminals to host (a state file with fewer is topped up).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub terminals: u16,
+    /// Seed of new terminals' keys and codes (terminal n gets seed + n).
+    #[arg(long, default_value_t = state::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Serial-number prefix of new terminals (SN = prefix + 6 digits).
+    #[arg(long, default_value = state::SN_PREFIX, value_name = "PREFIX")]
+    pub sn_prefix: String,
+    /// Keep the terminals' flash in FILE, so a restart finds them as they were.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// One-way link latency added to every write and notification.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// The largest ATT MTU the terminals accept.
+    #[arg(long, default_value_t = 247, value_parser = clap::value_parser!(u16).range(23..=517))]
+    pub mtu: u16,
+    /// Fault: lose every connection right after the terminal received N writes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub drop_after_writes: Option<u64>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// List the hosted terminals with their state and screen.
+    #[command(after_help = "Examples:\n  posmate sim terminals\n  posmate --json sim terminals")]
+    Terminals,
+    /// Show what one terminal's screen shows (the pairing code, say).
+    #[command(after_help = "Examples:\n  posmate sim screen --sn SN2026000001")]
+    Screen {
+        /// Serial number or id of the terminal.
+        #[arg(long)]
+        sn: String,
+    },
+    /// The merchant rings up a transaction on the terminal and a card is read.
+    #[command(after_help = "Examples:
+  posmate sim ring-up --sn SN2026000001 --amount 12.50
+  posmate sim ring-up --sn SN2026000001 --amount 5 --kind refund --orig-seq 1")]
+    RingUp {
+        #[arg(long)]
+        sn: String,
+        /// Amount in major units, at most 2 decimals: 12.50.
+        #[arg(long, value_parser = parse_amount)]
+        amount: u64,
+        /// ISO 4217 numeric currency code.
+        #[arg(long, default_value_t = crate::simhost::control::CNY)]
+        currency: u16,
+        /// The card's number (a test card by default).
+        #[arg(long, default_value = TEST_PAN)]
+        pan: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Sale)]
+        kind: KindArg,
+        /// The original record of a refund, void or pre-auth completion.
+        #[arg(long)]
+        orig_seq: Option<u64>,
+    },
+    /// Hold a card to the terminal's reader (answers the phone's pending card read).
+    #[command(
+        after_help = "Examples:\n  posmate sim present-card --sn SN2026000001 --pan 6222020200112233445"
+    )]
+    PresentCard {
+        #[arg(long)]
+        sn: String,
+        #[arg(long)]
+        pan: String,
+        /// MMYY.
+        #[arg(long, default_value = "1230")]
+        expiry: String,
+    },
+    /// Fault: the terminal's current link is lost now.
+    #[command(after_help = "Examples:\n  posmate sim drop --sn SN2026000001")]
+    Drop {
+        #[arg(long)]
+        sn: String,
+    },
+    /// Change a terminal's signal strength or battery level.
+    #[command(
+        after_help = "Examples:\n  posmate sim set --sn SN2026000002 --rssi -40 --battery 15"
+    )]
+    Set {
+        #[arg(long)]
+        sn: String,
+        /// Received signal strength in dBm (e.g. -40).
+        #[arg(long, allow_hyphen_values = true)]
+        rssi: Option<i16>,
+        /// Battery level in percent.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        battery: Option<u8>,
+    },
+    /// Link latency and the drop fault for connections made from now on.
+    #[command(after_help = "Examples:
+  posmate sim link --latency-ms 50
+  posmate sim link --drop-after-writes 3
+  posmate sim link --drop-after-writes 0      turn the fault off")]
+    Link {
+        #[arg(long, value_name = "MS")]
+        latency_ms: Option<u64>,
+        #[arg(long, value_name = "N")]
+        drop_after_writes: Option<u64>,
+    },
+}
+
+/// `12.50` → 1250 minor units.
+pub fn parse_amount(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not an amount such as 12.50");
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let cents: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(cents))
+        .ok_or_else(bad)
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    match args.action {
+        None => serve(ctx, args.serve).await,
+        Some(action) => act(ctx, action).await,
+    }
+}
+
+async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
+    let mut terminals = match &args.state_file {
+        Some(path) => state::load(path)?.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let have = terminals.len();
+    let want = usize::from(args.terminals);
+    if have < want {
+        terminals.extend(state::generate(
+            &args.sn_prefix,
+            have + 1,
+            want - have,
+            args.seed,
+        ));
+    }
+    let config = HostConfig {
+        mtu: args.mtu,
+        latency_us: args.latency_ms.saturating_mul(1000),
+        drop_after_writes: args.drop_after_writes,
+    };
+    let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
+        CliError::new(
+            Exit::Transport,
+            "listen-failed",
+            format!("cannot listen on {}: {e}", args.listen),
+        )
+        .hint("choose another address, e.g. --listen 127.0.0.1:0 for any free port")
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::storage("cannot read the listening address", e))?;
+    if !addr.ip().is_loopback() {
+        ctx.out.note(&format!(
+            "warning: {addr} is not a loopback address; anyone who reaches it can drive \
+             these simulated terminals"
+        ));
+    }
+    // The simulated acquirer joins here once it exists (sim::acquirer::SimAcquirer::handle).
+    let (shared, events) = Shared::new(Host::new(terminals, config), None);
+    let views: Vec<TerminalJson> = shared
+        .read(|h, now| h.terminals(now))
+        .iter()
+        .map(Into::into)
+        .collect();
+    announce(&ctx.out, &addr.to_string(), &views);
+    let mut saved = None;
+    if let Some(path) = &args.state_file {
+        server::save_if_changed(&shared, path, &mut saved);
+    }
+    let out = ctx.out;
+    let print = move |event: &HostEvent| {
+        if out.json {
+            out.json_line(event);
+        } else {
+            out.line(&event.human());
+        }
+    };
+    let watcher = tokio::spawn(server::watch(
+        shared.clone(),
+        events,
+        print,
+        args.state_file.clone(),
+    ));
+    let result = tokio::select! {
+        r = server::serve(listener, shared.clone()) => r,
+        () = shutdown() => Ok(()),
+    };
+    watcher.abort();
+    if let Some(path) = &args.state_file {
+        server::save_if_changed(&shared, path, &mut saved);
+    }
+    if out.json {
+        out.json_line(&json!({ "event": "stopped" }));
+    } else {
+        out.line("posmate sim stopped");
+    }
+    result.map_err(|e| CliError::new(Exit::Transport, "accept-failed", e.to_string()))?;
+    Ok(Exit::Ok)
+}
+
+fn announce(out: &Output, addr: &str, terminals: &[TerminalJson]) {
+    #[derive(Serialize)]
+    struct Listening<'a> {
+        event: &'static str,
+        addr: &'a str,
+        protocol: u32,
+        terminals: &'a [TerminalJson],
+    }
+    if out.json {
+        out.json_line(&Listening {
+            event: "listening",
+            addr,
+            protocol: wire::PROTOCOL_VERSION,
+            terminals,
+        });
+        return;
+    }
+    out.line(&format!(
+        "posmate sim listening on {addr} (sim-link protocol {})",
+        wire::PROTOCOL_VERSION
+    ));
+    out.line(&terminal_table(terminals));
+    out.line(&format!(
+        "use them from another shell: posmate --connect-sim {addr} scan"
+    ));
+}
+
+fn terminal_table(terminals: &[TerminalJson]) -> String {
+    let rows: Vec<Vec<String>> = terminals
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.sn.clone(),
+                t.local_name.clone(),
+                format!("{} dBm", t.rssi),
+                t.lifecycle.clone(),
+                t.screen.human(),
+                if t.connected { "connected" } else { "-" }.into(),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "SN", "NAME", "RSSI", "STATE", "SCREEN", "LINK"],
+        &rows,
+    )
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The result of an action, printed as JSON as the sim returned it.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct ActionReport {
+    #[serde(skip)]
+    human: String,
+    result: Value,
+}
+
+impl Report for ActionReport {
+    fn human(&self) -> String {
+        format!("{}\n", self.human.trim_end())
+    }
+}
+
+async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
+    let addr = match ctx.mode() {
+        Mode::Embedded => {
+            return Err(
+                CliError::usage("sim actions act on a running `posmate sim`, not on --sim").hint(
+                    "drop --sim; pass --connect-sim ADDR if it does not listen on 127.0.0.1:7878",
+                ),
+            )
+        }
+        Mode::Remote(addr) => addr,
+        Mode::Bluetooth => DEFAULT_ADDR.to_owned(),
+    };
+    let control = match action {
+        Action::Terminals => Control::Terminals,
+        Action::Screen { sn } => Control::Screen { sn },
+        Action::RingUp {
+            sn,
+            amount,
+            currency,
+            pan,
+            kind,
+            orig_seq,
+        } => Control::RingUp {
+            sn,
+            amount_minor: amount,
+            currency,
+            pan,
+            kind,
+            orig_seq,
+        },
+        Action::PresentCard { sn, pan, expiry } => Control::PresentCard { sn, pan, expiry },
+        Action::Drop { sn } => Control::Drop { sn },
+        Action::Set { sn, rssi, battery } => Control::Set { sn, rssi, battery },
+        Action::Link {
+            latency_ms,
+            drop_after_writes,
+        } => Control::Link {
+            latency_ms,
+            drop_after_writes,
+        },
+    };
+    let remote = TcpTransport::open(&addr).await?;
+    let request = serde_json::to_value(&control).expect("a request serialises");
+    let result = remote.request(&request).await?;
+    let human = describe(&control, &result);
+    ctx.out.report(&ActionReport { human, result });
+    Ok(Exit::Ok)
+}
+
+/// The readable form of an action's result.
+fn describe(control: &Control, result: &Value) -> String {
+    let s = |key: &str| {
+        result
+            .get(key)
+            .map(|v| v.to_string().replace('"', ""))
+            .unwrap_or_default()
+    };
+    match control {
+        Control::Terminals => {
+            let list: Vec<TerminalJson> = result
+                .get("terminals")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default();
+            terminal_table(&list)
+        }
+        Control::Screen { .. } => match serde_json::from_value::<ScreenReply>(result.clone()) {
+            Ok(r) => format!("{}: {}", r.sn, r.screen.human()),
+            Err(_) => result.to_string(),
+        },
+        Control::RingUp { .. } => format!(
+            "{}: booked record {} ({}), card {}",
+            s("sn"),
+            s("seq"),
+            s("status"),
+            s("masked_pan")
+        ),
+        Control::PresentCard { .. } => match s("outcome").as_str() {
+            "answered" => "the card answered the phone's card read".into(),
+            _ => "no card read was pending: the card is held for the next one".into(),
+        },
+        Control::Drop { .. } => match result.get("dropped").and_then(Value::as_bool) {
+            Some(true) => "the link was dropped".into(),
+            _ => "the terminal had no link to drop".into(),
+        },
+        Control::Set { .. } => "done".into(),
+        Control::Link { .. } => format!(
+            "new connections: mtu {}, latency {} ms, drop after writes: {}",
+            s("mtu"),
+            s("latency_ms"),
+            match result.get("drop_after_writes").and_then(Value::as_u64) {
+                Some(n) => n.to_string(),
+                None => "off".into(),
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_to_minor_units() {
+        assert_eq!(parse_amount("12.50"), Ok(1250));
+        assert_eq!(parse_amount("12.5"), Ok(1250));
+        assert_eq!(parse_amount("7"), Ok(700));
+        assert_eq!(parse_amount("0.01"), Ok(1));
+        assert!(parse_amount("1.234").is_err());
+        assert!(parse_amount("-1").is_err());
+        assert!(parse_amount(".5").is_err());
+        assert!(parse_amount("abc").is_err());
+    }
+}

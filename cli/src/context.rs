@@ -1,0 +1,137 @@
+//! What every command gets: the resolved global options, the output, and lazily opened
+//! resources (data directory, keystore, the link to terminals). Opening on demand keeps
+//! commands that need none of them (`completions`, `sim`) free of their failure modes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
+use tokio::sync::OnceCell;
+
+use crate::cli::{Global, KeystoreArg};
+use crate::error::{CliError, Exit};
+use crate::output::Output;
+use crate::transport_select::Link;
+
+/// Which terminals the commands talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Real terminals over the platform's Bluetooth.
+    Bluetooth,
+    /// Simulated terminals inside this process (`--sim`).
+    Embedded,
+    /// Simulated terminals of a running `posmate sim` (`--connect-sim ADDR`).
+    Remote(String),
+}
+
+pub struct Ctx {
+    pub global: Global,
+    pub out: Output,
+    data_dir: Option<PathBuf>,
+    /// Whether the process got a session keyring for the keyutils store (see main).
+    keyring_session: Result<(), String>,
+    /// Opened once: the mock backend is a new, empty store each time it is opened.
+    keystore: std::sync::Mutex<Option<Arc<KeyringStore>>>,
+    link: OnceCell<Link>,
+}
+
+impl Ctx {
+    pub fn new(global: Global, keyring_session: Result<(), String>) -> Self {
+        let out = Output {
+            json: global.json,
+            quiet: global.quiet,
+        };
+        let data_dir = global
+            .data_dir
+            .clone()
+            .or_else(|| dirs::data_dir().map(|d| d.join("posmate")));
+        Ctx {
+            global,
+            out,
+            data_dir,
+            keyring_session,
+            keystore: Default::default(),
+            link: OnceCell::new(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match (&self.global.connect_sim, self.global.sim) {
+            (Some(addr), _) => Mode::Remote(addr.clone()),
+            (None, true) => Mode::Embedded,
+            (None, false) => Mode::Bluetooth,
+        }
+    }
+
+    /// The data directory as configured (it may not exist yet).
+    pub fn data_dir(&self) -> Result<&Path, CliError> {
+        self.data_dir.as_deref().ok_or_else(|| {
+            CliError::new(
+                Exit::Storage,
+                "no-data-dir",
+                "this platform reports no data directory for posmate",
+            )
+            .hint("pass --data-dir DIR (or set POSMATE_DATA_DIR)")
+        })
+    }
+
+    /// The data directory, created (owner-only) if missing.
+    pub fn ensure_data_dir(&self) -> Result<&Path, CliError> {
+        let dir = self.data_dir()?;
+        create_private_dir(dir)
+            .map_err(|e| CliError::storage(format!("cannot create {}", dir.display()), e))?;
+        Ok(dir)
+    }
+
+    pub fn keystore_choice(&self) -> KeystoreChoice {
+        match self.global.keystore {
+            KeystoreArg::Os => KeystoreChoice::Os,
+            KeystoreArg::Keyutils => KeystoreChoice::LinuxKeyutils,
+            KeystoreArg::Mock => KeystoreChoice::Mock,
+        }
+    }
+
+    /// The keystore for this data directory, opened on first use.
+    pub fn keystore(&self) -> Result<Arc<KeyringStore>, CliError> {
+        let mut cached = self.keystore.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = &*cached {
+            return Ok(store.clone());
+        }
+        if self.keystore_choice() != KeystoreChoice::Mock {
+            if let Err(reason) = &self.keyring_session {
+                tracing::warn!(%reason, "no session keyring of our own");
+            }
+        }
+        let namespace = Namespace::for_data_dir(self.ensure_data_dir()?)?;
+        let store = Arc::new(KeyringStore::open(self.keystore_choice(), namespace)?);
+        *cached = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Why joining a session keyring failed, if it did.
+    pub fn keyring_session(&self) -> &Result<(), String> {
+        &self.keyring_session
+    }
+
+    /// The link to terminals for this mode, opened once.
+    pub async fn link(&self) -> Result<&Link, CliError> {
+        self.link.get_or_try_init(|| Link::open(self)).await
+    }
+
+    /// The link if a command opened one (to save the embedded simulation afterwards).
+    pub fn opened_link(&self) -> Option<&Link> {
+        self.link.get()
+    }
+}
+
+/// Creates `dir` and its parents; new directories are readable by the owner only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}

@@ -1,0 +1,110 @@
+//! Simulated terminals kept on disk between runs: the embedded simulation's
+//! `DATA_DIR/sim/terminals.json` and `posmate sim --state-file`. The file holds the
+//! simulated terminals' own flash (their secrets included), so it is written owner-only,
+//! atomically (temporary file, then rename), and never holds anything of the phone's.
+
+use std::io::Write;
+use std::path::Path;
+
+use posmate_sim::serve::SavedFleet;
+use posmate_sim::{SimTerminal, TerminalConfig};
+
+use crate::error::{CliError, Exit};
+
+/// Serial numbers of generated terminals: `SN2026000001`, …
+pub const SN_PREFIX: &str = "SN2026";
+/// Base seed of generated terminals, so that a fresh simulation is the same everywhere.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// Terminals `first..first + count` (numbered from 1) of a fleet: SN `{prefix}{n:06}`, seed
+/// `seed + n`, received ever weaker (-50 dBm, then 8 dB less each) so scans have an order.
+pub fn generate(prefix: &str, first: usize, count: usize, seed: u64) -> Vec<(SimTerminal, i16)> {
+    (first..first + count)
+        .map(|n| {
+            let terminal = SimTerminal::new(TerminalConfig::new(
+                format!("{prefix}{n:06}"),
+                seed.wrapping_add(n as u64),
+            ));
+            let rssi = -50 - 8 * i16::try_from(n - 1).unwrap_or(0).min(5);
+            (terminal, rssi)
+        })
+        .collect()
+}
+
+/// The terminals saved at `path`, if the file exists.
+pub fn load(path: &Path) -> Result<Option<Vec<(SimTerminal, i16)>>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(CliError::storage(
+                format!("cannot read {}", path.display()),
+                e,
+            ))
+        }
+    };
+    let fleet: SavedFleet = serde_json::from_str(&text).map_err(|e| {
+        CliError::new(
+            Exit::Storage,
+            "sim-state-corrupt",
+            format!("{} is not a saved simulation: {e}", path.display()),
+        )
+        .hint("move it away to start with fresh simulated terminals")
+    })?;
+    if fleet.version != SavedFleet::VERSION {
+        return Err(CliError::new(
+            Exit::Storage,
+            "sim-state-version",
+            format!(
+                "{} was written by another posmate version (format {}, this one reads {})",
+                path.display(),
+                fleet.version,
+                SavedFleet::VERSION
+            ),
+        ));
+    }
+    Ok(Some(fleet.into_terminals()))
+}
+
+/// Writes `fleet` to `path` atomically, owner-only.
+pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), CliError> {
+    let fail = |e| CliError::storage(format!("cannot save {}", path.display()), e);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::context::create_private_dir(dir).map_err(fail)?;
+    }
+    let text = serde_json::to_vec(fleet).expect("a fleet serialises");
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(fail)?;
+    file.write_all(&text).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_terminals_come_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim/terminals.json");
+        assert!(load(&path).unwrap().is_none());
+        let fleet = generate(SN_PREFIX, 1, 2, DEFAULT_SEED);
+        save(&path, &SavedFleet::of(&fleet)).unwrap();
+        let back = load(&path).unwrap().unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].0.sn(), "SN2026000002");
+        assert_eq!(back[1].1, -58);
+        assert_eq!(back[0].0.device_key(), fleet[0].0.device_key());
+        std::fs::write(&path, "{").unwrap();
+        assert_eq!(load(&path).unwrap_err().code, "sim-state-corrupt");
+    }
+}

@@ -1,0 +1,431 @@
+//! The sim link's client: simulated terminals hosted by another process (`posmate sim`),
+//! reached over loopback TCP as if over BLE (`docs/sim-link.md`).
+//!
+//! [`TcpTransport`] implements [`Transport`], so sessions, pairing and every flow run over it
+//! unchanged. Each scan and each GATT connection is its own TCP connection: closing the
+//! socket ends the scan or drops the link, exactly as dropping the stream or the
+//! [`Connection`] does. Advertising reports go through [`Candidate::from_report`], the same
+//! parser the btleplug transport uses.
+
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use self::wire::{AdvReport, Connected, Event, LinkRequest, Reply, ServerHello};
+use super::{
+    Candidate, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
+    ScanStream, Stamped, Transport, TransportError,
+};
+
+/// Why the sim server could not be used. Messages say how to get one running.
+#[derive(Debug, thiserror::Error)]
+pub enum SimLinkError {
+    #[error(
+        "no posmate sim answers at {addr} ({source}); start one with `posmate sim --listen {addr}`"
+    )]
+    Unreachable {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr} did not answer like a posmate sim ({detail}); check the address")]
+    NotASim { addr: String, detail: String },
+    #[error("the posmate sim at {addr} speaks sim-link protocol {theirs}, this build {ours}; run the same posmate version on both sides")]
+    Version {
+        addr: String,
+        theirs: u32,
+        ours: u32,
+    },
+    #[error("the posmate sim refused the request: {message} ({code})")]
+    Refused { code: String, message: String },
+}
+
+impl SimLinkError {
+    /// A stable code for the CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SimLinkError::Unreachable { .. } => "sim-unreachable",
+            SimLinkError::NotASim { .. } => "sim-not-a-sim",
+            SimLinkError::Version { .. } => "sim-version",
+            SimLinkError::Refused { .. } => "sim-refused",
+        }
+    }
+}
+
+/// A line-oriented JSON connection to the server.
+struct Line {
+    reader: Lines<BufReader<OwnedReadHalf>>,
+    writer: OwnedWriteHalf,
+}
+
+impl Line {
+    async fn open(addr: &str) -> std::io::Result<Line> {
+        let stream = TcpStream::connect(addr).await?;
+        // Every write is one small ATT value: do not let Nagle hold it back.
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        Ok(Line {
+            reader: BufReader::new(r).lines(),
+            writer: w,
+        })
+    }
+
+    async fn send(&mut self, message: &impl serde::Serialize) -> std::io::Result<()> {
+        send_line(&mut self.writer, message).await
+    }
+
+    /// The next line as JSON; `Ok(None)` at the end of the stream.
+    async fn recv<T: serde::de::DeserializeOwned>(&mut self) -> std::io::Result<Option<T>> {
+        match self.reader.next_line().await? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+    }
+
+    /// Sends `request` and reads its reply.
+    async fn call(&mut self, request: &impl serde::Serialize) -> std::io::Result<Reply> {
+        self.send(request).await?;
+        self.recv::<Reply>().await?.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            )
+        })
+    }
+}
+
+async fn send_line(w: &mut OwnedWriteHalf, message: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    w.write_all(&text).await
+}
+
+/// Simulated terminals in another process, over the sim link.
+pub struct TcpTransport {
+    addr: String,
+    server: ServerHello,
+}
+
+impl TcpTransport {
+    /// Connects to the sim server at `addr` (`127.0.0.1:7878`) and checks that it speaks
+    /// this build's protocol.
+    pub async fn open(addr: &str) -> Result<Self, SimLinkError> {
+        let unreachable = |source| SimLinkError::Unreachable {
+            addr: addr.to_owned(),
+            source,
+        };
+        let mut line = Line::open(addr).await.map_err(unreachable)?;
+        let reply = line
+            .call(&LinkRequest::Hello {
+                version: wire::PROTOCOL_VERSION,
+            })
+            .await
+            .map_err(|e| SimLinkError::NotASim {
+                addr: addr.to_owned(),
+                detail: e.to_string(),
+            })?;
+        let server: ServerHello = result_of(reply)
+            .and_then(|v| {
+                serde_json::from_value(v).map_err(|e| SimLinkError::NotASim {
+                    addr: addr.to_owned(),
+                    detail: e.to_string(),
+                })
+            })
+            .map_err(|e| match e {
+                SimLinkError::Refused { code, message } if code == "unsupported-version" => {
+                    SimLinkError::NotASim {
+                        addr: addr.to_owned(),
+                        detail: message,
+                    }
+                }
+                e => e,
+            })?;
+        if server.protocol != wire::PROTOCOL_VERSION {
+            return Err(SimLinkError::Version {
+                addr: addr.to_owned(),
+                theirs: server.protocol,
+                ours: wire::PROTOCOL_VERSION,
+            });
+        }
+        Ok(TcpTransport {
+            addr: addr.to_owned(),
+            server,
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// What the server said about itself.
+    pub fn server(&self) -> &ServerHello {
+        &self.server
+    }
+
+    /// Sends one request object (`{"op": …}`) on a fresh connection and returns its
+    /// result. The simulator's control operations go through here.
+    pub async fn request(&self, request: &Value) -> Result<Value, SimLinkError> {
+        let mut line =
+            Line::open(&self.addr)
+                .await
+                .map_err(|source| SimLinkError::Unreachable {
+                    addr: self.addr.clone(),
+                    source,
+                })?;
+        let reply = line
+            .call(request)
+            .await
+            .map_err(|source| SimLinkError::Unreachable {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        result_of(reply)
+    }
+
+    /// One call to the simulated acquirer's JSON API: `body` is the request, the result the
+    /// response body.
+    pub async fn acquirer(&self, body: &[u8]) -> Result<Vec<u8>, SimLinkError> {
+        let body: Value = serde_json::from_slice(body).map_err(|e| SimLinkError::Refused {
+            code: "bad-request".into(),
+            message: format!("the acquirer request is not JSON: {e}"),
+        })?;
+        let request =
+            serde_json::to_value(LinkRequest::Acquirer { body }).expect("a JSON value serialises");
+        let mut result = self.request(&request).await?;
+        let body = result.get_mut("body").map(Value::take).unwrap_or_default();
+        Ok(serde_json::to_vec(&body).expect("a JSON value serialises"))
+    }
+}
+
+fn result_of(reply: Reply) -> Result<Value, SimLinkError> {
+    if reply.ok {
+        return Ok(reply.result.unwrap_or_default());
+    }
+    let e = reply.error.unwrap_or(wire::ReplyError {
+        code: "unknown".into(),
+        message: "the server gave no reason".into(),
+    });
+    Err(SimLinkError::Refused {
+        code: e.code,
+        message: e.message,
+    })
+}
+
+fn scan_io(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> TransportError {
+    TransportError::Io {
+        operation: "scan (sim link)",
+        source: e.into(),
+    }
+}
+
+/// A report as a BLE stack would hand it to the scanner: parsed by the same code.
+fn candidate(report: &AdvReport) -> Option<Candidate> {
+    let services: Vec<u128> = report
+        .services
+        .iter()
+        .filter_map(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.as_u128())
+        .collect();
+    let manufacturer_data: HashMap<u16, Vec<u8>> = report
+        .manufacturer_data
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse().ok()?, wire::unhex(v)?)))
+        .collect();
+    Candidate::from_report(
+        PeripheralId::new(report.id.clone()),
+        report.local_name.as_deref(),
+        report.rssi,
+        &services,
+        &manufacturer_data,
+    )
+}
+
+#[async_trait]
+impl Transport for TcpTransport {
+    async fn scan(&self, filter: ScanFilter) -> Result<ScanStream, TransportError> {
+        let mut line = Line::open(&self.addr).await.map_err(scan_io)?;
+        let reply = line.call(&LinkRequest::Scan).await.map_err(scan_io)?;
+        result_of(reply).map_err(scan_io)?;
+        let last: HashMap<PeripheralId, Candidate> = HashMap::new();
+        Ok(Box::pin(stream::unfold(
+            (line, filter, last),
+            |(mut line, filter, mut last)| async move {
+                loop {
+                    // The stream ends when the server goes away (or sends garbage).
+                    let Ok(Some(Event::Adv(report))) = line.recv::<Event>().await else {
+                        return None;
+                    };
+                    let Some(c) = candidate(&report).filter(|c| filter.matches(c)) else {
+                        continue;
+                    };
+                    if last.get(&c.id) != Some(&c) {
+                        last.insert(c.id.clone(), c.clone());
+                        return Some((c, (line, filter, last)));
+                    }
+                }
+            },
+        )))
+    }
+
+    async fn connect(&self, id: &PeripheralId) -> Result<Box<dyn Connection>, TransportError> {
+        let failed = |e: std::io::Error| TransportError::ConnectFailed {
+            id: id.clone(),
+            source: Some(Box::new(e)),
+        };
+        let mut line = Line::open(&self.addr).await.map_err(failed)?;
+        let reply = line
+            .call(&LinkRequest::Connect {
+                id: id.as_str().to_owned(),
+                mtu: posmate_proto::gatt::MAX_MTU,
+            })
+            .await
+            .map_err(failed)?;
+        let connected: Connected = match result_of(reply) {
+            Ok(v) => serde_json::from_value(v).map_err(|e| TransportError::ConnectFailed {
+                id: id.clone(),
+                source: Some(Box::new(e)),
+            })?,
+            Err(SimLinkError::Refused { code, .. }) if code == "not-found" => {
+                return Err(TransportError::NotFound { id: id.clone() })
+            }
+            Err(e) => {
+                return Err(TransportError::ConnectFailed {
+                    id: id.clone(),
+                    source: Some(Box::new(e)),
+                })
+            }
+        };
+        let Line { reader, writer } = line;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let down = Arc::new(AtomicBool::new(false));
+        tokio::spawn(forward(reader, tx, down.clone()));
+        Ok(Box::new(TcpConnection {
+            id: id.clone(),
+            mtu: connected.mtu,
+            writer: tokio::sync::Mutex::new(writer),
+            down,
+            events: Mutex::new(Some(LinkEvents::new(rx, None))),
+        }))
+    }
+}
+
+/// Forwards notifications in order, then exactly one `Disconnected`: the server's, or —
+/// if the socket ends without one — `LocalRequest` after our own disconnect and
+/// `LinkLost` otherwise.
+async fn forward(
+    mut reader: Lines<BufReader<OwnedReadHalf>>,
+    out: mpsc::UnboundedSender<Stamped>,
+    down: Arc<AtomicBool>,
+) {
+    let mut last_at = 0;
+    let (at, reason) = loop {
+        let line = match reader.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(_) => break (last_at, None),
+        };
+        match serde_json::from_str::<Event>(&line) {
+            Ok(Event::Notify { data, at_us }) => {
+                let Some(bytes) = wire::unhex(&data) else {
+                    break (last_at, Some(DisconnectReason::LinkLost));
+                };
+                last_at = last_at.max(at_us);
+                let _ = out.send(Stamped {
+                    at: last_at,
+                    event: LinkEvent::Notification(bytes),
+                });
+            }
+            Ok(Event::Disconnected { reason, at_us }) => {
+                break (last_at.max(at_us), Some(reason.into()))
+            }
+            // Anything else is a broken server: treat it as a lost link.
+            Ok(Event::Adv(_)) | Err(_) => break (last_at, Some(DisconnectReason::LinkLost)),
+        }
+    };
+    let reason = reason.unwrap_or_else(|| {
+        if down.load(Ordering::SeqCst) {
+            DisconnectReason::LocalRequest
+        } else {
+            DisconnectReason::LinkLost
+        }
+    });
+    down.store(true, Ordering::SeqCst);
+    let _ = out.send(Stamped {
+        at,
+        event: LinkEvent::Disconnected(reason),
+    });
+}
+
+/// One GATT connection over the sim link.
+pub struct TcpConnection {
+    id: PeripheralId,
+    mtu: u16,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// Set once the link is down or this side asked to close it.
+    down: Arc<AtomicBool>,
+    events: Mutex<Option<LinkEvents>>,
+}
+
+#[async_trait]
+impl Connection for TcpConnection {
+    fn id(&self) -> &PeripheralId {
+        &self.id
+    }
+
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    async fn write(&self, value: &[u8]) -> Result<(), TransportError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(TransportError::Disconnected);
+        }
+        TransportError::check_len(value, self.mtu)?;
+        let request = LinkRequest::Write {
+            data: wire::hex(value),
+        };
+        send_line(&mut *self.writer.lock().await, &request)
+            .await
+            .map_err(|_| TransportError::Disconnected)
+    }
+
+    fn take_events(&self) -> Option<LinkEvents> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    async fn disconnect(&self) -> Result<(), TransportError> {
+        if self.down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut w = self.writer.lock().await;
+        // The server answers with `disconnected` and closes; if it is gone already, the
+        // reader reports the end all the same.
+        let _ = send_line(&mut w, &LinkRequest::Disconnect).await;
+        let _ = w.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Drop for TcpConnection {
+    fn drop(&mut self) {
+        // Dropping the write half closes our side of the socket; the server takes that as
+        // the phone disconnecting, and the reader task ends when the server closes.
+        self.down.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How long [`scan_for`](super::scan_for) should listen on the sim link by default: the
+/// server sends every terminal in range at once, so a short wait suffices.
+pub const DEFAULT_SCAN: Duration = Duration::from_millis(500);
