@@ -61,11 +61,13 @@ pub struct Global {
 
     /// Use simulated terminals (and acquirer) embedded in this process instead of
     /// Bluetooth. Their state is kept in DATA_DIR/sim/terminals.json between runs.
+    /// (An option on the command line beats POSMATE_SIM_ADDR / POSMATE_SIM.)
     #[arg(
         long,
         global = true,
         env = "POSMATE_SIM",
-        conflicts_with = "connect_sim"
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub sim: bool,
 
@@ -80,6 +82,36 @@ pub struct Global {
     /// Only errors on stderr: no progress, notes or warnings.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+impl Cli {
+    /// Parses the command line. `--sim` and `--connect-sim` together on the command line
+    /// are a usage error; otherwise the command line beats the environment, and of two
+    /// environment variables POSMATE_SIM_ADDR wins.
+    pub fn parse_args() -> Cli {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.clone().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let from_line = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        if cli.global.sim && cli.global.connect_sim.is_some() {
+            if from_line("sim") && from_line("connect_sim") {
+                command
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "--sim and --connect-sim choose different simulations; pass one",
+                    )
+                    .exit();
+            }
+            if from_line("sim") {
+                cli.global.connect_sim = None;
+            } else {
+                cli.global.sim = false;
+            }
+        }
+        cli
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

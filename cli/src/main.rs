@@ -14,7 +14,6 @@ mod transport_select;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, KeystoreArg};
@@ -22,7 +21,7 @@ use crate::context::Ctx;
 use crate::error::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     init_logging(cli.global.verbose, cli.global.quiet);
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.

@@ -1,0 +1,220 @@
+//! What every command shares: usage errors, help with examples, completions, the
+//! real-Bluetooth default and its error, exit codes.
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
+
+const COMMANDS: [&str; 6] = ["scan", "pair", "info", "doctor", "sim", "completions"];
+const SIM_ACTIONS: [&str; 7] = [
+    "terminals",
+    "screen",
+    "ring-up",
+    "present-card",
+    "drop",
+    "set",
+    "link",
+];
+
+#[test]
+fn every_command_has_help_with_examples() {
+    bare()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:").and(predicate::str::contains("Exit codes")));
+    for command in COMMANDS {
+        bare()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+    for action in SIM_ACTIONS {
+        bare()
+            .args(["sim", action, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_with_a_hint() {
+    let cases: [&[&str]; 6] = [
+        &["scan", "--bogus"],
+        &["pair", "--sn", "A", "--id", "B"],
+        &["sim", "ring-up", "--sn", "X", "--amount", "1.234"],
+        &["scan", "--timeout", "soon"],
+        &["--keystore", "vault", "scan"],
+        &["--sim", "--connect-sim", "127.0.0.1:1", "scan"],
+    ];
+    for args in cases {
+        bare()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error:").and(predicate::str::contains("--help")));
+    }
+    bare().arg("sacn").assert().code(2).stderr(
+        predicate::str::contains("tip: some similar subcommands exist: 'scan'")
+            .or(predicate::str::contains("similar").and(predicate::str::contains("scan"))),
+    );
+    // No command: the help, as a usage error.
+    bare()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage:"));
+}
+
+#[test]
+fn from_screen_needs_a_simulation() {
+    let dir = DataDir::new();
+    let out = dir
+        .posmate()
+        .args(["--json", "pair", "--from-screen"])
+        .output()
+        .unwrap();
+    // Real Bluetooth comes first; where it exists, the option itself is refused.
+    let v = json_of(&out.stdout);
+    check_schema("error", &v);
+    let code = v["error"]["code"].as_str().unwrap();
+    assert!(
+        (out.status.code() == Some(5) && code == "bluetooth-unavailable")
+            || (out.status.code() == Some(2) && code == "usage"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn completions_for_the_common_shells() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef posmate"),
+        ("fish", "complete -c posmate"),
+    ] {
+        bare()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker).and(predicate::str::contains("connect-sim")));
+    }
+    let v = run_json(
+        &mut {
+            let mut c = bare();
+            c.args(["completions", "bash"]);
+            c
+        },
+        0,
+        "completions",
+    );
+    assert_eq!(v["shell"], "bash");
+}
+
+/// Real Bluetooth is the default. Where the machine has none (CI, containers), every
+/// command says what is missing and suggests the simulation; where it has some, scanning
+/// works.
+#[test]
+fn real_bluetooth_is_the_default_and_its_absence_is_explained() {
+    let dir = DataDir::new();
+    let out = dir
+        .posmate()
+        .args(["scan", "--timeout", "1s"])
+        .output()
+        .unwrap();
+    match out.status.code() {
+        Some(0) => {}
+        Some(5) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("Bluetooth is unavailable"), "{stderr}");
+            assert!(stderr.contains("to fix:"), "{stderr}");
+            assert!(stderr.contains("--sim"), "{stderr}");
+            let v = run_json(dir.posmate().args(["scan", "--timeout", "1s"]), 5, "scan");
+            assert_eq!(v["error"]["code"], "bluetooth-unavailable");
+            assert_eq!(v["error"]["exit"], 5);
+        }
+        other => panic!(
+            "scan exited {other:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[test]
+fn doctor_exit_status_follows_its_checks() {
+    let dir = DataDir::new();
+    let out = dir.posmate().args(["--json", "doctor"]).output().unwrap();
+    let v = json_of(&out.stdout);
+    check_schema("doctor", &v);
+    assert_eq!(v["mode"], "bluetooth");
+    let checks = v["checks"].as_array().unwrap();
+    let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] == "fail").collect();
+    assert_eq!(v["ok"], failed.is_empty());
+    match failed.first() {
+        None => assert_eq!(out.status.code(), Some(0)),
+        Some(first) => {
+            assert!(
+                first["fix"].is_string(),
+                "a failed check says what to do: {first}"
+            );
+            let expected = if first["name"].as_str().unwrap().starts_with("bluetooth") {
+                5
+            } else {
+                6
+            };
+            assert_eq!(out.status.code(), Some(expected));
+        }
+    }
+    // Human output lists the same checks.
+    dir.posmate()
+        .arg("doctor")
+        .assert()
+        .stdout(predicate::str::contains("keystore").and(predicate::str::contains("data-dir")));
+}
+
+#[test]
+fn a_broken_data_dir_is_a_storage_error() {
+    let dir = DataDir::new();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let mut cmd = bare();
+    cmd.arg("--data-dir").arg(&file).args(["--sim", "scan"]);
+    let v = run_json(&mut cmd, 6, "scan");
+    assert_eq!(v["error"]["exit"], 6);
+    let mut doctor = bare();
+    doctor
+        .arg("--data-dir")
+        .arg(&file)
+        .args(["--keystore", "mock", "--sim", "doctor"]);
+    let v = run_json_as(&mut doctor, 6, "doctor");
+    assert_eq!(v["ok"], false);
+}
+
+#[test]
+fn quiet_and_json_keep_stderr_clean() {
+    let dir = DataDir::new();
+    let out = dir
+        .posmate()
+        .args(["--sim", "--json", "pair"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dir
+        .posmate()
+        .args(["--sim", "-q", "info"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SN2026000001"));
+}

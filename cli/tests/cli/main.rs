@@ -1,0 +1,9 @@
+//! `posmate` end to end: every command against the embedded simulation (`embedded`) and
+//! against a separate `posmate sim` process over loopback (`remote`), `--json` output
+//! validated against `cli/schemas/`, and the conventions every command shares
+//! (`conventions`).
+
+mod common;
+mod conventions;
+mod embedded;
+mod remote;
