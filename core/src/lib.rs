@@ -3,5 +3,6 @@
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod keystore;
 pub mod session;
+pub mod store;
 pub mod terminals;
 pub mod transport;

@@ -1,0 +1,409 @@
+//! The rows the store reads and writes. Plain data: every type is `Clone`, `Debug`,
+//! `PartialEq` and serde-serialisable so the CLI can print it as JSON and the flows can keep
+//! it in their state. Byte arrays serialise as lowercase hex; protocol types (`Record`,
+//! `Totals`, `MaskedPan`), which do not depend on serde, go through the remote definitions
+//! at the end of this file.
+
+use posmate_proto::message::{Record, RecordKind, RecordStatus, Totals};
+use posmate_proto::pan::MaskedPan;
+use serde::{Deserialize, Serialize};
+
+/// A text value in the database or in JSON that names no known variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{value}'")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// Defines a fieldless enum stored as lowercase text, with `as_str` and `FromStr`.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// The text stored in the database (and used in JSON).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownName;
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(UnknownName { what: $what, value: other.to_string() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a terminal is in its life with this phone.
+    TerminalState ("terminal state") {
+        Paired = "paired",
+        Activating = "activating",
+        Activated = "activated",
+        Suspended = "suspended",
+        Decommissioning = "decommissioning",
+        Decommissioned = "decommissioned",
+    }
+}
+
+text_enum! {
+    /// What a bound card is for.
+    CardPurposeKind ("card purpose") {
+        Settlement = "settlement",
+        Credit = "credit",
+    }
+}
+
+text_enum! {
+    /// Where a flow stands. Running and paused flows are "open": resumed after a restart.
+    FlowStatus ("flow status") {
+        Running = "running",
+        /// Waiting on something outside the phone (e.g. the acquirer's review).
+        Paused = "paused",
+        Done = "done",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+/// A terminal this phone knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalRow {
+    pub sn: String,
+    /// The BLE peripheral it was last reached at.
+    pub peripheral_id: Option<String>,
+    pub model: String,
+    pub firmware: String,
+    /// The factory Ed25519 public key (verifies wipe receipts); public, not a secret.
+    #[serde(with = "hex_array")]
+    pub device_key: [u8; 32],
+    pub state: TerminalState,
+    pub merchant_no: Option<String>,
+    pub terminal_no: Option<String>,
+    pub activated_at_ms: Option<u64>,
+    /// The terminal that replaced this one (its records were moved there).
+    pub replaced_by: Option<String>,
+    pub updated_at_ms: u64,
+}
+
+/// How far a terminal's journal has been synced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    #[serde(with = "hex_array")]
+    pub epoch: [u8; 16],
+    /// The highest seq stored; 0 before the first record.
+    pub last_seq: u64,
+}
+
+/// What one `append_records` call did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    pub inserted: u64,
+    /// Records already stored (seq at or below the cursor): a retransmitted page.
+    pub skipped: u64,
+    /// The cursor after the call.
+    pub last_seq: u64,
+}
+
+/// A history search. Filters combine with AND; `None`/empty means "any".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// The terminal the records are filed under (after a replacement: the new terminal).
+    pub sn: Option<String>,
+    pub merchant_no: Option<String>,
+    pub from_ms: Option<u64>,
+    /// Exclusive.
+    pub to_ms: Option<u64>,
+    /// Empty = all kinds.
+    #[serde(with = "record_kinds")]
+    pub kinds: Vec<RecordKind>,
+    pub min_minor: Option<u64>,
+    pub max_minor: Option<u64>,
+    /// Page size, 1..=500; values outside are clamped into that range.
+    pub limit: u32,
+    /// `HistoryPage::next` of the previous page; `None` for the newest page.
+    pub after: Option<HistoryCursor>,
+}
+
+impl Default for HistoryQuery {
+    /// Everything, newest first, 50 per page.
+    fn default() -> Self {
+        HistoryQuery {
+            sn: None,
+            merchant_no: None,
+            from_ms: None,
+            to_ms: None,
+            kinds: Vec::new(),
+            min_minor: None,
+            max_minor: None,
+            limit: 50,
+            after: None,
+        }
+    }
+}
+
+/// Where a history page ended: the sort key of its last (oldest) record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryCursor {
+    pub at_ms: u64,
+    pub sn: String,
+    pub seq: u64,
+}
+
+/// A record as stored on the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The terminal it is filed under: the one it was synced from, or the one that replaced it.
+    pub sn: String,
+    /// The terminal whose journal it came from (kept across replacements).
+    pub origin_sn: String,
+    #[serde(with = "hex_array")]
+    pub epoch: [u8; 16],
+    pub merchant_no: Option<String>,
+    #[serde(with = "RecordDef")]
+    pub record: Record,
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub records: Vec<StoredRecord>,
+    /// Pass as `HistoryQuery::after` for the next page; `None` when this was the last.
+    pub next: Option<HistoryCursor>,
+}
+
+/// A card bound at the acquirer for a merchant. Only the masked PAN is ever kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRow {
+    pub binding_id: String,
+    pub merchant_no: String,
+    pub purpose: CardPurposeKind,
+    #[serde(with = "masked_pan_text")]
+    pub masked_pan: MaskedPan,
+    pub issuer: String,
+    pub holder_name: String,
+    /// "terminal" (read on the terminal) or "manual" (typed in).
+    pub source: String,
+    pub bound_at_ms: u64,
+}
+
+/// A settled batch: the terminal's totals next to the phone's own count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRow {
+    pub sn: String,
+    pub batch_no: u32,
+    #[serde(with = "hex_array")]
+    pub epoch: [u8; 16],
+    pub first_seq: u64,
+    pub last_seq: u64,
+    #[serde(with = "TotalsDef")]
+    pub terminal: Totals,
+    #[serde(with = "TotalsDef")]
+    pub phone: Totals,
+    pub matched: bool,
+    pub settled_at_ms: u64,
+}
+
+/// An audit entry before it is chained (the store assigns seq and hashes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    pub at_ms: u64,
+    pub action: String,
+    pub sn: Option<String>,
+    pub inputs: serde_json::Value,
+    /// "ok", "failed", "pending", …
+    pub outcome: String,
+    pub detail: serde_json::Value,
+}
+
+/// A chained audit entry: `hash = SHA-256(prev_hash ‖ canonical JSON of the entry without
+/// hash)`, with `prev_hash` all zeros for the first entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub action: String,
+    pub sn: Option<String>,
+    pub inputs: serde_json::Value,
+    pub outcome: String,
+    pub detail: serde_json::Value,
+    #[serde(with = "hex_array")]
+    pub prev_hash: [u8; 32],
+    #[serde(with = "hex_array")]
+    pub hash: [u8; 32],
+}
+
+/// The result of walking the whole audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheck {
+    pub entries: u64,
+    /// The last entry's hash (all zeros for an empty log). Remember it elsewhere (a backup,
+    /// the acquirer) to detect entries cut off the end, which the chain alone cannot show.
+    #[serde(with = "hex_array")]
+    pub head: [u8; 32],
+}
+
+/// A long-running flow's persisted state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowRow {
+    pub id: String,
+    pub kind: String,
+    pub sn: Option<String>,
+    pub step: String,
+    pub state: serde_json::Value,
+    pub status: FlowStatus,
+    pub started_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub error: Option<String>,
+}
+
+/// A backup archive the phone wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRow {
+    pub id: String,
+    pub path: String,
+    #[serde(with = "hex_array")]
+    pub sha256: [u8; 32],
+    pub created_at_ms: u64,
+    pub verified_at_ms: Option<u64>,
+    /// How many records it holds.
+    pub records: u64,
+    /// The terminal it was made for (`None`: the whole phone).
+    pub sn: Option<String>,
+}
+
+/// Lowercase hex for fixed-size byte arrays.
+pub(crate) mod hex_array {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::to_hex(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(d)?;
+        super::from_hex(&text)
+            .ok_or_else(|| D::Error::custom(format!("expected {} hex digits", N * 2)))
+    }
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A masked PAN as its text; parsing re-checks the masking, so JSON cannot smuggle a full PAN.
+mod masked_pan_text {
+    use posmate_proto::pan::MaskedPan;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &MaskedPan, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MaskedPan, D::Error> {
+        let text = String::deserialize(d)?;
+        MaskedPan::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "RecordKind", rename_all = "snake_case")]
+enum RecordKindDef {
+    Sale,
+    Refund,
+    PreAuth,
+    PreAuthCompletion,
+    BalanceInquiry,
+    Void,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "RecordStatus", rename_all = "snake_case")]
+enum RecordStatusDef {
+    Approved,
+    Declined,
+    Reversed,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Record")]
+struct RecordDef {
+    seq: u64,
+    batch_no: u32,
+    #[serde(with = "RecordKindDef")]
+    kind: RecordKind,
+    amount_minor: u64,
+    currency: u16,
+    at_ms: u64,
+    #[serde(with = "masked_pan_text")]
+    masked_pan: MaskedPan,
+    auth_code: String,
+    rrn: String,
+    #[serde(with = "RecordStatusDef")]
+    status: RecordStatus,
+    orig_seq: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Totals")]
+struct TotalsDef {
+    sale_count: u32,
+    sale_minor: u64,
+    refund_count: u32,
+    refund_minor: u64,
+    void_count: u32,
+    void_minor: u64,
+}
+
+/// `Vec<RecordKind>` as a list of snake_case names.
+mod record_kinds {
+    use super::RecordKindDef;
+    use posmate_proto::message::RecordKind;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Name(#[serde(with = "RecordKindDef")] RecordKind);
+
+    pub fn serialize<S: Serializer>(v: &[RecordKind], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|k| Name(*k)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RecordKind>, D::Error> {
+        Ok(Vec::<Name>::deserialize(d)?
+            .into_iter()
+            .map(|n| n.0)
+            .collect())
+    }
+}
