@@ -97,9 +97,19 @@ impl Tx<'_> {
                 r.orig_seq,
             ])?;
         }
-        let new_last = last_seq + fresh.len() as u64;
+        let mut new_last = last_seq + fresh.len() as u64;
         if cursor.is_none() || new_last != last_seq {
             self.put_cursor(sn, &epoch, new_last)?;
+        }
+        // Records a restore already put past this page (see `import_records`): the cursor
+        // runs on over them. One primary-key probe per page when there are none.
+        let ahead: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT 1 FROM records WHERE sn = ?1 AND epoch = ?2 AND seq = ?3")?
+            .query_row(params![sn, &epoch[..], new_last + 1], |r| r.get(0))
+            .optional()?;
+        if ahead.is_some() {
+            new_last = self.advance_cursor(sn, epoch)?;
         }
         Ok(AppendOutcome {
             inserted: fresh.len() as u64,
@@ -123,6 +133,91 @@ impl Tx<'_> {
             )?
             .execute(params![sn, &epoch[..], last_seq])?;
         Ok(())
+    }
+
+    /// Sets `sn`'s cursor from a backup, but only if the terminal has none yet (a cursor the
+    /// phone already keeps is never rolled back). Returns whether it was set.
+    pub fn import_cursor(&self, sn: &str, cursor: &SyncCursor) -> Result<bool, StoreError> {
+        if self.sync_cursor(sn)?.is_some() {
+            return Ok(false);
+        }
+        self.put_cursor(sn, &cursor.epoch, cursor.last_seq)?;
+        Ok(true)
+    }
+
+    /// Adds the records of a backup that the phone does not hold yet (same terminal, epoch
+    /// and seq), keeping each one's terminal, origin and merchant. Returns how many were
+    /// added. A cursor with the same epoch then moves up over the records now stored
+    /// without a hole after it, so the next sync neither fetches them again nor collides
+    /// with them.
+    pub fn import_records(&self, records: &[StoredRecord]) -> Result<u64, StoreError> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO records (sn, epoch, seq, origin_sn, merchant_no, batch_no, \
+             kind, amount_minor, currency, at_ms, masked_pan, auth_code, rrn, status, \
+             orig_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+             ?15)",
+        )?;
+        let mut inserted = 0u64;
+        let mut touched: Vec<(&str, [u8; 16])> = Vec::new();
+        for s in records {
+            let r = &s.record;
+            let n = insert.execute(params![
+                s.sn,
+                &s.epoch[..],
+                r.seq,
+                s.origin_sn,
+                s.merchant_no,
+                r.batch_no,
+                kind_code(r.kind),
+                r.amount_minor,
+                r.currency,
+                r.at_ms,
+                r.masked_pan.as_str(),
+                r.auth_code,
+                r.rrn,
+                status_code(r.status),
+                r.orig_seq,
+            ])?;
+            if n > 0 {
+                inserted += 1;
+                if !touched.contains(&(s.sn.as_str(), s.epoch)) {
+                    touched.push((s.sn.as_str(), s.epoch));
+                }
+            }
+        }
+        for (sn, epoch) in touched {
+            self.advance_cursor(sn, epoch)?;
+        }
+        Ok(inserted)
+    }
+
+    /// Moves `sn`'s cursor, if it is on `epoch`, to the end of the run of stored records
+    /// that follows it without a hole; returns the cursor's seq (0 without a cursor).
+    fn advance_cursor(&self, sn: &str, epoch: [u8; 16]) -> Result<u64, StoreError> {
+        let Some(cursor) = self.sync_cursor(sn)? else {
+            return Ok(0);
+        };
+        if cursor.epoch != epoch {
+            return Ok(cursor.last_seq);
+        }
+        let mut last = cursor.last_seq;
+        {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT seq FROM records WHERE sn = ?1 AND epoch = ?2 AND seq > ?3 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![sn, &epoch[..], last])?;
+            while let Some(row) = rows.next()? {
+                let seq: u64 = row.get(0)?;
+                if seq != last + 1 {
+                    break;
+                }
+                last = seq;
+            }
+        }
+        if last != cursor.last_seq {
+            self.put_cursor(sn, &epoch, last)?;
+        }
+        Ok(last)
     }
 
     /// One page of records matching `q`, newest first, keyset-paged on (at_ms, sn, seq):

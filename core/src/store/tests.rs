@@ -1288,3 +1288,82 @@ fn store_deleted_terminal_leaves_no_plaintext_behind() {
         vec![terminal("KEPT")]
     );
 }
+
+#[test]
+fn store_import_adds_only_what_is_missing_and_keeps_sync_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = keystore("store-import");
+    let store = open(dir.path(), &secrets).unwrap();
+    let stored = |sn: &str, seqs: std::ops::RangeInclusive<u64>| -> Vec<StoredRecord> {
+        records(seqs)
+            .into_iter()
+            .map(|record| StoredRecord {
+                sn: sn.into(),
+                origin_sn: "ORIGIN".into(),
+                epoch: EPOCH,
+                merchant_no: Some("M9".into()),
+                record,
+            })
+            .collect()
+    };
+
+    // A fresh phone: cursor and records come from the backup.
+    let cursor = SyncCursor {
+        epoch: EPOCH,
+        last_seq: 4,
+    };
+    assert!(store.write(|tx| tx.import_cursor("SN1", &cursor)).unwrap());
+    assert_eq!(
+        store
+            .write(|tx| tx.import_records(&stored("SN1", 1..=4)))
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .write(|tx| tx.import_records(&stored("SN1", 1..=4)))
+            .unwrap(),
+        0
+    );
+    let page = store
+        .read(|tx| tx.history(&HistoryQuery::default()))
+        .unwrap();
+    assert_eq!(page.records, {
+        let mut all = stored("SN1", 1..=4);
+        all.reverse();
+        all
+    });
+    // An existing cursor is never rolled back.
+    let older = SyncCursor {
+        epoch: OTHER_EPOCH,
+        last_seq: 1,
+    };
+    assert!(!store.write(|tx| tx.import_cursor("SN1", &older)).unwrap());
+    assert_eq!(
+        store.read(|tx| tx.sync_cursor("SN1")).unwrap(),
+        Some(cursor)
+    );
+
+    // Records past the cursor move it up as far as they run without a hole…
+    let mut later = stored("SN1", 3..=9);
+    later.retain(|r| r.record.seq != 8);
+    assert_eq!(store.write(|tx| tx.import_records(&later)).unwrap(), 4);
+    assert_eq!(
+        store
+            .read(|tx| tx.sync_cursor("SN1"))
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        7
+    );
+    // …so the next sync skips them, fills the hole and runs on over what follows it.
+    let out = store
+        .write(|tx| tx.append_records("SN1", Some("M9"), EPOCH, &records(5..=8)))
+        .unwrap();
+    assert_eq!((out.inserted, out.skipped, out.last_seq), (1, 3, 9));
+    let out = store
+        .write(|tx| tx.append_records("SN1", Some("M9"), EPOCH, &records(9..=10)))
+        .unwrap();
+    assert_eq!((out.inserted, out.skipped, out.last_seq), (1, 1, 10));
+    assert_eq!(store.read(|tx| tx.record_count(Some("SN1"))).unwrap(), 10);
+}
