@@ -1,6 +1,7 @@
 //! posmate-core: the product. The transport to the terminal, pairing and secure sessions,
 //! the keystore, and (as they land) the lifecycle flows and the store. Pure Rust: the UniFFI
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
+pub mod acquirer;
 pub mod keystore;
 pub mod session;
 pub mod store;

@@ -3,6 +3,7 @@
 
 extern crate posmate_proto as proto;
 
+pub mod acquirer;
 pub mod fleet;
 pub mod serve;
 pub mod terminal;

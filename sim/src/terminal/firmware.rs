@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use super::journal::{Booking, ClosedBatch, Journal, JournalEntry, TxnKind, TxnStatus};
 use super::journal::{DECLINE_SUFFIX, DUPLICATE_WINDOW_MS};
 use super::keypad::{Booked, Card, CardOutcome, KeypadError, Sale, Screen, Stats};
-use super::nvm::{Nvm, StoredKey};
+use super::nvm::{Nvm, StoredKey, WipeRecord};
 use super::timing::*;
 
 /// Session frames the terminal buffers (advertised `rx_window`).
@@ -118,7 +118,13 @@ pub(crate) struct Firmware {
     rng: ChaCha20Rng,
     conn: Option<Conn>,
     stall_until: Micros,
-    last_now: Micros,
+    /// The wall clock: microseconds since `nvm.clock_base_ms` it has reached. Never decreases.
+    clock_us: u64,
+    /// What this connection's link time adds to reach the wall clock; `None` from a connect
+    /// until the link first tells the time (see [`Firmware::wall_ms`]).
+    link_shift_us: Option<Micros>,
+    /// The latest link time seen on the current (or last) connection.
+    link_now: Micros,
     recent: Vec<RecentSwipe>,
     held_card: Option<Card>,
     /// Flash contents before writes that complete at a future time.
@@ -138,12 +144,15 @@ impl Firmware {
     pub(crate) fn from_nvm(nvm: Nvm) -> Self {
         let mut rng = ChaCha20Rng::from_seed(nvm.rng.seed);
         rng.set_word_pos(u128::from(nvm.rng.word_pos));
+        let clock_us = nvm.clock_us;
         Firmware {
             nvm,
             rng,
             conn: None,
             stall_until: 0,
-            last_now: 0,
+            clock_us,
+            link_shift_us: None,
+            link_now: 0,
             recent: Vec::new(),
             held_card: None,
             pending_commits: Vec::new(),
@@ -156,6 +165,7 @@ impl Firmware {
     pub(crate) fn nvm_snapshot(&self) -> Nvm {
         let mut nvm = self.nvm.clone();
         nvm.rng.word_pos = u64::try_from(self.rng.get_word_pos()).unwrap_or(u64::MAX);
+        nvm.clock_us = self.clock_us;
         nvm
     }
 
@@ -179,15 +189,50 @@ impl Firmware {
         StaticKeypair::from_secret(self.nvm.noise_secret)
     }
 
-    fn now_ms(&self, at: Micros) -> u64 {
-        self.nvm.clock_base_ms + at / 1_000
+    /// The wall-clock time (ms) at link time `at`, which also moves the clock forward to it.
+    ///
+    /// A link's time means something within one connection only: the core's simulated
+    /// radio starts every connection at 0, as a real link layer's timer would after a
+    /// reconnect. The terminal's clock is its battery-backed RTC and must never run
+    /// backwards, since journal records, lockouts and wipe receipts carry its times. So
+    /// each connection's link time is shifted onto the clock, once, when the link first
+    /// tells the time (its first write, or a sale rung up): by however far the link is
+    /// behind the clock, or not at all if it is ahead. A connection made later than the
+    /// last one ended therefore continues the clock; one whose first packet arrives later
+    /// than the clock's time (a link with added latency) moves it forward; and a link that
+    /// keeps one timeline across connections, as the firmware tests do, is never shifted.
+    fn wall_ms(&mut self, at: Micros) -> u64 {
+        let shift = self.link_shift(at);
+        self.clock_us = self.clock_us.max(shift.saturating_add(at));
+        self.clock_ms()
+    }
+
+    /// This connection's shift, fixed at the first call after a connect.
+    fn link_shift(&mut self, at: Micros) -> Micros {
+        *self
+            .link_shift_us
+            .get_or_insert(self.clock_us.saturating_sub(at))
+    }
+
+    /// The latest link time the terminal has seen, on the current or last connection's
+    /// timeline: the `now` for keypad actions between link events.
+    pub(crate) fn link_now(&self) -> Micros {
+        self.link_now
+    }
+
+    /// The latest wall-clock time (ms) the terminal has reached.
+    fn clock_ms(&self) -> u64 {
+        self.nvm.clock_base_ms + self.clock_us / 1_000
     }
 
     // ---- time ----------------------------------------------------------------------
 
     /// Lets time pass: completed flash writes become permanent, card reads time out.
     fn advance(&mut self, now: Micros) {
-        self.last_now = self.last_now.max(now);
+        self.link_now = self.link_now.max(now);
+        if let Some(shift) = self.link_shift_us {
+            self.clock_us = self.clock_us.max(shift.saturating_add(now));
+        }
         self.pending_commits.retain(|(t, _)| *t > now);
         let timed_out = self
             .conn
@@ -229,15 +274,15 @@ impl Firmware {
         let mut adv =
             Advertisement::for_terminal(&self.nvm.sn, PROTOCOL_VERSION, self.nvm.lifecycle());
         adv.pairing_open = self.conn.as_ref().is_some_and(|c| c.code.is_some());
-        adv.pairing_locked = self
-            .nvm
-            .lockout
-            .remaining_ms(self.now_ms(self.last_now))
-            .is_some();
+        adv.pairing_locked = self.nvm.lockout.remaining_ms(self.clock_ms()).is_some();
         adv
     }
 
     pub(crate) fn on_connect(&mut self, now: Micros, mtu: u16) {
+        // A new connection may start a new link timeline; its shift is fixed at its first
+        // write (see `wall_ms`).
+        self.link_shift_us = None;
+        self.link_now = now;
         self.advance(now);
         self.stats.connections += 1;
         self.conn = Some(Conn {
@@ -286,6 +331,7 @@ impl Firmware {
     }
 
     pub(crate) fn on_write(&mut self, now: Micros, value: &[u8]) {
+        self.link_shift(now);
         self.advance(now);
         let Some(conn) = self.conn.as_mut() else {
             return;
@@ -587,7 +633,7 @@ impl Firmware {
             close.max_version = Some(PROTOCOL_VERSION);
             return (FRAME_US, vec![Out::Close(close)]);
         }
-        let now_ms = self.now_ms(start);
+        let now_ms = self.wall_ms(start);
         let locked = self.nvm.lockout.remaining_ms(now_ms);
         let pairing = match (hello.intent, locked) {
             (Intent::Pair, Some(_)) => PairingState::Locked,
@@ -623,8 +669,9 @@ impl Firmware {
         (FRAME_US, vec![Out::Frame(FrameKind::HelloAck, ack_body)])
     }
 
-    fn locked_close(&self, start: Micros) -> Option<Close> {
-        let remaining = self.nvm.lockout.remaining_ms(self.now_ms(start))?;
+    fn locked_close(&mut self, start: Micros) -> Option<Close> {
+        let now_ms = self.wall_ms(start);
+        let remaining = self.nvm.lockout.remaining_ms(now_ms)?;
         let mut close = Close::new(
             CloseReason::PairingLocked,
             "too many wrong codes; pairing is locked",
@@ -713,7 +760,7 @@ impl Firmware {
                 )
             }
             Err(HandshakeError::WrongCode) => {
-                let now_ms = self.now_ms(start);
+                let now_ms = self.wall_ms(start);
                 let (left, lock) = self.nvm.lockout.fail(now_ms);
                 self.wrote = true;
                 let mut close =
@@ -1082,7 +1129,30 @@ impl Firmware {
         Response::Info(self.info())
     }
 
+    /// The receipt of an earlier wipe asked for with the same nonce, if it is the latest.
+    fn stored_receipt(&self, nonce: &[u8; 16]) -> Option<Response> {
+        let w = self.nvm.last_wipe.as_ref().filter(|w| w.nonce == *nonce)?;
+        Some(Response::WipeReceipt {
+            sn: self.nvm.sn.clone(),
+            nonce: w.nonce,
+            wiped_at_ms: w.wiped_at_ms,
+            journal_head: w.journal_head,
+            signature: w.signature.as_slice().try_into().ok()?,
+        })
+    }
+
     fn wipe(&mut self, start: Micros, id: u32, nonce: [u8; 16]) -> (Micros, Vec<Out>) {
+        // The same nonce again: the phone lost the answer (it must pair again to ask, since
+        // the wipe forgot it). Answer as the first time, erasing nothing, in any state.
+        if let Some(receipt) = self.stored_receipt(&nonce) {
+            return (
+                FRAME_US,
+                vec![
+                    Out::Message(id, Body::Response(receipt)),
+                    Out::Close(Close::new(CloseReason::Bye, "wiped")),
+                ],
+            );
+        }
         let open = self.nvm.journal.open_batch_len();
         if open > 0 {
             return (
@@ -1100,7 +1170,7 @@ impl Firmware {
             );
         }
         let done = start + FRAME_US + WIPE_US;
-        let wiped_at_ms = self.now_ms(done);
+        let wiped_at_ms = self.wall_ms(done);
         let journal_head = self.nvm.journal.head();
         let signature = receipt::sign(
             &self.device_key(),
@@ -1122,6 +1192,12 @@ impl Firmware {
         self.nvm.journal = Journal::new(epoch);
         self.nvm.noise_secret = self.seed();
         self.nvm.set_lifecycle(Lifecycle::Decommissioned);
+        self.nvm.last_wipe = Some(WipeRecord {
+            nonce,
+            wiped_at_ms,
+            journal_head,
+            signature: signature.to_vec(),
+        });
         self.recent.clear();
         self.held_card = None;
         self.wrote = true;
@@ -1154,7 +1230,7 @@ impl Firmware {
                 };
             }
         }
-        if let Some(ms) = self.nvm.lockout.remaining_ms(self.now_ms(self.last_now)) {
+        if let Some(ms) = self.nvm.lockout.remaining_ms(self.clock_ms()) {
             return Screen::Locked { retry_after_ms: ms };
         }
         match self.nvm.lifecycle() {
@@ -1179,7 +1255,7 @@ impl Firmware {
             return Err(KeypadError::NotInService);
         }
         let masked = MaskedPan::mask(&sale.pan).map_err(|_| KeypadError::BadCard)?;
-        let at_ms = self.now_ms(now);
+        let at_ms = self.wall_ms(now);
         let card: [u8; 32] = Sha256::digest(sale.pan.as_bytes()).into();
         let batch = self.nvm.journal.batch_no;
         self.recent

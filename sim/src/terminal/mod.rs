@@ -28,6 +28,10 @@ use firmware::Firmware;
 use journal::Journal;
 use nvm::{Lockout, RngState};
 
+/// 2026-01-01T00:00Z: where simulated terminals' clocks (and the simulated acquirer's)
+/// start unless told otherwise, so that their times agree.
+pub const DEFAULT_CLOCK_BASE_MS: u64 = 1_767_225_600_000;
+
 /// How to build a terminal fresh from the factory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalConfig {
@@ -36,7 +40,8 @@ pub struct TerminalConfig {
     pub firmware: String,
     /// Every key, code and reference the terminal ever draws derives from this.
     pub seed: u64,
-    /// Wall-clock milliseconds at link time 0.
+    /// Wall-clock milliseconds at link time 0 of the first connection; later connections
+    /// continue the clock from where it stood (it never runs backwards).
     pub clock_base_ms: u64,
     pub battery_pct: u8,
 }
@@ -49,7 +54,7 @@ impl TerminalConfig {
             model: "PM-100".into(),
             firmware: "1.0.0-sim".into(),
             seed,
-            clock_base_ms: 1_767_225_600_000,
+            clock_base_ms: DEFAULT_CLOCK_BASE_MS,
             battery_pct: 90,
         }
     }
@@ -89,6 +94,7 @@ impl SimTerminal {
             model: config.model,
             firmware: config.firmware,
             clock_base_ms: config.clock_base_ms,
+            clock_us: 0,
             battery_pct: config.battery_pct.min(100),
             lifecycle: proto::gatt::Lifecycle::Factory.code(),
             device_seed,
@@ -104,6 +110,7 @@ impl SimTerminal {
                 seed: rng_seed,
                 word_pos: 0,
             },
+            last_wipe: None,
         })
     }
 
@@ -151,7 +158,17 @@ impl SimTerminal {
         self.lock().next_wakeup()
     }
 
-    /// The merchant keys in a transaction and the customer presents a card.
+    /// The latest link time the terminal has seen (on the current connection's timeline, or
+    /// the last one's when disconnected): a `now` for [`SimTerminal::ring_up`] and
+    /// [`SimTerminal::present_card`] between link events.
+    pub fn link_now(&self) -> Micros {
+        self.lock().link_now()
+    }
+
+    /// The merchant keys in a transaction and the customer presents a card. `now` is on
+    /// the link timeline of the current (or last) connection, like the link's own calls;
+    /// the record's `at_ms` is the terminal's wall clock at that moment, never earlier than
+    /// any time it has shown before.
     pub fn ring_up(&self, now: Micros, sale: &Sale) -> Result<Booked, KeypadError> {
         self.lock().ring_up(now, sale)
     }

@@ -47,6 +47,17 @@ impl Drop for StoredKey {
     }
 }
 
+/// The answer to the latest wipe, kept so that a phone that lost it can ask again with the
+/// same nonce and get the same signed receipt (protocol.md §6.1). Nothing in it is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WipeRecord {
+    pub nonce: [u8; 16],
+    pub wiped_at_ms: u64,
+    pub journal_head: u64,
+    /// The Ed25519 signature (64 bytes; serde has no 64-byte arrays).
+    pub signature: Vec<u8>,
+}
+
 /// Wrong-code counter and lockout, in terminal wall-clock milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lockout {
@@ -102,8 +113,12 @@ pub struct Nvm {
     pub sn: String,
     pub model: String,
     pub firmware: String,
-    /// Wall-clock milliseconds at link time 0 (the simulated RTC).
+    /// Wall-clock milliseconds at link time 0 of the first connection (the simulated RTC).
     pub clock_base_ms: u64,
+    /// Microseconds past `clock_base_ms` the RTC has reached; it keeps counting across
+    /// connections and power cycles (see `Firmware::wall_ms`). Absent in older files.
+    #[serde(default)]
+    pub clock_us: u64,
     pub battery_pct: u8,
     pub lifecycle: u8,
     /// Ed25519 factory device key seed. Never erased.
@@ -121,6 +136,9 @@ pub struct Nvm {
     pub merchant_no: Option<String>,
     pub journal: Journal,
     pub rng: RngState,
+    /// The latest wipe's receipt. Absent in older files.
+    #[serde(default)]
+    pub last_wipe: Option<WipeRecord>,
 }
 
 impl Nvm {

@@ -1,0 +1,239 @@
+//! The gateway over the acquirer's JSON API. [`RemoteGateway`] turns each call into one
+//! [`ApiRequest`], hands the bytes to an [`Exchange`] (HTTPS in an app, the simulated
+//! acquirer in process), and reads back either the [`ApiResponse`] the call expects or
+//! `{"error": {"code": …}}`, which becomes the same [`AcquirerError`] the acquirer chose.
+//!
+//! The encoding helpers are public so that the acquirer side (the simulator, a test
+//! server) encodes exactly what this side decodes.
+
+use async_trait::async_trait;
+use posmate_proto::pan::MaskedPan;
+use serde::{Deserialize, Serialize};
+
+use super::api::{
+    ActivationRequest, ActivationStatus, ApiRequest, ApiResponse, BindCardRequest, CardBinding,
+    DeregisterRequest, Deregistration, ReopenStatus, TerminalStatus,
+};
+use super::{AcquirerError, Gateway};
+
+/// Carries one request body to the acquirer and brings its answer back.
+///
+/// A body may carry a card number typed in by the merchant: implementations must not log
+/// bodies and should zeroize them once sent. A failure to get an answer is
+/// [`AcquirerError::Unreachable`] (nothing was sent) or [`AcquirerError::Timeout`] (it
+/// may have been applied; the request id makes a retry safe).
+#[async_trait]
+pub trait Exchange: Send + Sync {
+    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError>;
+}
+
+/// [`Gateway`] over the JSON API.
+pub struct RemoteGateway<E: Exchange> {
+    exchange: E,
+}
+
+impl<E: Exchange> RemoteGateway<E> {
+    pub fn new(exchange: E) -> Self {
+        RemoteGateway { exchange }
+    }
+
+    async fn call(&self, req: &ApiRequest) -> Result<ApiResponse, AcquirerError> {
+        let reply = self.exchange.call(encode_request(req)).await?;
+        decode_reply(&reply)
+    }
+}
+
+/// `{"error": {...}}`: how a failure travels.
+#[derive(Serialize, Deserialize)]
+struct ErrorReply {
+    error: AcquirerError,
+}
+
+/// A serde_json error without the offending text: it may be a card number.
+fn where_json_broke(what: &str, e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "not of the expected shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!(
+        "{what} is {kind} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
+pub fn encode_request(req: &ApiRequest) -> Vec<u8> {
+    serde_json::to_vec(req).expect("API requests always serialize")
+}
+
+/// Reads a request on the acquirer's side; a malformed one is a `Protocol` error to send
+/// back.
+pub fn decode_request(body: &[u8]) -> Result<ApiRequest, AcquirerError> {
+    serde_json::from_slice(body).map_err(|e| AcquirerError::Protocol {
+        detail: where_json_broke("the request", &e),
+    })
+}
+
+/// Writes the acquirer's answer: the response itself, or `{"error": {"code": …}}`.
+pub fn encode_reply(reply: &Result<ApiResponse, AcquirerError>) -> Vec<u8> {
+    match reply {
+        Ok(resp) => serde_json::to_vec(resp),
+        Err(e) => serde_json::to_vec(&ErrorReply { error: e.clone() }),
+    }
+    .expect("API replies always serialize")
+}
+
+/// Reads the acquirer's answer. An error code this side does not know (a newer acquirer)
+/// and any other malformed answer are `Protocol` errors.
+pub fn decode_reply(body: &[u8]) -> Result<ApiResponse, AcquirerError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| AcquirerError::Protocol {
+            detail: where_json_broke("the answer", &e),
+        })?;
+    if let Some(error) = value.get("error") {
+        let code = error
+            .get("code")
+            .and_then(|c| c.as_str())
+            .map(|c| c.chars().take(40).collect::<String>())
+            .unwrap_or_default();
+        return Err(match serde_json::from_value::<ErrorReply>(value) {
+            Ok(reply) => reply.error,
+            Err(e) => AcquirerError::Protocol {
+                detail: format!(
+                    "error '{code}' is unknown or malformed ({})",
+                    where_json_broke("it", &e)
+                ),
+            },
+        });
+    }
+    serde_json::from_value(value).map_err(|e| AcquirerError::Protocol {
+        detail: where_json_broke("the answer", &e),
+    })
+}
+
+fn unexpected(wanted: &str, got: &ApiResponse) -> AcquirerError {
+    let got = match got {
+        ApiResponse::Activation(_) => "activation",
+        ApiResponse::Done => "done",
+        ApiResponse::CardBinding(_) => "card_binding",
+        ApiResponse::Cards { .. } => "cards",
+        ApiResponse::Deregistration(_) => "deregistration",
+        ApiResponse::Reopen(_) => "reopen",
+        ApiResponse::TerminalStatus(_) => "terminal_status",
+    };
+    AcquirerError::Protocol {
+        detail: format!("expected a {wanted} answer, got {got}"),
+    }
+}
+
+/// Only masked card numbers may enter the phone; an acquirer that sends more is broken.
+fn checked(binding: CardBinding) -> Result<CardBinding, AcquirerError> {
+    MaskedPan::parse(&binding.masked_pan).map_err(|e| AcquirerError::Protocol {
+        detail: format!(
+            "binding {} carries a card number that is not properly masked: {e}",
+            binding.binding_id
+        ),
+    })?;
+    Ok(binding)
+}
+
+#[async_trait]
+impl<E: Exchange> Gateway for RemoteGateway<E> {
+    async fn activate(&self, req: &ActivationRequest) -> Result<ActivationStatus, AcquirerError> {
+        match self.call(&ApiRequest::Activate(req.clone())).await? {
+            ApiResponse::Activation(s) => Ok(s),
+            other => Err(unexpected("activation", &other)),
+        }
+    }
+
+    async fn activation_status(
+        &self,
+        application_id: &str,
+    ) -> Result<ActivationStatus, AcquirerError> {
+        let req = ApiRequest::ActivationStatus {
+            application_id: application_id.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::Activation(s) => Ok(s),
+            other => Err(unexpected("activation", &other)),
+        }
+    }
+
+    async fn confirm_activation(
+        &self,
+        application_id: &str,
+        test_txn_ref: &str,
+    ) -> Result<(), AcquirerError> {
+        let req = ApiRequest::ConfirmActivation {
+            application_id: application_id.to_owned(),
+            test_txn_ref: test_txn_ref.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::Done => Ok(()),
+            other => Err(unexpected("done", &other)),
+        }
+    }
+
+    async fn bind_card(&self, req: &BindCardRequest) -> Result<CardBinding, AcquirerError> {
+        match self.call(&ApiRequest::BindCard(req.clone())).await? {
+            ApiResponse::CardBinding(b) => checked(b),
+            other => Err(unexpected("card_binding", &other)),
+        }
+    }
+
+    async fn unbind_card(&self, merchant_no: &str, binding_id: &str) -> Result<(), AcquirerError> {
+        let req = ApiRequest::UnbindCard {
+            merchant_no: merchant_no.to_owned(),
+            binding_id: binding_id.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::Done => Ok(()),
+            other => Err(unexpected("done", &other)),
+        }
+    }
+
+    async fn cards(&self, merchant_no: &str) -> Result<Vec<CardBinding>, AcquirerError> {
+        let req = ApiRequest::Cards {
+            merchant_no: merchant_no.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::Cards { cards } => cards.into_iter().map(checked).collect(),
+            other => Err(unexpected("cards", &other)),
+        }
+    }
+
+    async fn deregister(&self, req: &DeregisterRequest) -> Result<Deregistration, AcquirerError> {
+        match self.call(&ApiRequest::Deregister(req.clone())).await? {
+            ApiResponse::Deregistration(d) => Ok(d),
+            other => Err(unexpected("deregistration", &other)),
+        }
+    }
+
+    async fn reopen(&self, merchant_no: &str, sn: &str) -> Result<ReopenStatus, AcquirerError> {
+        let req = ApiRequest::Reopen {
+            merchant_no: merchant_no.to_owned(),
+            sn: sn.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::Reopen(r) => Ok(r),
+            other => Err(unexpected("reopen", &other)),
+        }
+    }
+
+    async fn terminal_status(
+        &self,
+        merchant_no: &str,
+        sn: &str,
+    ) -> Result<TerminalStatus, AcquirerError> {
+        let req = ApiRequest::TerminalStatus {
+            merchant_no: merchant_no.to_owned(),
+            sn: sn.to_owned(),
+        };
+        match self.call(&req).await? {
+            ApiResponse::TerminalStatus(s) => Ok(s),
+            other => Err(unexpected("terminal_status", &other)),
+        }
+    }
+}
