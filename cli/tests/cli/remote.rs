@@ -404,3 +404,55 @@ fn the_sim_link_protocol_by_hand() {
     l.send(json!({"op": "disconnect"}));
     assert_eq!(l.next()["reason"], "local-request");
 }
+
+/// Without --json the sim prints readable lines: the address first, then what the
+/// terminals' screens show — the pairing code the merchant types.
+#[test]
+fn the_readable_sim_output_shows_the_pairing_code() {
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["sim", "--listen", "127.0.0.1:0", "--terminals", "1"])
+        .env_remove("POSMATE_SIM")
+        .env_remove("POSMATE_SIM_ADDR")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("posmate sim listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let dir = DataDir::new();
+    let mut pair = dir
+        .posmate_std()
+        .args(["--connect-sim", &addr, "pair"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = loop {
+        let line = lines.next().expect("the sim keeps printing").unwrap();
+        if let Some(code) = line.strip_prefix("SN2026000001 screen: pairing code ") {
+            break code.to_owned();
+        }
+    };
+    writeln!(pair.stdin.take().unwrap(), "{code}").unwrap();
+    let out = pair.wait_with_output().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("paired with SN2026000001"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Enter the 6-digit code terminal SN2026000001 shows"),
+        "{stderr}"
+    );
+}
