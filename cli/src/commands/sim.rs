@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use posmate_core::transport::tcp::{wire, TcpTransport};
+use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostConfig};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -211,8 +212,12 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
              these simulated terminals"
         ));
     }
-    // The simulated acquirer joins here once it exists (sim::acquirer::SimAcquirer::handle).
-    let (shared, events) = Shared::new(Host::new(terminals, config), None);
+    // The acquirer's JSON API rides on the same link (`acquirer` requests).
+    let acquirer = SimAcquirer::new(args.seed);
+    let (shared, events) = Shared::new(
+        Host::new(terminals, config),
+        Box::new(move |body: &[u8]| acquirer.handle(body)),
+    );
     let views: Vec<TerminalJson> = shared
         .read(|h, now| h.terminals(now))
         .iter()

@@ -21,9 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::control::{self, Control, ScreenView};
 use super::state;
 
-/// The simulated acquirer's JSON API: request body in, response body out. Until the
-/// simulated acquirer is wired in, `acquirer` requests are refused with
-/// `acquirer-unavailable`.
+/// The simulated acquirer's JSON API: request body in, response body out.
 pub type AcquirerFn = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 
 /// Something worth printing that the screen does not show.
@@ -69,14 +67,14 @@ pub struct Shared {
     start: Instant,
     /// Bumped after every request that changed the host, waking links and scanners.
     changed: watch::Sender<u64>,
-    acquirer: Option<AcquirerFn>,
+    acquirer: AcquirerFn,
     events: mpsc::UnboundedSender<HostEvent>,
 }
 
 impl Shared {
     pub fn new(
         host: Host,
-        acquirer: Option<AcquirerFn>,
+        acquirer: AcquirerFn,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<HostEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let shared = Shared {
@@ -230,18 +228,10 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
                 send(&mut w, &reply).await?;
             }
             Ok(LinkRequest::Acquirer { body }) => {
-                let reply = match &shared.acquirer {
-                    None => Reply::error(
-                        "acquirer-unavailable",
-                        "this posmate sim hosts no simulated acquirer",
-                    ),
-                    Some(acquirer) => {
-                        let request = serde_json::to_vec(&body).expect("serialises");
-                        match serde_json::from_slice::<Value>(&acquirer(&request)) {
-                            Ok(body) => Reply::ok(json!({ "body": body })),
-                            Err(e) => Reply::error("acquirer-failed", e.to_string()),
-                        }
-                    }
+                let request = serde_json::to_vec(&body).expect("serialises");
+                let reply = match serde_json::from_slice::<Value>(&(shared.acquirer)(&request)) {
+                    Ok(body) => Reply::ok(json!({ "body": body })),
+                    Err(e) => Reply::error("acquirer-failed", e.to_string()),
                 };
                 send(&mut w, &reply).await?;
             }

@@ -370,8 +370,10 @@ fn the_sim_link_protocol_by_hand() {
     assert_eq!(e["error"]["code"], "not-connected");
     let e = c.call(json!({"op": "connect", "id": "F0:00:00:00:00:09"}));
     assert_eq!(e["error"]["code"], "not-found");
+    // The acquirer's refusals are its API's answers, carried as a successful reply.
     let e = c.call(json!({"op": "acquirer", "body": {"op": "cards", "merchant_no": "M1"}}));
-    assert_eq!(e["ok"], false);
+    assert_eq!(e["ok"], true);
+    assert_eq!(e["result"]["body"]["error"]["code"], "invalid");
 
     // Scan: every terminal at once, as advertising reports.
     let mut s = RawClient::connect(&sim.addr);
@@ -455,4 +457,35 @@ fn the_readable_sim_output_shows_the_pairing_code() {
         stderr.contains("Enter the 6-digit code terminal SN2026000001 shows"),
         "{stderr}"
     );
+}
+
+/// The core's acquirer gateway, unchanged, reaches the sim's simulated acquirer through the
+/// sim link (`TcpTransport` as its `Exchange`).
+#[test]
+fn the_acquirer_gateway_works_over_the_sim_link() {
+    use posmate_core::acquirer::{AcquirerError, Gateway, RemoteGateway};
+    use posmate_core::transport::tcp::TcpTransport;
+
+    let sim = Sim::start(&["--terminals", "1"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let gateway = RemoteGateway::new(TcpTransport::open(&sim.addr).await.unwrap());
+        let err = gateway.cards("123456789012345").await.unwrap_err();
+        assert!(matches!(err, AcquirerError::UnknownMerchant), "{err:?}");
+        let err = gateway.cards("M1").await.unwrap_err();
+        assert!(matches!(err, AcquirerError::Invalid { .. }), "{err:?}");
+    });
+    drop(sim);
+    // With the sim gone the acquirer is unreachable, which flows treat as retryable.
+    runtime.block_on(async {
+        let sim = Sim::start(&["--terminals", "1"]);
+        let transport = TcpTransport::open(&sim.addr).await.unwrap();
+        sim.kill();
+        let gateway = RemoteGateway::new(transport);
+        let err = gateway.cards("123456789012345").await.unwrap_err();
+        assert!(matches!(err, AcquirerError::Unreachable { .. }), "{err:?}");
+    });
 }

@@ -27,6 +27,7 @@ use super::{
     Candidate, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
     ScanStream, Stamped, Transport, TransportError,
 };
+use crate::acquirer::{AcquirerError, Exchange};
 
 /// Why the sim server could not be used. Messages say how to get one running.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +208,27 @@ impl TcpTransport {
         let mut result = self.request(&request).await?;
         let body = result.get_mut("body").map(Value::take).unwrap_or_default();
         Ok(serde_json::to_vec(&body).expect("a JSON value serialises"))
+    }
+}
+
+/// The simulated acquirer of a `posmate sim`, as the transport of
+/// [`RemoteGateway`](crate::acquirer::RemoteGateway): the same JSON API the app sends over
+/// HTTPS, carried by the sim link's `acquirer` operation.
+#[async_trait]
+impl Exchange for TcpTransport {
+    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
+        // The body may carry a typed card number.
+        let body = zeroize::Zeroizing::new(body);
+        self.acquirer(&body).await.map_err(|e| match e {
+            SimLinkError::Refused { code, message } if code == "bad-request" => {
+                AcquirerError::Protocol {
+                    detail: format!("the sim refused the request: {message}"),
+                }
+            }
+            e => AcquirerError::Unreachable {
+                detail: e.to_string(),
+            },
+        })
     }
 }
 
