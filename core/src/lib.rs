@@ -2,6 +2,7 @@
 //! the keystore, and (as they land) the lifecycle flows and the store. Pure Rust: the UniFFI
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod acquirer;
+pub mod backup;
 pub mod keystore;
 pub mod session;
 pub mod store;

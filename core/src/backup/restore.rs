@@ -1,0 +1,299 @@
+//! Gathering an archive from the phone's store, and restoring one into it.
+//!
+//! Restore only adds what is missing and never rolls anything back: a terminal row is
+//! replaced only by a newer one; records go through the store's journal append, which skips
+//! what is already there; cards and settlements already present are left as they are. So
+//! restoring the same archive twice, or an older archive after newer syncs, changes no data
+//! (each restore is still recorded in the audit trail).
+//!
+//! The store's journal append files records under the terminal whose journal they came
+//! from, in that journal's current epoch. Records outside that — moved to a replacement
+//! terminal (`origin_sn != sn`), or from an earlier journal of a terminal — cannot be
+//! imported through it; restore counts them in [`RestoreSummary::records_not_restored`]
+//! (they remain in the archive) until the store has an import for them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use posmate_proto::message::Record;
+use serde_json::json;
+
+use super::{format, Archive, BackupError, CursorRow, Scope};
+use crate::store::{AuditDraft, AuditEntry, HistoryQuery, Store, StoreError, StoredRecord, Tx};
+
+/// Records per journal append during a restore: bounds the copies made for the store's
+/// `&[Record]` interface.
+const APPEND_CHUNK: usize = 500;
+/// Audit entries read per query while collecting.
+const AUDIT_PAGE: u32 = 1000;
+
+/// What a restore changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreSummary {
+    /// Terminal rows added, or replaced by the archive's newer row.
+    pub terminals: u64,
+    /// Terminals whose journal sync position was set from the archive.
+    pub cursors: u64,
+    pub records_inserted: u64,
+    /// Records the phone already had.
+    pub records_present: u64,
+    /// Records the store cannot take back yet (see the module documentation).
+    pub records_not_restored: u64,
+    pub cards: u64,
+    pub settlements: u64,
+    /// The archive's audit entries. They stay in the archive as evidence (the phone's own
+    /// chain cannot absorb another chain); the restore's audit entry names their count and
+    /// the hash of the last one.
+    pub audit_entries: u64,
+}
+
+/// Reads what `scope` covers from `store`, in one read transaction (a consistent snapshot).
+///
+/// `Scope::Terminal(sn)`: that terminal's row, sync cursor, the records filed under it,
+/// its settlements and its merchant's cards. `Scope::Phone`: everything. Both carry the
+/// whole audit trail, which is only verifiable whole. Records are oldest first.
+pub fn collect(
+    store: &Store,
+    scope: &Scope,
+    created_at_ms: u64,
+    phone_id: Option<String>,
+) -> Result<Archive, BackupError> {
+    let (archive, expected) = store.read(|tx| {
+        let terminals = match scope {
+            Scope::Phone => tx.terminals()?,
+            Scope::Terminal(sn) => tx.terminal(sn)?.into_iter().collect(),
+        };
+        let mut cursors = Vec::new();
+        let mut settlements = Vec::new();
+        for t in &terminals {
+            if let Some(c) = tx.sync_cursor(&t.sn)? {
+                cursors.push(CursorRow {
+                    sn: t.sn.clone(),
+                    epoch: c.epoch,
+                    last_seq: c.last_seq,
+                });
+            }
+            settlements.extend(tx.settlements(&t.sn)?);
+        }
+        let merchants: BTreeSet<&str> = terminals
+            .iter()
+            .filter_map(|t| t.merchant_no.as_deref())
+            .collect();
+        let mut cards = Vec::new();
+        for merchant in &merchants {
+            cards.extend(tx.cards(merchant)?);
+        }
+        let sn = match scope {
+            Scope::Phone => None,
+            Scope::Terminal(sn) => Some(sn.as_str()),
+        };
+        let expected = tx.record_count(sn)?;
+        let records = all_records(tx, sn, expected)?;
+        let mut audit = Vec::new();
+        loop {
+            let from = audit.last().map_or(1, |e: &AuditEntry| e.seq + 1);
+            let page = tx.audit(from, AUDIT_PAGE)?;
+            let done = page.len() < AUDIT_PAGE as usize;
+            audit.extend(page);
+            if done {
+                break;
+            }
+        }
+        let merchant_no = match merchants.len() {
+            1 => merchants.first().map(|m| m.to_string()),
+            _ => None,
+        };
+        let archive = Archive {
+            created_at_ms,
+            phone_id,
+            merchant_no,
+            scope: scope.clone(),
+            terminals,
+            cursors,
+            records,
+            cards,
+            settlements,
+            audit,
+        };
+        Ok((archive, expected))
+    })?;
+    // History pages are keyed on (at_ms, sn, seq); a tie across journal epochs could make a
+    // page skip a record. A backup must not quietly lack one.
+    let collected = archive.records.len() as u64;
+    if collected != expected {
+        return Err(BackupError::Incomplete {
+            expected,
+            collected,
+        });
+    }
+    Ok(archive)
+}
+
+/// Every record filed under `sn` (or all of them), oldest first, read page by page.
+fn all_records(tx: &Tx, sn: Option<&str>, expected: u64) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut records = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut query = HistoryQuery {
+        sn: sn.map(str::to_owned),
+        limit: 500,
+        ..HistoryQuery::default()
+    };
+    loop {
+        let page = tx.history(&query)?;
+        records.extend(page.records);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    records.reverse();
+    Ok(records)
+}
+
+/// Imports `archive` into `store` in one transaction, and records the restore in the audit
+/// trail. A store error rolls the whole restore back.
+pub fn restore_into(store: &Store, archive: &Archive) -> Result<RestoreSummary, BackupError> {
+    let mut summary = RestoreSummary {
+        audit_entries: archive.audit.len() as u64,
+        ..RestoreSummary::default()
+    };
+    store.write(|tx| {
+        for terminal in &archive.terminals {
+            let newer = match tx.terminal(&terminal.sn)? {
+                Some(present) => terminal.updated_at_ms > present.updated_at_ms,
+                None => true,
+            };
+            if newer {
+                tx.upsert_terminal(terminal)?;
+                summary.terminals += 1;
+            }
+        }
+        restore_journals(tx, archive, &mut summary)?;
+        for card in &archive.cards {
+            let present = tx
+                .cards(&card.merchant_no)?
+                .iter()
+                .any(|c| c.binding_id == card.binding_id);
+            if !present {
+                tx.upsert_card(card)?;
+                summary.cards += 1;
+            }
+        }
+        for settlement in &archive.settlements {
+            let present = tx
+                .settlements(&settlement.sn)?
+                .iter()
+                .any(|s| s.batch_no == settlement.batch_no && s.epoch == settlement.epoch);
+            if !present {
+                tx.put_settlement(settlement)?;
+                summary.settlements += 1;
+            }
+        }
+        tx.append_audit(&audit_draft(archive, &summary))?;
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+/// Appends each terminal's archived journal through the store's journal path, and sets the
+/// sync position of terminals the phone has none for.
+fn restore_journals(
+    tx: &Tx,
+    archive: &Archive,
+    summary: &mut RestoreSummary,
+) -> Result<(), StoreError> {
+    // (sn, epoch) → indices into archive.records, in seq order.
+    let mut journals: BTreeMap<(&str, [u8; 16]), Vec<usize>> = BTreeMap::new();
+    for (i, r) in archive.records.iter().enumerate() {
+        journals
+            .entry((r.sn.as_str(), r.epoch))
+            .or_default()
+            .push(i);
+    }
+    let current: BTreeMap<&str, &CursorRow> =
+        archive.cursors.iter().map(|c| (c.sn.as_str(), c)).collect();
+    let mut had_cursor = BTreeSet::new();
+    for sn in current.keys() {
+        if tx.sync_cursor(sn)?.is_some() {
+            had_cursor.insert(*sn);
+        }
+    }
+
+    for ((sn, epoch), mut indices) in journals {
+        let records = &archive.records;
+        indices.sort_by_key(|&i| records[i].record.seq);
+        let moved = indices.iter().any(|&i| records[i].origin_sn != sn);
+        let importable = !moved
+            && match tx.sync_cursor(sn)? {
+                Some(phone) => phone.epoch == epoch,
+                None => current.get(sn).is_some_and(|c| c.epoch == epoch),
+            };
+        if !importable {
+            summary.records_not_restored += indices.len() as u64;
+            continue;
+        }
+        // One append per run of records with the same merchant, at most APPEND_CHUNK long.
+        let mut start = 0;
+        while start < indices.len() {
+            let merchant = records[indices[start]].merchant_no.as_deref();
+            let run: Vec<Record> = indices[start..]
+                .iter()
+                .take(APPEND_CHUNK)
+                .take_while(|&&i| records[i].merchant_no.as_deref() == merchant)
+                .map(|&i| records[i].record.clone())
+                .collect();
+            start += run.len();
+            let outcome = tx.append_records(sn, merchant, epoch, &run)?;
+            summary.records_inserted += outcome.inserted;
+            summary.records_present += outcome.skipped;
+        }
+    }
+
+    // A terminal synced before it had any record still has a position worth keeping.
+    for cursor in &archive.cursors {
+        if tx.sync_cursor(&cursor.sn)?.is_none() {
+            tx.reset_cursor(&cursor.sn, cursor.epoch)?;
+        }
+    }
+    summary.cursors = archive
+        .cursors
+        .iter()
+        .filter(|c| !had_cursor.contains(c.sn.as_str()))
+        .count() as u64;
+    Ok(())
+}
+
+fn audit_draft(archive: &Archive, summary: &RestoreSummary) -> AuditDraft {
+    AuditDraft {
+        at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        action: "restore".to_owned(),
+        sn: match &archive.scope {
+            Scope::Terminal(sn) => Some(sn.clone()),
+            Scope::Phone => None,
+        },
+        inputs: json!({
+            "created_at_ms": archive.created_at_ms,
+            "phone_id": archive.phone_id,
+            "merchant_no": archive.merchant_no,
+            "scope": archive.scope,
+        }),
+        outcome: if summary.records_not_restored == 0 {
+            "ok"
+        } else {
+            "partial"
+        }
+        .to_owned(),
+        detail: json!({
+            "terminals": summary.terminals,
+            "cursors": summary.cursors,
+            "records_inserted": summary.records_inserted,
+            "records_present": summary.records_present,
+            "records_not_restored": summary.records_not_restored,
+            "cards": summary.cards,
+            "settlements": summary.settlements,
+            "archived_audit_entries": summary.audit_entries,
+            "archived_audit_head": archive.audit.last().map(|e| format::hex(&e.hash)),
+        }),
+    }
+}
