@@ -3,6 +3,10 @@
 //! layer in `bindings/` adapts it, nothing here knows about foreign languages.
 pub mod acquirer;
 pub mod backup;
+pub mod cards;
+pub mod companion;
+pub mod error;
+pub mod flows;
 pub mod keystore;
 pub mod session;
 pub mod store;

@@ -22,6 +22,7 @@ use posmate_sim::{SimTerminal, TerminalConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+pub mod world;
 pub use posmate_core as core;
 pub use posmate_proto as proto;
 pub use posmate_sim as sim;

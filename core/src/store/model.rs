@@ -65,13 +65,8 @@ text_enum! {
     }
 }
 
-text_enum! {
-    /// What a bound card is for.
-    CardPurposeKind ("card purpose") {
-        Settlement = "settlement",
-        Credit = "credit",
-    }
-}
+/// What a bound card is for: one type shared with the acquirer's API.
+pub use crate::acquirer::CardPurposeKind;
 
 text_enum! {
     /// Where a flow stands. Running and paused flows are "open": resumed after a restart.

@@ -1,0 +1,695 @@
+//! The facade the CLI and the bindings drive: one object per data directory holding the
+//! store, the keystore, the link to terminals and the acquirer gateway, with every
+//! lifecycle flow as a method. It adds no rules of its own; it wires the flows to the
+//! resources they need and keeps one open session per terminal.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::json;
+
+use posmate_proto::message::{Info, Request, Response};
+
+use crate::acquirer::{CardPurposeKind, Gateway};
+use crate::backup::{self, BackupSummary, Passphrase, RestoreSummary, Scope, WriteOptions};
+use crate::error::{Error, Result};
+use crate::flows::{
+    self, ActivationInput, ActivationOutcome, BindInput, Clock, Ctx, DecommissionInput,
+    DecommissionOutcome, DormancyReport, FlowControl, FlowKind, ReplacementInput,
+    ReplacementOutcome, SettlementOutcome, SyncOutcome, TerminalLink,
+};
+use crate::keystore::{self, KeyringStore, KeystoreChoice, Namespace, SecretStore};
+use crate::session::{CodeEntry, Session, SessionConfig, SessionError};
+use crate::store::{
+    AuditCheck, AuditEntry, CardRow, FlowRow, HistoryPage, HistoryQuery, Store, StoreOptions,
+    TerminalRow,
+};
+use crate::terminals::{LinkError, Terminals};
+use crate::transport::manager::ReconnectPolicy;
+use crate::transport::{scan_for, Candidate, PeripheralId, ScanFilter, Transport, TransportError};
+
+/// How to open a companion.
+#[derive(Clone)]
+pub struct CompanionConfig {
+    pub data_dir: PathBuf,
+    pub keystore: KeystoreChoice,
+    /// Accept a keystore that is not durable for the database key (the user was told).
+    pub allow_volatile_key: bool,
+    pub session: SessionConfig,
+    pub reconnect: ReconnectPolicy,
+    /// Database quota in pages (None: unlimited).
+    pub max_db_pages: Option<u32>,
+    /// How long to scan for a terminal whose address is not known.
+    pub scan_time: Duration,
+    /// How backups are encrypted (scrypt work factor).
+    pub backup: WriteOptions,
+}
+
+impl CompanionConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, keystore: KeystoreChoice) -> Self {
+        CompanionConfig {
+            data_dir: data_dir.into(),
+            keystore,
+            allow_volatile_key: false,
+            session: SessionConfig::default(),
+            reconnect: ReconnectPolicy::default(),
+            max_db_pages: None,
+            scan_time: Duration::from_secs(3),
+            backup: WriteOptions::default(),
+        }
+    }
+}
+
+/// A backup as the merchant sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupInfo {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub records: u64,
+    pub terminals: u64,
+    pub cards: u64,
+    pub audit_entries: u64,
+    pub created_at_ms: u64,
+}
+
+impl BackupInfo {
+    fn new(path: &Path, s: &BackupSummary) -> Self {
+        BackupInfo {
+            path: path.display().to_string(),
+            sha256: s.sha256_hex(),
+            size: s.size,
+            records: s.manifest.records.count,
+            terminals: s.manifest.terminals.count,
+            cards: s.manifest.cards.count,
+            audit_entries: s.manifest.audit.count,
+            created_at_ms: s.created_at_ms,
+        }
+    }
+}
+
+/// What "wipe this phone" did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhoneWipe {
+    pub backup: BackupInfo,
+    pub keystore_entries_deleted: usize,
+    pub files_deleted: Vec<String>,
+}
+
+/// posmate's core, opened on one data directory.
+pub struct Companion {
+    store: Store,
+    secrets: Arc<dyn SecretStore>,
+    terminals: Terminals,
+    transport: Arc<dyn Transport>,
+    gateway: Arc<dyn Gateway>,
+    clock: Arc<dyn Clock>,
+    config: CompanionConfig,
+    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
+    code_entry: Mutex<Option<Arc<dyn CodeEntry>>>,
+}
+
+impl Companion {
+    /// Opens (or creates) the data directory's store with its key in the chosen keystore.
+    pub fn open(
+        config: CompanionConfig,
+        transport: Arc<dyn Transport>,
+        gateway: Arc<dyn Gateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Error::Store(crate::store::StoreError::Io {
+                detail: format!("{}: {e}", config.data_dir.display()),
+            })
+        })?;
+        let namespace = Namespace::for_data_dir(&config.data_dir)?;
+        let secrets: Arc<dyn SecretStore> =
+            Arc::new(KeyringStore::open(config.keystore, namespace)?);
+        Self::open_with_secrets(config, secrets, transport, gateway, clock)
+    }
+
+    /// Opens with an explicit secret store (tests share one store across reopenings).
+    pub fn open_with_secrets(
+        config: CompanionConfig,
+        secrets: Arc<dyn SecretStore>,
+        transport: Arc<dyn Transport>,
+        gateway: Arc<dyn Gateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let store = Store::open(
+            &config.data_dir,
+            &*secrets,
+            &StoreOptions {
+                allow_volatile_key: config.allow_volatile_key,
+                max_pages: config.max_db_pages,
+            },
+        )?;
+        let terminals = Terminals::new(
+            transport.clone(),
+            secrets.clone(),
+            config.session.clone(),
+            config.reconnect.clone(),
+        );
+        Ok(Companion {
+            store,
+            secrets,
+            terminals,
+            transport,
+            gateway,
+            clock,
+            config,
+            sessions: tokio::sync::Mutex::new(HashMap::new()),
+            code_entry: Mutex::new(None),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn secrets(&self) -> &Arc<dyn SecretStore> {
+        &self.secrets
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// Where codes come from when a flow must pair again (after a wipe lost its answer).
+    pub fn set_code_entry(&self, entry: Arc<dyn CodeEntry>) {
+        *self.code_entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+    }
+
+    fn ctx<'a>(&'a self, link: &'a Link<'a>, control: &'a FlowControl) -> Ctx<'a> {
+        Ctx {
+            store: &self.store,
+            secrets: &*self.secrets,
+            gateway: &*self.gateway,
+            link,
+            clock: &*self.clock,
+            control,
+            backup: &self.config.backup,
+        }
+    }
+
+    fn audit(
+        &self,
+        action: &str,
+        sn: Option<&str>,
+        inputs: serde_json::Value,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let link = Link { c: self };
+        let control = FlowControl::default();
+        self.ctx(&link, &control)
+            .audit(action, sn, inputs, outcome, detail)
+    }
+
+    // ---- terminals --------------------------------------------------------------------
+
+    /// Terminals advertising nearby.
+    pub async fn scan(&self, filter: ScanFilter, duration: Duration) -> Result<Vec<Candidate>> {
+        Ok(scan_for(&*self.transport, filter, duration)
+            .await
+            .map_err(SessionError::from)?)
+    }
+
+    /// Pairs with the terminal at `id` (the merchant types the code it shows) and records it.
+    pub async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<TerminalRow> {
+        let session = self.terminals.pair(id, code).await?;
+        let info = match session
+            .request(Request::GetInfo)
+            .await
+            .map_err(Error::from_session)?
+        {
+            Response::Info(info) => info,
+            _ => return Err(Error::Session(SessionError::UnexpectedResponse)),
+        };
+        let now = self.clock.now_ms();
+        let existing = self.store.read(|tx| tx.terminal(&info.sn))?;
+        let mut row = flows::paired_row(&info, id.as_str(), now);
+        if let Some(old) = existing {
+            row.activated_at_ms = old.activated_at_ms;
+            row.replaced_by = old.replaced_by;
+        }
+        self.store.write(|tx| tx.upsert_terminal(&row))?;
+        self.audit(
+            "pair",
+            Some(&info.sn),
+            json!({ "sn": info.sn, "peripheral": id.as_str() }),
+            "ok",
+            json!({ "model": info.model, "firmware": info.firmware, "lifecycle": info.lifecycle.name() }),
+        )?;
+        self.sessions
+            .lock()
+            .await
+            .insert(info.sn.clone(), Arc::new(session));
+        Ok(row)
+    }
+
+    pub fn terminals(&self) -> Result<Vec<TerminalRow>> {
+        Ok(self.store.read(|tx| tx.terminals())?)
+    }
+
+    pub fn terminal(&self, sn: &str) -> Result<TerminalRow> {
+        self.store
+            .read(|tx| tx.terminal(sn))?
+            .ok_or_else(|| Error::UnknownTerminal { sn: sn.into() })
+    }
+
+    /// The terminal's own report (over the secure session).
+    pub async fn info(&self, sn: &str) -> Result<Info> {
+        self.terminal(sn)?;
+        let link = Link { c: self };
+        let control = FlowControl::default();
+        flows::info(&self.ctx(&link, &control), sn).await
+    }
+
+    /// Closes every open session.
+    pub async fn disconnect_all(&self) {
+        let sessions: Vec<_> = self.sessions.lock().await.drain().collect();
+        for (_, s) in sessions {
+            if let Ok(s) = Arc::try_unwrap(s) {
+                s.close().await;
+            }
+        }
+    }
+
+    // ---- flows ------------------------------------------------------------------------
+
+    pub async fn activate(
+        &self,
+        input: ActivationInput,
+        control: &FlowControl,
+    ) -> Result<ActivationOutcome> {
+        let link = Link { c: self };
+        flows::activate(&self.ctx(&link, control), input).await
+    }
+
+    /// Polls a pending activation (resumes its flow).
+    pub async fn activation_status(
+        &self,
+        sn: &str,
+        control: &FlowControl,
+    ) -> Result<ActivationOutcome> {
+        let link = Link { c: self };
+        let ctx = self.ctx(&link, control);
+        let row = flows::open_activation(&ctx, sn)?.ok_or_else(|| Error::FlowNotFound {
+            id: format!("activation of {sn}"),
+        })?;
+        flows::resume_activation(&ctx, row).await
+    }
+
+    pub async fn bind_card(&self, input: BindInput, control: &FlowControl) -> Result<CardRow> {
+        let link = Link { c: self };
+        flows::bind(&self.ctx(&link, control), input).await
+    }
+
+    pub async fn unbind_card(
+        &self,
+        merchant_no: &str,
+        binding_id: &str,
+        control: &FlowControl,
+    ) -> Result<()> {
+        let link = Link { c: self };
+        flows::unbind(&self.ctx(&link, control), merchant_no, binding_id).await
+    }
+
+    pub fn cards(&self, merchant_no: &str) -> Result<Vec<CardRow>> {
+        Ok(self.store.read(|tx| tx.cards(merchant_no))?)
+    }
+
+    /// The merchant's cards as the acquirer has them.
+    pub async fn acquirer_cards(
+        &self,
+        merchant_no: &str,
+    ) -> Result<Vec<crate::acquirer::CardBinding>> {
+        Ok(self.gateway.cards(merchant_no).await?)
+    }
+
+    pub async fn sync(&self, sn: &str, control: &FlowControl) -> Result<SyncOutcome> {
+        let link = Link { c: self };
+        flows::sync(&self.ctx(&link, control), sn).await
+    }
+
+    pub fn history(&self, query: &HistoryQuery) -> Result<HistoryPage> {
+        Ok(self.store.read(|tx| tx.history(query))?)
+    }
+
+    pub async fn settle(&self, sn: &str, control: &FlowControl) -> Result<SettlementOutcome> {
+        let link = Link { c: self };
+        flows::settle(&self.ctx(&link, control), sn).await
+    }
+
+    pub async fn decommission(
+        &self,
+        input: DecommissionInput,
+        control: &FlowControl,
+    ) -> Result<DecommissionOutcome> {
+        let link = Link { c: self };
+        flows::decommission(&self.ctx(&link, control), input).await
+    }
+
+    pub async fn replace(
+        &self,
+        input: ReplacementInput,
+        control: &FlowControl,
+    ) -> Result<ReplacementOutcome> {
+        let link = Link { c: self };
+        flows::replace(&self.ctx(&link, control), input).await
+    }
+
+    pub async fn dormancy(&self, sn: &str) -> Result<DormancyReport> {
+        let link = Link { c: self };
+        let control = FlowControl::default();
+        flows::dormancy_check(&self.ctx(&link, &control), sn).await
+    }
+
+    pub async fn reopen(&self, sn: &str) -> Result<String> {
+        let link = Link { c: self };
+        let control = FlowControl::default();
+        flows::reopen(&self.ctx(&link, &control), sn).await
+    }
+
+    /// Flows started and not finished (running, or paused for review or input).
+    pub fn open_flows(&self) -> Result<Vec<FlowRow>> {
+        Ok(self.store.read(|tx| tx.open_flows())?)
+    }
+
+    /// Resumes an open flow that needs no new input (activation, settlement, card bind
+    /// read on a terminal, unbind, and decommission or replacement past their backup).
+    pub async fn resume(&self, flow_id: &str, control: &FlowControl) -> Result<serde_json::Value> {
+        let row = self
+            .store
+            .read(|tx| tx.flow(flow_id))?
+            .ok_or_else(|| Error::FlowNotFound { id: flow_id.into() })?;
+        let link = Link { c: self };
+        let ctx = self.ctx(&link, control);
+        let sn = row.sn.clone().unwrap_or_default();
+        let value = match FlowKind::parse(&row.kind) {
+            Some(FlowKind::Activation) => to_json(flows::resume_activation(&ctx, row).await?),
+            Some(FlowKind::Settlement) => to_json(flows::settle(&ctx, &sn).await?),
+            Some(FlowKind::CardBind) => to_json(flows::resume_bind(&ctx, row).await?),
+            Some(FlowKind::CardUnbind) => {
+                let merchant = row.state["merchant_no"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let binding = row.state["binding_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                flows::resume_unbind(&ctx, row, &merchant, &binding).await?;
+                json!({ "unbound": binding })
+            }
+            Some(FlowKind::Decommission) => to_json(
+                flows::decommission(
+                    &ctx,
+                    DecommissionInput {
+                        sn,
+                        reason: String::new(),
+                        backup: flows::BackupSpec::Existing {
+                            backup_id: String::new(),
+                        },
+                    },
+                )
+                .await?,
+            ),
+            Some(FlowKind::Replacement) | None => {
+                return Err(Error::NeedsInput {
+                    what: "the replacement's inputs (run replace again with the same terminals)",
+                })
+            }
+        };
+        Ok(value)
+    }
+
+    // ---- backup, export, audit --------------------------------------------------------
+
+    /// Writes and verifies an encrypted backup of everything on this phone.
+    pub fn backup_create(&self, path: &Path, passphrase: &Passphrase) -> Result<BackupInfo> {
+        let archive = backup::collect(&self.store, &Scope::Phone, self.clock.now_ms(), None)?;
+        let summary = backup::write_archive(path, &archive, passphrase, &self.config.backup)?;
+        let row = crate::store::BackupRow {
+            id: format!("backup-{:016x}", rand::random::<u64>()),
+            path: path.display().to_string(),
+            sha256: summary.sha256,
+            created_at_ms: self.clock.now_ms(),
+            verified_at_ms: Some(self.clock.now_ms()),
+            records: summary.manifest.records.count,
+            sn: None,
+        };
+        self.store.write(|tx| tx.put_backup(&row))?;
+        self.audit(
+            "backup",
+            None,
+            json!({ "path": row.path }),
+            "ok",
+            json!({ "sha256": summary.sha256_hex(), "records": summary.manifest.records.count }),
+        )?;
+        Ok(BackupInfo::new(path, &summary))
+    }
+
+    /// Decrypts and checks a backup end to end (passphrase, format, manifest).
+    pub fn backup_verify(&self, path: &Path, passphrase: &Passphrase) -> Result<BackupInfo> {
+        let summary = backup::verify_archive(path, passphrase, None)?;
+        Ok(BackupInfo::new(path, &summary))
+    }
+
+    /// Restores an archive into this phone's store (idempotent).
+    pub fn restore(&self, path: &Path, passphrase: &Passphrase) -> Result<RestoreSummary> {
+        let archive = backup::read_archive(path, passphrase)?;
+        let summary = backup::restore_into(&self.store, &archive)?;
+        self.audit(
+            "restore",
+            None,
+            json!({ "path": path.display().to_string() }),
+            "ok",
+            json!({
+                "terminals": summary.terminals,
+                "records_inserted": summary.records_inserted,
+                "records_present": summary.records_present,
+                "cards": summary.cards,
+                "settlements": summary.settlements,
+                "audit_entries": summary.audit_entries,
+            }),
+        )?;
+        Ok(summary)
+    }
+
+    /// Writes the records matching `query` (all pages) as CSV; returns the row count.
+    pub fn export_csv(&self, out: impl std::io::Write, query: &HistoryQuery) -> Result<u64> {
+        let mut all = Vec::new();
+        let mut q = query.clone();
+        loop {
+            let page = self.history(&q)?;
+            all.extend(page.records);
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        Ok(backup::export_csv(out, all.into_iter())?)
+    }
+
+    pub fn audit_entries(&self, from_seq: u64, limit: u32) -> Result<Vec<AuditEntry>> {
+        Ok(self.store.read(|tx| tx.audit(from_seq, limit))?)
+    }
+
+    pub fn verify_audit(&self) -> Result<AuditCheck> {
+        Ok(self.store.read(|tx| tx.verify_audit())?)
+    }
+
+    /// Rotates the database key.
+    pub fn rekey(&self) -> Result<()> {
+        self.store.rekey(&*self.secrets)?;
+        self.audit("rekey", None, json!({}), "ok", json!({}))
+    }
+
+    /// Wipes this phone: a verified backup first, then cryptographic erasure of the
+    /// database (its key is destroyed before its files are deleted) and every keystore
+    /// entry of this data directory (phone identity, pins).
+    pub async fn wipe_phone(
+        self,
+        backup_path: &Path,
+        passphrase: &Passphrase,
+    ) -> Result<PhoneWipe> {
+        let info = self.backup_create(backup_path, passphrase)?;
+        let recorded = self
+            .store
+            .read(|tx| tx.backups())?
+            .into_iter()
+            .rev()
+            .find(|b| b.path == info.path)
+            .map(|b| b.sha256);
+        backup::verify_archive(backup_path, passphrase, recorded)?;
+        self.disconnect_all().await;
+        let db = self.store.path().to_path_buf();
+        let files = ["", "-wal", "-shm"]
+            .iter()
+            .map(|s| format!("{}{s}", db.display()))
+            .collect();
+        let secrets = self.secrets.clone();
+        self.store.destroy(&*secrets)?;
+        let deleted = keystore::wipe_all(&*secrets)?;
+        Ok(PhoneWipe {
+            backup: info,
+            keystore_entries_deleted: deleted,
+            files_deleted: files,
+        })
+    }
+
+    // ---- sessions (the flows' TerminalLink) ---------------------------------------------
+
+    async fn peripheral_for(&self, sn: &str) -> Result<PeripheralId> {
+        let suffix: String = sn
+            .chars()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let found = scan_for(
+            &*self.transport,
+            ScanFilter::sn_suffix(suffix),
+            self.config.scan_time,
+        )
+        .await
+        .map_err(SessionError::from)?;
+        let id = found
+            .into_iter()
+            .max_by_key(|c| c.rssi.unwrap_or(i16::MIN))
+            .map(|c| c.id)
+            .ok_or_else(|| Error::Unreachable {
+                sn: sn.into(),
+                attempts: 1,
+                last: "not advertising nearby".into(),
+            })?;
+        let now = self.clock.now_ms();
+        self.store.write(|tx| {
+            if let Some(mut row) = tx.terminal(sn)? {
+                row.peripheral_id = Some(id.as_str().into());
+                row.updated_at_ms = now;
+                tx.upsert_terminal(&row)?;
+            }
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    async fn connect(&self, sn: &str) -> Result<Session> {
+        let row = self.terminal(sn)?;
+        let id = match &row.peripheral_id {
+            Some(id) => PeripheralId::new(id.clone()),
+            None => self.peripheral_for(sn).await?,
+        };
+        let result = match self.terminals.connect(&id).await {
+            Err(LinkError::Session(SessionError::Transport(TransportError::NotFound {
+                ..
+            }))) => {
+                let id = self.peripheral_for(sn).await?;
+                self.terminals.connect(&id).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(s) if s.sn() == sn => Ok(s),
+            Ok(s) => {
+                let found = s.sn().to_owned();
+                s.close().await;
+                Err(Error::WrongTerminal {
+                    expected: sn.into(),
+                    found,
+                })
+            }
+            Err(LinkError::GaveUp { attempts, last }) => Err(Error::Unreachable {
+                sn: sn.into(),
+                attempts,
+                last,
+            }),
+            Err(LinkError::Session(SessionError::NotPaired)) => {
+                Err(Error::NeedsPairing { sn: sn.into() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// The companion as the flows' link to terminals.
+struct Link<'a> {
+    c: &'a Companion,
+}
+
+#[async_trait]
+impl TerminalLink for Link<'_> {
+    async fn session(&self, sn: &str) -> Result<Arc<Session>> {
+        let mut sessions = self.c.sessions.lock().await;
+        if let Some(s) = sessions.get(sn) {
+            if s.is_open() {
+                return Ok(s.clone());
+            }
+        }
+        sessions.remove(sn);
+        let session = Arc::new(self.c.connect(sn).await?);
+        sessions.insert(sn.into(), session.clone());
+        Ok(session)
+    }
+
+    async fn drop_session(&self, sn: &str) {
+        self.c.sessions.lock().await.remove(sn);
+    }
+
+    async fn repair(&self, sn: &str) -> Result<Arc<Session>> {
+        let entry = self
+            .c
+            .code_entry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::NeedsPairing { sn: sn.into() })?;
+        let id = self.c.peripheral_for(sn).await?;
+        let session = self.c.terminals.pair(&id, &*entry).await?;
+        if session.sn() != sn {
+            let found = session.sn().to_owned();
+            session.close().await;
+            return Err(Error::WrongTerminal {
+                expected: sn.into(),
+                found,
+            });
+        }
+        let session = Arc::new(session);
+        self.c
+            .sessions
+            .lock()
+            .await
+            .insert(sn.into(), session.clone());
+        Ok(session)
+    }
+
+    fn forget(&self, sn: &str) -> Result<()> {
+        self.c.terminals.forget(sn)?;
+        Ok(())
+    }
+}
+
+/// The card purposes, for callers that parse them.
+pub fn parse_purpose(s: &str) -> Result<CardPurposeKind> {
+    match s {
+        "settlement" => Ok(CardPurposeKind::Settlement),
+        "credit" => Ok(CardPurposeKind::Credit),
+        other => Err(Error::InvalidInput {
+            field: "card purpose",
+            reason: format!("'{other}' is not one of: settlement, credit"),
+        }),
+    }
+}

@@ -1,0 +1,251 @@
+//! What every flow runs with, and the persisted-step discipline they share.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use posmate_proto::message::{Request, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{FlowControl, FlowKind, Progress};
+use crate::acquirer::Gateway;
+use crate::backup::WriteOptions;
+use crate::error::{Error, Result};
+use crate::keystore::SecretStore;
+use crate::session::{Session, SessionError};
+use crate::store::{AuditDraft, FlowRow, FlowStatus, Store};
+
+/// Wall-clock time in ms since the Unix epoch (a trait so tests and the simulated world can
+/// use their own time).
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// How flows reach a terminal: an open session by SN, reconnecting when needed.
+#[async_trait]
+pub trait TerminalLink: Send + Sync {
+    /// A session to `sn`: the open one, or a new one resumed under the reconnect policy.
+    async fn session(&self, sn: &str) -> Result<Arc<Session>>;
+    /// Forgets the cached session to `sn` (it ended, or the terminal was wiped).
+    async fn drop_session(&self, sn: &str);
+    /// Pairs with `sn` again (code from the merchant) after it lost its pairing.
+    async fn repair(&self, sn: &str) -> Result<Arc<Session>>;
+    /// Forgets `sn`'s pinned key.
+    fn forget(&self, sn: &str) -> Result<()>;
+}
+
+/// Everything a flow step may touch.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub secrets: &'a dyn SecretStore,
+    pub gateway: &'a dyn Gateway,
+    pub link: &'a dyn TerminalLink,
+    pub clock: &'a dyn Clock,
+    pub control: &'a FlowControl,
+    /// How backups taken by flows are encrypted.
+    pub backup: &'a WriteOptions,
+}
+
+impl Ctx<'_> {
+    /// One request to `sn`. A session that ended is dropped so the next call reconnects;
+    /// the terminal's refusals and "not paired" become the core's own errors.
+    pub(crate) async fn request(&self, sn: &str, request: Request) -> Result<Response> {
+        let session = self.link.session(sn).await?;
+        match session.request(request).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if !session.is_open()
+                    || matches!(
+                        e,
+                        SessionError::Timeout(_)
+                            | SessionError::Closed(_)
+                            | SessionError::Transport(_)
+                    )
+                {
+                    self.link.drop_session(sn).await;
+                }
+                Err(match Error::from_session(e) {
+                    Error::NeedsPairing { .. } => Error::NeedsPairing { sn: sn.into() },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Appends one audit entry in its own transaction.
+    pub(crate) fn audit(
+        &self,
+        action: &str,
+        sn: Option<&str>,
+        inputs: serde_json::Value,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let draft = AuditDraft {
+            at_ms: self.clock.now_ms(),
+            action: action.into(),
+            sn: sn.map(str::to_owned),
+            inputs,
+            outcome: outcome.into(),
+            detail,
+        };
+        self.store.write(|tx| tx.append_audit(&draft).map(|_| ()))?;
+        Ok(())
+    }
+}
+
+/// A flow's persisted row with its typed state.
+pub(crate) struct Flow<S> {
+    pub row: FlowRow,
+    pub state: S,
+}
+
+impl<S: Serialize + DeserializeOwned> Flow<S> {
+    /// Creates and persists a new flow at its first step.
+    pub fn create(ctx: &Ctx<'_>, kind: FlowKind, sn: Option<&str>, state: S) -> Result<Self> {
+        let now = ctx.clock.now_ms();
+        let row = FlowRow {
+            id: new_id(kind),
+            kind: kind.as_str().into(),
+            sn: sn.map(str::to_owned),
+            step: "start".into(),
+            state: serde_json::Value::Null,
+            status: FlowStatus::Running,
+            started_at_ms: now,
+            updated_at_ms: now,
+            error: None,
+        };
+        let mut flow = Flow { row, state };
+        flow.save(ctx)?;
+        Ok(flow)
+    }
+
+    /// Loads a persisted flow.
+    pub fn load(row: FlowRow) -> Result<Self> {
+        let state = serde_json::from_value(row.state.clone()).map_err(|e| Error::InvalidInput {
+            field: "flow state",
+            reason: format!("flow {} cannot be read by this version: {e}", row.id),
+        })?;
+        Ok(Flow { row, state })
+    }
+
+    pub fn step(&self) -> &str {
+        &self.row.step
+    }
+
+    /// Persists the state as it is now.
+    pub fn save(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        self.row.state = serde_json::to_value(&self.state).map_err(|e| Error::InvalidInput {
+            field: "flow state",
+            reason: e.to_string(),
+        })?;
+        self.row.updated_at_ms = ctx.clock.now_ms();
+        let row = self.row.clone();
+        ctx.store.write(|tx| tx.flow_save(&row))?;
+        Ok(())
+    }
+
+    /// Checks for cancellation, then persists `step` as the one about to be taken and
+    /// reports progress. `resumable` says whether a cancel here pauses (the flow is past a
+    /// point of no return and must be finished later) or cancels it.
+    pub fn enter(
+        &mut self,
+        ctx: &Ctx<'_>,
+        step: &str,
+        fraction: f32,
+        detail: &str,
+        resumable: bool,
+    ) -> Result<()> {
+        if ctx.control.cancel.is_cancelled() {
+            self.row.status = if resumable {
+                FlowStatus::Paused
+            } else {
+                FlowStatus::Cancelled
+            };
+            self.row.error = Some("cancelled by the user".into());
+            self.save(ctx)?;
+            return Err(Error::Cancelled);
+        }
+        self.row.step = step.into();
+        self.row.status = FlowStatus::Running;
+        self.save(ctx)?;
+        self.report(ctx, fraction, detail);
+        Ok(())
+    }
+
+    pub fn report(&self, ctx: &Ctx<'_>, fraction: f32, detail: &str) {
+        ctx.control.progress.on_progress(&Progress {
+            flow_id: self.row.id.clone(),
+            kind: self.row.kind.clone(),
+            step: self.row.step.clone(),
+            fraction,
+            detail: detail.into(),
+        });
+    }
+
+    /// Ends the flow with `status`.
+    pub fn finish(
+        &mut self,
+        ctx: &Ctx<'_>,
+        status: FlowStatus,
+        error: Option<String>,
+    ) -> Result<()> {
+        if status == FlowStatus::Done {
+            self.row.step = "done".into();
+        }
+        self.row.status = status;
+        self.row.error = error;
+        self.save(ctx)?;
+        if status == FlowStatus::Done {
+            self.report(ctx, 1.0, "done");
+        }
+        Ok(())
+    }
+
+    /// Marks the flow failed with `err` (persisted) and returns `err`.
+    pub fn fail(&mut self, ctx: &Ctx<'_>, err: Error) -> Error {
+        match self.finish(
+            ctx,
+            FlowStatus::Failed,
+            Some(format!("{}: {err}", err.code())),
+        ) {
+            Ok(()) => err,
+            Err(store_err) => store_err,
+        }
+    }
+}
+
+/// A flow id: kind plus 64 random bits, readable in logs ("activation-3f9c…").
+pub(crate) fn new_id(kind: FlowKind) -> String {
+    format!("{}-{:016x}", kind.as_str(), rand::random::<u64>())
+}
+
+/// An idempotency key for one acquirer request.
+pub(crate) fn request_id() -> String {
+    format!("req-{:032x}", rand::random::<u128>())
+}
+
+/// Whether a step's failure leaves the flow resumable (link or network trouble) rather than
+/// failed: the step is repeated on resume.
+pub(crate) fn is_interruption(e: &Error) -> bool {
+    match e {
+        Error::Session(_) | Error::Unreachable { .. } | Error::NeedsPairing { .. } => true,
+        Error::Acquirer(a) => a.is_retryable(),
+        Error::Store(s) => s.is_retryable(),
+        Error::TerminalRefused { .. } => e.is_retryable(),
+        Error::NeedsInput { .. } => true,
+        _ => false,
+    }
+}

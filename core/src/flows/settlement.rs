@@ -1,0 +1,244 @@
+//! End-of-day settlement: sync → close the open batch on the terminal → sync what the batch
+//! holds → reconcile the terminal's totals with the phone's records.
+//!
+//! Persisted steps: `sync`, `close-batch` (with the batch number saved before the request:
+//! closing an already closed batch returns its stored totals, so a lost answer is simply
+//! asked again), `reconcile`. A mismatch is stored and reported, never hidden.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use posmate_proto::gatt::Lifecycle;
+use posmate_proto::message::{Request, Response, Totals};
+
+use super::context::{is_interruption, Ctx, Flow};
+use super::records::sync_to;
+use super::FlowKind;
+use crate::error::{Error, Result};
+use crate::session::SessionError;
+use crate::store::{FlowStatus, SettlementRow};
+
+/// Batch totals in a serialisable form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalsView {
+    pub sale_count: u32,
+    pub sale_minor: u64,
+    pub refund_count: u32,
+    pub refund_minor: u64,
+    pub void_count: u32,
+    pub void_minor: u64,
+}
+
+impl From<&Totals> for TotalsView {
+    fn from(t: &Totals) -> Self {
+        TotalsView {
+            sale_count: t.sale_count,
+            sale_minor: t.sale_minor,
+            refund_count: t.refund_count,
+            refund_minor: t.refund_minor,
+            void_count: t.void_count,
+            void_minor: t.void_minor,
+        }
+    }
+}
+
+impl From<&TotalsView> for Totals {
+    fn from(t: &TotalsView) -> Self {
+        Totals {
+            sale_count: t.sale_count,
+            sale_minor: t.sale_minor,
+            refund_count: t.refund_count,
+            refund_minor: t.refund_minor,
+            void_count: t.void_count,
+            void_minor: t.void_minor,
+        }
+    }
+}
+
+/// The result of an end-of-day settlement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettlementOutcome {
+    pub flow_id: String,
+    pub sn: String,
+    pub batch_no: u32,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub terminal: TotalsView,
+    pub phone: TotalsView,
+    /// Whether the phone's records add up to the terminal's totals.
+    pub matched: bool,
+    pub records: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    sn: String,
+    merchant_no: Option<String>,
+    batch_no: Option<u32>,
+    closed: Option<(u64, u64, TotalsView)>,
+    epoch: Option<[u8; 16]>,
+}
+
+/// Settles `sn`'s open batch (or finishes the settlement already in progress).
+pub(crate) async fn run(ctx: &Ctx<'_>, sn: &str) -> Result<SettlementOutcome> {
+    let row = ctx
+        .store
+        .read(|tx| tx.terminal(sn))?
+        .ok_or_else(|| Error::UnknownTerminal { sn: sn.into() })?;
+    let open = ctx
+        .store
+        .read(|tx| tx.flows_for(sn))?
+        .into_iter()
+        .find(|f| {
+            f.kind == FlowKind::Settlement.as_str()
+                && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
+        });
+    let mut flow = match open {
+        Some(row) => Flow::load(row)?,
+        None => Flow::create(
+            ctx,
+            FlowKind::Settlement,
+            Some(sn),
+            State {
+                sn: sn.into(),
+                merchant_no: row.merchant_no.clone(),
+                batch_no: None,
+                closed: None,
+                epoch: None,
+            },
+        )?,
+    };
+    match steps(ctx, &mut flow).await {
+        Ok(o) => Ok(o),
+        Err(e) if is_interruption(&e) || matches!(e, Error::Cancelled) => Err(e),
+        Err(e) => Err(flow.fail(ctx, e)),
+    }
+}
+
+/// Whether a settlement is open for `sn` (decommission and replacement finish it first).
+pub(crate) fn is_open(ctx: &Ctx<'_>, sn: &str) -> Result<bool> {
+    Ok(ctx.store.read(|tx| tx.flows_for(sn))?.into_iter().any(|f| {
+        f.kind == FlowKind::Settlement.as_str()
+            && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
+    }))
+}
+
+async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcome> {
+    let sn = flow.state.sn.clone();
+    loop {
+        match flow.step() {
+            "start" | "sync" => {
+                flow.enter(ctx, "sync", 0.05, "syncing the journal", false)?;
+                let info = info(ctx, &sn).await?;
+                if info.lifecycle != Lifecycle::Activated {
+                    return Err(Error::NotActivated {
+                        sn,
+                        state: info.lifecycle.name().into(),
+                    });
+                }
+                sync_to(
+                    ctx,
+                    &sn,
+                    flow.state.merchant_no.as_deref(),
+                    &info,
+                    info.journal_head,
+                )
+                .await?;
+                flow.state.batch_no = Some(info.batch_no);
+                flow.state.epoch = Some(info.journal_epoch);
+                flow.enter(
+                    ctx,
+                    "close-batch",
+                    0.4,
+                    "closing the batch on the terminal",
+                    false,
+                )?;
+            }
+            "close-batch" => {
+                let batch_no = flow.state.batch_no.unwrap_or_default();
+                let resp = ctx.request(&sn, Request::CloseBatch { batch_no }).await?;
+                let Response::BatchClosed {
+                    batch_no: closed,
+                    first_seq,
+                    last_seq,
+                    totals,
+                } = resp
+                else {
+                    return Err(Error::Session(SessionError::UnexpectedResponse));
+                };
+                if closed != batch_no {
+                    return Err(Error::Session(SessionError::UnexpectedResponse));
+                }
+                flow.state.closed = Some((first_seq, last_seq, TotalsView::from(&totals)));
+                flow.enter(ctx, "reconcile", 0.7, "reconciling the totals", true)?;
+            }
+            "reconcile" => {
+                let (first_seq, last_seq, terminal) =
+                    flow.state.closed.clone().ok_or(Error::NeedsInput {
+                        what: "the closed batch (resume from close-batch)",
+                    })?;
+                let batch_no = flow.state.batch_no.unwrap_or_default();
+                let epoch = flow.state.epoch.unwrap_or_default();
+                let info = info(ctx, &sn).await?;
+                if info.journal_epoch != epoch {
+                    let held = ctx.store.read(|tx| tx.record_count(Some(&sn)))?;
+                    return Err(Error::JournalRewound { sn, held });
+                }
+                sync_to(ctx, &sn, flow.state.merchant_no.as_deref(), &info, last_seq).await?;
+                let (phone, _, _, count) =
+                    ctx.store.read(|tx| tx.batch_totals(&sn, epoch, batch_no))?;
+                let phone = TotalsView::from(&phone);
+                let matched = phone == terminal;
+                let now = ctx.clock.now_ms();
+                let row = SettlementRow {
+                    sn: sn.clone(),
+                    batch_no,
+                    epoch,
+                    first_seq,
+                    last_seq,
+                    terminal: Totals::from(&terminal),
+                    phone: Totals::from(&phone),
+                    matched,
+                    settled_at_ms: now,
+                };
+                ctx.store.write(|tx| tx.put_settlement(&row))?;
+                ctx.audit(
+                    "settle",
+                    Some(&sn),
+                    json!({ "sn": sn, "batch_no": batch_no }),
+                    if matched { "ok" } else { "mismatch" },
+                    json!({ "first_seq": first_seq, "last_seq": last_seq, "terminal": terminal, "phone": phone, "records": count }),
+                )?;
+                flow.finish(ctx, FlowStatus::Done, None)?;
+                return Ok(SettlementOutcome {
+                    flow_id: flow.row.id.clone(),
+                    sn,
+                    batch_no,
+                    first_seq,
+                    last_seq,
+                    terminal,
+                    phone,
+                    matched,
+                    records: count,
+                });
+            }
+            other => {
+                return Err(Error::InvalidInput {
+                    field: "flow step",
+                    reason: format!("unknown settlement step '{other}'"),
+                })
+            }
+        }
+    }
+}
+
+pub(crate) async fn info(ctx: &Ctx<'_>, sn: &str) -> Result<posmate_proto::message::Info> {
+    match ctx.request(sn, Request::GetInfo).await? {
+        Response::Info(info) if info.sn == sn => Ok(info),
+        Response::Info(info) => Err(Error::WrongTerminal {
+            expected: sn.into(),
+            found: info.sn,
+        }),
+        _ => Err(Error::Session(SessionError::UnexpectedResponse)),
+    }
+}

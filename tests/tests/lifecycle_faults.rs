@@ -1,0 +1,432 @@
+//! Every flow under faults: the link dropped after every packet of the flow (each direction),
+//! and the app killed after every persisted step. Each case is followed by a resume from a
+//! freshly opened store, then the invariants are checked: no double activation, no lost or
+//! duplicated record, no orphaned key, no wipe without a verified backup. Each test prints
+//! how many cases it ran.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use posmate_core::acquirer::CardPurposeKind;
+use posmate_core::companion::Companion;
+use posmate_core::error::Error;
+use posmate_core::flows::{
+    BackupSpec, BindInput, CardSourceInput, DecommissionInput, FlowControl, Progress,
+};
+use posmate_core::store::{FlowStatus, HistoryQuery, TerminalState};
+use posmate_core::transport::sim_link::faults::{FaultPlan, PacketRef};
+use posmate_proto::gatt::Lifecycle;
+use posmate_sim::acquirer::Review;
+use posmate_sim::terminal::Card;
+use posmate_tests::world::*;
+use tokio::sync::Notify;
+
+/// A scenario: how to prepare the world, run (or resume) the flow, and check the result.
+struct Scenario {
+    name: &'static str,
+    seed: u64,
+    terminals: usize,
+    setup: for<'a> fn(&'a World, &'a Companion) -> futures::future::BoxFuture<'a, ()>,
+    run: for<'a> fn(
+        &'a World,
+        &'a Companion,
+        FlowControl,
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>>,
+    check: fn(&World, &Companion),
+}
+
+/// Runs the flow to completion, resuming after every interruption (at most `tries`).
+async fn finish(s: &Scenario, w: &World) -> Companion {
+    for _ in 0..4 {
+        let phone = w.phone();
+        if (s.run)(w, &phone, FlowControl::default()).await.is_ok() {
+            return phone;
+        }
+    }
+    let phone = w.phone();
+    (s.run)(w, &phone, FlowControl::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: resume does not complete: {e:?}", s.name));
+    phone
+}
+
+fn world(s: &Scenario) -> World {
+    World::new(s.terminals, s.seed, Review::Instant)
+}
+
+async fn prepared(s: &Scenario) -> World {
+    let w = world(s);
+    let phone = w.phone();
+    (s.setup)(&w, &phone).await;
+    phone.disconnect_all().await;
+    w
+}
+
+/// Disconnect after every packet of the flow's connection, in both directions.
+async fn every_packet(s: &Scenario) -> u64 {
+    // A clean run counts the packets.
+    let w = prepared(s).await;
+    let before = w.radio.stats(&w.ids[0]).len();
+    let phone = finish(s, &w).await;
+    (s.check)(&w, &phone);
+    let stats = w.radio.stats(&w.ids[0]);
+    let flow_stats = &stats[before..];
+    let to_t: u64 = flow_stats
+        .iter()
+        .map(|s| s.to_terminal.packets)
+        .max()
+        .unwrap_or(0);
+    let to_p: u64 = flow_stats
+        .iter()
+        .map(|s| s.to_phone.packets)
+        .max()
+        .unwrap_or(0);
+    assert!(to_t > 0 && to_p > 0, "{}: the flow used the link", s.name);
+    let mut cases = 0;
+    let refs = (0..to_t)
+        .map(PacketRef::to_terminal)
+        .chain((0..to_p).map(PacketRef::to_phone));
+    for packet in refs {
+        let w = prepared(s).await;
+        w.radio
+            .set_faults(&w.ids[0], FaultPlan::new().disconnect_after(packet));
+        {
+            let phone = w.phone();
+            let _ = (s.run)(&w, &phone, FlowControl::default()).await;
+            phone.disconnect_all().await;
+        }
+        w.radio.set_faults(&w.ids[0], FaultPlan::new());
+        let phone = finish(s, &w).await;
+        (s.check)(&w, &phone);
+        cases += 1;
+    }
+    println!(
+        "{}: disconnect after every packet: {cases} cases, all invariants hold",
+        s.name
+    );
+    cases
+}
+
+/// Kill the app after every persisted step, then resume from a fresh store.
+async fn every_step(s: &Scenario) -> u64 {
+    let w = prepared(s).await;
+    let steps = Arc::new(AtomicUsize::new(0));
+    let counter = steps.clone();
+    let ctl = FlowControl::new(Arc::new(move |_: &Progress| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    {
+        let phone = w.phone();
+        (s.run)(&w, &phone, ctl).await.expect("clean run");
+    }
+    let total = steps.load(Ordering::SeqCst);
+    assert!(total >= 1, "{}: the flow reports its steps", s.name);
+    let mut cases = 0;
+    for kill_at in 1..=total {
+        let w = prepared(s).await;
+        {
+            let phone = w.phone();
+            let seen = Arc::new(AtomicUsize::new(0));
+            let kill = Arc::new(Notify::new());
+            let (seen2, kill2) = (seen.clone(), kill.clone());
+            let ctl = FlowControl::new(Arc::new(move |_: &Progress| {
+                if seen2.fetch_add(1, Ordering::SeqCst) + 1 == kill_at {
+                    kill2.notify_one();
+                }
+            }));
+            tokio::select! {
+                _ = (s.run)(&w, &phone, ctl) => {}
+                _ = kill.notified() => {}
+            }
+            // The future is dropped here, as a killed app's would be.
+        }
+        let phone = finish(s, &w).await;
+        (s.check)(&w, &phone);
+        cases += 1;
+    }
+    println!(
+        "{}: killed after every persisted step: {cases} cases, all invariants hold",
+        s.name
+    );
+    cases
+}
+
+// ---- scenarios ----------------------------------------------------------------------------
+
+fn no_open_flows(phone: &Companion) {
+    let open: Vec<_> = phone
+        .open_flows()
+        .unwrap()
+        .into_iter()
+        .filter(|f| matches!(f.status, FlowStatus::Running | FlowStatus::Paused))
+        .collect();
+    assert!(open.is_empty(), "{open:?}");
+}
+
+fn no_orphaned_secrets(w: &World) {
+    let names = w.secrets.list().unwrap();
+    assert!(
+        names.iter().all(|n| !n.starts_with("activation-code")),
+        "an activation code outlived its flow: {names:?}"
+    );
+}
+
+fn activation() -> Scenario {
+    Scenario {
+        name: "activation",
+        seed: 31,
+        terminals: 1,
+        setup: |w, phone| Box::pin(async move { w.pair(phone, 0).await }),
+        run: |w, phone, ctl| {
+            Box::pin(async move {
+                if phone.terminal(&w.sn(0))?.state == TerminalState::Activated {
+                    return Ok(());
+                }
+                phone.activate(w.activation(0), &ctl).await.map(|_| ())
+            })
+        },
+        check: |w, phone| {
+            let info = w.terminals[0].info();
+            assert_eq!(info.lifecycle, Lifecycle::Activated);
+            assert_eq!(info.merchant_no.as_deref(), Some(MERCHANT_NO));
+            assert_eq!(
+                phone.terminal(&w.sn(0)).unwrap().state,
+                TerminalState::Activated
+            );
+            assert_eq!(
+                w.acquirer.activations(&w.sn(0)),
+                1,
+                "exactly one activation"
+            );
+            no_open_flows(phone);
+            no_orphaned_secrets(w);
+        },
+    }
+}
+
+fn sync() -> Scenario {
+    Scenario {
+        name: "records sync",
+        seed: 32,
+        terminals: 1,
+        setup: |w, phone| {
+            Box::pin(async move {
+                w.activated(phone, 0).await;
+                for k in 0..150u64 {
+                    w.sale(0, 100 + k);
+                }
+            })
+        },
+        run: |w, phone, ctl| Box::pin(async move { phone.sync(&w.sn(0), &ctl).await.map(|_| ()) }),
+        check: |w, phone| {
+            let mut q = HistoryQuery {
+                sn: Some(w.sn(0)),
+                merchant_no: None,
+                from_ms: None,
+                to_ms: None,
+                kinds: Vec::new(),
+                min_minor: None,
+                max_minor: None,
+                limit: 500,
+                after: None,
+            };
+            let mut seqs = Vec::new();
+            loop {
+                let page = phone.history(&q).unwrap();
+                seqs.extend(page.records.iter().map(|r| r.record.seq));
+                match page.next {
+                    Some(n) => q.after = Some(n),
+                    None => break,
+                }
+            }
+            seqs.sort_unstable();
+            assert_eq!(
+                seqs,
+                (1..=150).collect::<Vec<_>>(),
+                "no record lost or duplicated"
+            );
+        },
+    }
+}
+
+fn settlement() -> Scenario {
+    Scenario {
+        name: "settlement",
+        seed: 33,
+        terminals: 1,
+        setup: |w, phone| {
+            Box::pin(async move {
+                w.activated(phone, 0).await;
+                for k in 0..20u64 {
+                    w.sale(0, 700 + k);
+                }
+            })
+        },
+        run: |w, phone, ctl| {
+            Box::pin(async move {
+                let sn = w.sn(0);
+                let done = phone
+                    .store()
+                    .read(|tx| tx.settlements(&sn))?
+                    .iter()
+                    .any(|s| s.batch_no == 1);
+                if done {
+                    return Ok(());
+                }
+                phone.settle(&sn, &ctl).await.map(|_| ())
+            })
+        },
+        check: |w, phone| {
+            let rows = phone.store().read(|tx| tx.settlements(&w.sn(0))).unwrap();
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert!(rows[0].matched);
+            assert_eq!(rows[0].terminal.sale_count, 20);
+            assert_eq!(
+                w.terminals[0].info().batch_no,
+                2,
+                "the batch was closed once"
+            );
+            no_open_flows(phone);
+        },
+    }
+}
+
+fn card_bind() -> Scenario {
+    Scenario {
+        name: "card bind",
+        seed: 34,
+        terminals: 1,
+        setup: |w, phone| Box::pin(async move { w.activated(phone, 0).await }),
+        run: |w, phone, ctl| {
+            Box::pin(async move {
+                if !phone.cards(MERCHANT_NO)?.is_empty() {
+                    return Ok(());
+                }
+                // The merchant holds the card to the terminal (again, if a read was lost).
+                let t = &w.terminals[0];
+                t.present_card(t.link_now(), Card::tap("6222021234567890128", "1229"));
+                for f in phone.open_flows()? {
+                    if phone.resume(&f.id, &ctl).await.is_ok() {
+                        return Ok(());
+                    }
+                }
+                phone
+                    .bind_card(
+                        BindInput {
+                            merchant_no: MERCHANT_NO.into(),
+                            purpose: CardPurposeKind::Settlement,
+                            holder_name: MERCHANT_NAME.into(),
+                            source: CardSourceInput::Terminal {
+                                sn: w.sn(0),
+                                timeout_ms: 2_000,
+                            },
+                        },
+                        &ctl,
+                    )
+                    .await
+                    .map(|_| ())
+            })
+        },
+        check: |_w, phone| {
+            let cards = phone.cards(MERCHANT_NO).unwrap();
+            assert_eq!(cards.len(), 1, "{cards:?}");
+            no_open_flows(phone);
+        },
+    }
+}
+
+fn decommission() -> Scenario {
+    Scenario {
+        name: "decommission",
+        seed: 35,
+        terminals: 1,
+        setup: |w, phone| {
+            Box::pin(async move {
+                w.activated(phone, 0).await;
+                for k in 0..30u64 {
+                    w.sale(0, 900 + k);
+                }
+                phone
+                    .settle(&w.sn(0), &FlowControl::default())
+                    .await
+                    .unwrap();
+            })
+        },
+        run: |w, phone, ctl| {
+            Box::pin(async move {
+                let sn = w.sn(0);
+                if phone.terminal(&sn).is_err() {
+                    return Ok(());
+                }
+                phone
+                    .decommission(
+                        DecommissionInput {
+                            sn,
+                            reason: "moving shop".into(),
+                            backup: BackupSpec::Write {
+                                path: w.backup_path("decommission.age"),
+                                passphrase: passphrase(),
+                            },
+                        },
+                        &ctl,
+                    )
+                    .await
+                    .map(|_| ())
+            })
+        },
+        check: |w, phone| {
+            let sn = w.sn(0);
+            let info = w.terminals[0].info();
+            assert!(
+                matches!(
+                    info.lifecycle,
+                    Lifecycle::Decommissioned | Lifecycle::Factory
+                ),
+                "{:?}",
+                info.lifecycle
+            );
+            assert!(info.key_slots.is_empty());
+            // The wipe happened, so a verified backup of every record must exist.
+            let archive = posmate_core::backup::read_archive(
+                &w.backup_path("decommission.age"),
+                &passphrase(),
+            )
+            .expect("the backup taken before the wipe opens");
+            assert_eq!(archive.records.len(), 30);
+            assert!(phone.terminal(&sn).is_err());
+            assert!(
+                w.secrets.list().unwrap().iter().all(|n| !n.contains(&sn)),
+                "no key of the terminal left in the keystore"
+            );
+            assert_eq!(w.acquirer.terminal_state(&sn), "deregistered");
+            no_open_flows(phone);
+            no_orphaned_secrets(w);
+        },
+    }
+}
+
+macro_rules! fault_tests {
+    ($($name:ident: $scenario:expr;)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn disconnect_after_every_packet() {
+                assert!(every_packet(&$scenario).await > 0);
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn killed_after_every_step() {
+                assert!(every_step(&$scenario).await > 0);
+            }
+        }
+    )*};
+}
+
+fault_tests! {
+    activation_faults: activation();
+    sync_faults: sync();
+    settlement_faults: settlement();
+    card_bind_faults: card_bind();
+    decommission_faults: decommission();
+}
