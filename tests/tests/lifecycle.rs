@@ -543,3 +543,71 @@ async fn wiping_the_phone_leaves_nothing_readable() {
     assert_eq!(restored.records_inserted, 1);
     assert_eq!(fresh.history(&history(Some(&sn))).unwrap().records.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_between_steps_stops_cleanly_or_pauses_past_the_point_of_no_return() {
+    use posmate_core::flows::{CancelToken, Progress};
+    use posmate_core::store::FlowStatus;
+    use std::sync::Arc;
+
+    let w = World::new(1, 22, Review::Instant);
+    let phone = w.phone();
+    let sn = w.sn(0);
+    w.activated(&phone, 0).await;
+    phone.settle(&sn, &ctl()).await.unwrap();
+    let input = |path: &std::path::Path| DecommissionInput {
+        sn: sn.clone(),
+        reason: "test".into(),
+        backup: BackupSpec::Write {
+            path: path.to_path_buf(),
+            passphrase: passphrase(),
+        },
+    };
+    // Cancel as soon as the flow reports its first step: nothing destructive happened, the
+    // flow ends cancelled and no backup was written.
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    let ctl_first = FlowControl {
+        progress: Arc::new(move |_: &Progress| c.cancel()),
+        cancel,
+    };
+    let path = w.backup_path("cancelled.age");
+    let err = phone
+        .decommission(input(&path), &ctl_first)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert!(!path.exists());
+    assert_eq!(phone.terminal(&sn).unwrap().state, TerminalState::Activated);
+    assert_eq!(w.acquirer.terminal_state(&sn), "active");
+    assert!(phone.open_flows().unwrap().is_empty());
+
+    // Cancel once the acquirer has deregistered the terminal: the flow pauses (it must be
+    // finished, not abandoned) and a later run completes it.
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    let ctl_late = FlowControl {
+        progress: Arc::new(move |p: &Progress| {
+            if p.step == "wipe" {
+                c.cancel()
+            }
+        }),
+        cancel,
+    };
+    let path = w.backup_path("late.age");
+    let err = phone
+        .decommission(input(&path), &ctl_late)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    let open = phone.open_flows().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].status, FlowStatus::Paused);
+    assert_eq!(
+        open[0].step, "phone-wipe",
+        "the wipe it had started was finished first"
+    );
+    let done = phone.decommission(input(&path), &ctl()).await.unwrap();
+    assert_eq!(done.sn, sn);
+    assert!(phone.open_flows().unwrap().is_empty());
+}

@@ -168,6 +168,8 @@ impl<S: Serialize + DeserializeOwned> Flow<S> {
         detail: &str,
         resumable: bool,
     ) -> Result<()> {
+        // The step before this one is done: a resumed flow starts here either way.
+        self.row.step = step.into();
         if ctx.control.cancel.is_cancelled() {
             self.row.status = if resumable {
                 FlowStatus::Paused
@@ -178,7 +180,6 @@ impl<S: Serialize + DeserializeOwned> Flow<S> {
             self.save(ctx)?;
             return Err(Error::Cancelled);
         }
-        self.row.step = step.into();
         self.row.status = FlowStatus::Running;
         self.save(ctx)?;
         self.report(ctx, fraction, detail);
