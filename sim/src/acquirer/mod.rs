@@ -33,7 +33,7 @@ pub use state::{
 use state::{Merchant, State, Terminal};
 
 /// How the acquirer's review of a merchant's activations goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Review {
     /// Approved on submission.
     Instant,
@@ -178,6 +178,20 @@ impl SimAcquirer {
     /// retried or resumed activation must not make a second.
     pub fn activations(&self, sn: &str) -> usize {
         self.lock().activations(sn)
+    }
+
+    /// The acquirer's books (merchants, terminals, applications, answered requests, clock
+    /// and random state) as JSON, so a simulated world can be kept between runs.
+    pub fn save(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.lock()).expect("the books serialise")
+    }
+
+    /// An acquirer with the books [`Self::save`] returned: it answers exactly as the saved
+    /// one would have.
+    pub fn restore(books: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Ok(SimAcquirer {
+            inner: Arc::new(Mutex::new(serde_json::from_value(books)?)),
+        })
     }
 
     /// Serves one API call: a JSON request in, a JSON answer (or `{"error": …}`) out.

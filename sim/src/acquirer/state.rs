@@ -16,6 +16,7 @@ use proto::keybundle::{self, BundleKey, KeyBundle, KeyKind, KEY_LEN};
 use proto::pan::MaskedPan;
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cards::{self, Funding};
@@ -34,6 +35,7 @@ pub const MAX_CODE_ATTEMPTS: u32 = 5;
 /// Credit cards one merchant may bind.
 pub const MAX_CREDIT_CARDS: usize = 5;
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Merchant {
     pub legal_name: String,
     pub review: Review,
@@ -42,6 +44,7 @@ pub(super) struct Merchant {
 }
 
 /// What the manufacturer's feed and the acquirer's own records say about one SN.
+#[derive(Serialize, Deserialize)]
 pub(super) struct Terminal {
     pub device_key: [u8; 32],
     pub terminal_no: String,
@@ -53,10 +56,12 @@ pub(super) struct Terminal {
     pub deregistrations: Vec<(String, Deregistration)>,
 }
 
+#[derive(Serialize, Deserialize)]
 enum AppState {
     Pending,
     Approved {
         bundle: Vec<u8>,
+        #[serde(with = "kcvs")]
         kcvs: Vec<KeyCheck>,
     },
     Rejected {
@@ -70,6 +75,7 @@ enum AppState {
     Revoked,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Application {
     sn: String,
     merchant_no: String,
@@ -101,13 +107,16 @@ impl Application {
 }
 
 /// A request that succeeded, kept under its request id so a repeat gets the same answer.
+#[derive(Serialize, Deserialize)]
 enum Done {
     Application(String),
     Binding(CardBinding),
     Deregistration(Deregistration),
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct State {
+    #[serde(with = "rng_state")]
     pub rng: ChaCha20Rng,
     pub now_ms: u64,
     pub online: bool,
@@ -120,6 +129,62 @@ pub(super) struct State {
     next_application: u64,
     next_binding: u64,
     next_deregistration: u64,
+}
+
+/// Key check values with the protocol's `KeyKind` (no serde there) as its wire number.
+mod kcvs {
+    use proto::keybundle::KeyKind;
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::KeyCheck;
+
+    const KINDS: [KeyKind; 4] = [
+        KeyKind::Tmk,
+        KeyKind::PinKey,
+        KeyKind::MacKey,
+        KeyKind::DataKey,
+    ];
+
+    pub fn serialize<S: Serializer>(v: &[KeyCheck], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|(slot, kind, kcv)| {
+                let n = KINDS.iter().position(|k| k == kind).unwrap_or(0) as u8;
+                (*slot, n, *kcv)
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyCheck>, D::Error> {
+        Vec::<(u8, u8, [u8; 3])>::deserialize(d)?
+            .into_iter()
+            .map(|(slot, n, kcv)| {
+                let kind = KINDS
+                    .get(usize::from(n))
+                    .ok_or_else(|| D::Error::custom(format!("unknown key kind {n}")))?;
+                Ok((slot, *kind, kcv))
+            })
+            .collect()
+    }
+}
+
+/// The random generator as its seed, stream and position, so the books resume their draws.
+mod rng_state {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(rng: &ChaCha20Rng, s: S) -> Result<S::Ok, S::Error> {
+        (rng.get_seed(), rng.get_stream(), rng.get_word_pos()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChaCha20Rng, D::Error> {
+        let (seed, stream, pos) = <([u8; 32], u64, u128)>::deserialize(d)?;
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        rng.set_stream(stream);
+        rng.set_word_pos(pos);
+        Ok(rng)
+    }
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> AcquirerError {

@@ -718,3 +718,20 @@ fn garbage_gets_a_protocol_error_in_json() {
     let reply: serde_json::Value = serde_json::from_slice(&acq.handle(b"{\"op\":")).unwrap();
     assert_eq!(reply["error"]["code"], "protocol");
 }
+
+#[test]
+fn saved_books_answer_as_the_original_would() {
+    let w = World::new(Review::AfterPolls(1));
+    let pending = w.activate(&w.request("req-1", M1)).unwrap();
+    let restored = SimAcquirer::restore(w.acq.save()).unwrap();
+    let gw = RemoteGateway::new(restored.exchange());
+    // The same request id gets the same application; the next poll approves it, and the
+    // keys drawn from the restored generator are the ones the original would draw.
+    let again = block_on(gw.activate(&w.request("req-1", M1))).unwrap();
+    assert_eq!(again.application_id, pending.application_id);
+    let from_restored = block_on(gw.activation_status(&pending.application_id)).unwrap();
+    let from_original = w.poll(&pending.application_id).unwrap();
+    assert_eq!(from_restored.state, from_original);
+    assert!(matches!(from_original, ActivationState::Approved { .. }));
+    assert_eq!(restored.now_ms(), w.acq.now_ms());
+}
