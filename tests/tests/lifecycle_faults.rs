@@ -12,6 +12,7 @@ use posmate_core::companion::Companion;
 use posmate_core::error::Error;
 use posmate_core::flows::{
     BackupSpec, BindInput, CardSourceInput, DecommissionInput, FlowControl, Progress,
+    ReplacementInput,
 };
 use posmate_core::store::{FlowStatus, HistoryQuery, TerminalState};
 use posmate_core::transport::sim_link::faults::{FaultPlan, PacketRef};
@@ -26,13 +27,17 @@ struct Scenario {
     name: &'static str,
     seed: u64,
     terminals: usize,
-    setup: for<'a> fn(&'a World, &'a Companion) -> futures::future::BoxFuture<'a, ()>,
+    /// The terminal whose link the faults hit.
+    fault_on: usize,
+    /// Journal records the setup rings up (for scenarios that use them).
+    records: u64,
+    setup: for<'a> fn(&'a World, &'a Companion, u64) -> futures::future::BoxFuture<'a, ()>,
     run: for<'a> fn(
         &'a World,
         &'a Companion,
         FlowControl,
     ) -> futures::future::BoxFuture<'a, Result<(), Error>>,
-    check: fn(&World, &Companion),
+    check: fn(&World, &Companion, u64),
 }
 
 /// Runs the flow to completion, resuming after every interruption (at most `tries`).
@@ -57,7 +62,7 @@ fn world(s: &Scenario) -> World {
 async fn prepared(s: &Scenario) -> World {
     let w = world(s);
     let phone = w.phone();
-    (s.setup)(&w, &phone).await;
+    (s.setup)(&w, &phone, s.records).await;
     phone.disconnect_all().await;
     w
 }
@@ -66,10 +71,11 @@ async fn prepared(s: &Scenario) -> World {
 async fn every_packet(s: &Scenario) -> u64 {
     // A clean run counts the packets.
     let w = prepared(s).await;
-    let before = w.radio.stats(&w.ids[0]).len();
+    let id = &w.ids[s.fault_on];
+    let before = w.radio.stats(id).len();
     let phone = finish(s, &w).await;
-    (s.check)(&w, &phone);
-    let stats = w.radio.stats(&w.ids[0]);
+    (s.check)(&w, &phone, s.records);
+    let stats = w.radio.stats(id);
     let flow_stats = &stats[before..];
     let to_t: u64 = flow_stats
         .iter()
@@ -88,16 +94,18 @@ async fn every_packet(s: &Scenario) -> u64 {
         .chain((0..to_p).map(PacketRef::to_phone));
     for packet in refs {
         let w = prepared(s).await;
-        w.radio
-            .set_faults(&w.ids[0], FaultPlan::new().disconnect_after(packet));
+        w.radio.set_faults(
+            &w.ids[s.fault_on],
+            FaultPlan::new().disconnect_after(packet),
+        );
         {
             let phone = w.phone();
             let _ = (s.run)(&w, &phone, FlowControl::default()).await;
             phone.disconnect_all().await;
         }
-        w.radio.set_faults(&w.ids[0], FaultPlan::new());
+        w.radio.set_faults(&w.ids[s.fault_on], FaultPlan::new());
         let phone = finish(s, &w).await;
-        (s.check)(&w, &phone);
+        (s.check)(&w, &phone, s.records);
         cases += 1;
     }
     println!(
@@ -141,7 +149,7 @@ async fn every_step(s: &Scenario) -> u64 {
             // The future is dropped here, as a killed app's would be.
         }
         let phone = finish(s, &w).await;
-        (s.check)(&w, &phone);
+        (s.check)(&w, &phone, s.records);
         cases += 1;
     }
     println!(
@@ -176,7 +184,9 @@ fn activation() -> Scenario {
         name: "activation",
         seed: 31,
         terminals: 1,
-        setup: |w, phone| Box::pin(async move { w.pair(phone, 0).await }),
+        fault_on: 0,
+        records: 0,
+        setup: |w, phone, _records| Box::pin(async move { w.pair(phone, 0).await }),
         run: |w, phone, ctl| {
             Box::pin(async move {
                 if phone.terminal(&w.sn(0))?.state == TerminalState::Activated {
@@ -185,7 +195,7 @@ fn activation() -> Scenario {
                 phone.activate(w.activation(0), &ctl).await.map(|_| ())
             })
         },
-        check: |w, phone| {
+        check: |w, phone, _records| {
             let info = w.terminals[0].info();
             assert_eq!(info.lifecycle, Lifecycle::Activated);
             assert_eq!(info.merchant_no.as_deref(), Some(MERCHANT_NO));
@@ -204,21 +214,29 @@ fn activation() -> Scenario {
     }
 }
 
-fn sync() -> Scenario {
+/// Sync of `n` records: few records keep the every-packet run short; many records span
+/// several pages, so a kill can land between pages.
+fn sync(n: u64) -> Scenario {
     Scenario {
-        name: "records sync",
+        name: if n < 1000 {
+            "records sync"
+        } else {
+            "records sync (many pages)"
+        },
         seed: 32,
         terminals: 1,
-        setup: |w, phone| {
+        fault_on: 0,
+        records: n,
+        setup: |w, phone, records| {
             Box::pin(async move {
                 w.activated(phone, 0).await;
-                for k in 0..150u64 {
+                for k in 0..records {
                     w.sale(0, 100 + k);
                 }
             })
         },
         run: |w, phone, ctl| Box::pin(async move { phone.sync(&w.sn(0), &ctl).await.map(|_| ()) }),
-        check: |w, phone| {
+        check: |w, phone, records| {
             let mut q = HistoryQuery {
                 sn: Some(w.sn(0)),
                 merchant_no: None,
@@ -242,7 +260,7 @@ fn sync() -> Scenario {
             seqs.sort_unstable();
             assert_eq!(
                 seqs,
-                (1..=150).collect::<Vec<_>>(),
+                (1..=records).collect::<Vec<_>>(),
                 "no record lost or duplicated"
             );
         },
@@ -254,7 +272,9 @@ fn settlement() -> Scenario {
         name: "settlement",
         seed: 33,
         terminals: 1,
-        setup: |w, phone| {
+        fault_on: 0,
+        records: 0,
+        setup: |w, phone, _records| {
             Box::pin(async move {
                 w.activated(phone, 0).await;
                 for k in 0..20u64 {
@@ -276,7 +296,7 @@ fn settlement() -> Scenario {
                 phone.settle(&sn, &ctl).await.map(|_| ())
             })
         },
-        check: |w, phone| {
+        check: |w, phone, _records| {
             let rows = phone.store().read(|tx| tx.settlements(&w.sn(0))).unwrap();
             assert_eq!(rows.len(), 1, "{rows:?}");
             assert!(rows[0].matched);
@@ -296,7 +316,9 @@ fn card_bind() -> Scenario {
         name: "card bind",
         seed: 34,
         terminals: 1,
-        setup: |w, phone| Box::pin(async move { w.activated(phone, 0).await }),
+        fault_on: 0,
+        records: 0,
+        setup: |w, phone, _records| Box::pin(async move { w.activated(phone, 0).await }),
         run: |w, phone, ctl| {
             Box::pin(async move {
                 if !phone.cards(MERCHANT_NO)?.is_empty() {
@@ -327,7 +349,7 @@ fn card_bind() -> Scenario {
                     .map(|_| ())
             })
         },
-        check: |_w, phone| {
+        check: |_w, phone, _records| {
             let cards = phone.cards(MERCHANT_NO).unwrap();
             assert_eq!(cards.len(), 1, "{cards:?}");
             no_open_flows(phone);
@@ -340,7 +362,9 @@ fn decommission() -> Scenario {
         name: "decommission",
         seed: 35,
         terminals: 1,
-        setup: |w, phone| {
+        fault_on: 0,
+        records: 0,
+        setup: |w, phone, _records| {
             Box::pin(async move {
                 w.activated(phone, 0).await;
                 for k in 0..30u64 {
@@ -374,7 +398,7 @@ fn decommission() -> Scenario {
                     .map(|_| ())
             })
         },
-        check: |w, phone| {
+        check: |w, phone, _records| {
             let sn = w.sn(0);
             let info = w.terminals[0].info();
             assert!(
@@ -405,6 +429,154 @@ fn decommission() -> Scenario {
     }
 }
 
+fn card_unbind() -> Scenario {
+    Scenario {
+        name: "card unbind",
+        seed: 36,
+        terminals: 1,
+        fault_on: 0,
+        records: 0,
+        setup: |w, phone, _records| {
+            Box::pin(async move {
+                w.activated(phone, 0).await;
+                phone
+                    .bind_card(
+                        BindInput {
+                            merchant_no: MERCHANT_NO.into(),
+                            purpose: CardPurposeKind::Credit,
+                            holder_name: MERCHANT_NAME.into(),
+                            source: CardSourceInput::Manual {
+                                pan: zeroize::Zeroizing::new("4111111111111111".into()),
+                                expiry: "0331".into(),
+                            },
+                        },
+                        &FlowControl::default(),
+                    )
+                    .await
+                    .unwrap();
+            })
+        },
+        run: |_w, phone, ctl| {
+            Box::pin(async move {
+                for f in phone.open_flows()? {
+                    phone.resume(&f.id, &ctl).await?;
+                }
+                let Some(card) = phone.cards(MERCHANT_NO)?.into_iter().next() else {
+                    return Ok(());
+                };
+                phone.unbind_card(MERCHANT_NO, &card.binding_id, &ctl).await
+            })
+        },
+        check: |w, phone, _records| {
+            assert!(phone.cards(MERCHANT_NO).unwrap().is_empty());
+            let at_acquirer = futures::executor::block_on(phone.acquirer_cards(MERCHANT_NO));
+            assert!(
+                at_acquirer.unwrap().is_empty(),
+                "unbound at the acquirer too"
+            );
+            let _ = w;
+            no_open_flows(phone);
+        },
+    }
+}
+
+fn replacement(fault_on: usize) -> Scenario {
+    Scenario {
+        name: if fault_on == 0 {
+            "replacement (old terminal's link)"
+        } else {
+            "replacement (new terminal's link)"
+        },
+        seed: 37 + fault_on as u64,
+        terminals: 2,
+        fault_on,
+        records: 0,
+        setup: |w, phone, _records| {
+            Box::pin(async move {
+                w.activated(phone, 0).await;
+                for k in 0..10u64 {
+                    w.sale(0, 300 + k);
+                }
+                w.pair(phone, 1).await;
+            })
+        },
+        run: |w, phone, ctl| {
+            Box::pin(async move {
+                if phone.terminal(&w.sn(0)).is_err() {
+                    return Ok(());
+                }
+                phone
+                    .replace(
+                        ReplacementInput {
+                            old_sn: w.sn(0),
+                            new: w.activation(1),
+                            backup_path: w.backup_path("replaced.age"),
+                            passphrase: passphrase(),
+                        },
+                        &ctl,
+                    )
+                    .await
+                    .map(|_| ())
+            })
+        },
+        check: |w, phone, _records| {
+            let (old, new) = (w.sn(0), w.sn(1));
+            assert_eq!(
+                phone.terminal(&new).unwrap().state,
+                TerminalState::Activated
+            );
+            assert_eq!(w.acquirer.activations(&new), 1, "exactly one activation");
+            assert!(phone.terminal(&old).is_err());
+            // Decommissioned, or factory if the flow had to pair again to collect the receipt.
+            let info = w.terminals[0].info();
+            assert!(
+                matches!(
+                    info.lifecycle,
+                    Lifecycle::Decommissioned | Lifecycle::Factory
+                ),
+                "{:?}",
+                info.lifecycle
+            );
+            assert!(info.key_slots.is_empty());
+            let archive =
+                posmate_core::backup::read_archive(&w.backup_path("replaced.age"), &passphrase())
+                    .expect("the backup taken before the old terminal was wiped opens");
+            assert_eq!(archive.records.len(), 10);
+            let mut q = HistoryQuery::default();
+            q.sn = Some(new);
+            q.limit = 500;
+            let mut seqs: Vec<u64> = phone
+                .history(&q)
+                .unwrap()
+                .records
+                .iter()
+                .map(|r| r.record.seq)
+                .collect();
+            seqs.sort_unstable();
+            assert_eq!(
+                seqs,
+                (1..=10).collect::<Vec<_>>(),
+                "history carried over whole"
+            );
+            no_open_flows(phone);
+            no_orphaned_secrets(w);
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_disconnect_after_every_packet() {
+    assert!(every_packet(&sync(150)).await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_killed_after_every_page() {
+    assert!(
+        every_step(&sync(3_000)).await >= 3,
+        "the sync spans several pages"
+    );
+}
+
 macro_rules! fault_tests {
     ($($name:ident: $scenario:expr;)*) => {$(
         mod $name {
@@ -425,8 +597,10 @@ macro_rules! fault_tests {
 
 fault_tests! {
     activation_faults: activation();
-    sync_faults: sync();
     settlement_faults: settlement();
     card_bind_faults: card_bind();
     decommission_faults: decommission();
+    card_unbind_faults: card_unbind();
+    replacement_old_link_faults: replacement(0);
+    replacement_new_link_faults: replacement(1);
 }
