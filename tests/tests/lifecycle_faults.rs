@@ -542,9 +542,11 @@ fn replacement(fault_on: usize) -> Scenario {
                 posmate_core::backup::read_archive(&w.backup_path("replaced.age"), &passphrase())
                     .expect("the backup taken before the old terminal was wiped opens");
             assert_eq!(archive.records.len(), 10);
-            let mut q = HistoryQuery::default();
-            q.sn = Some(new);
-            q.limit = 500;
+            let q = HistoryQuery {
+                sn: Some(new),
+                limit: 500,
+                ..HistoryQuery::default()
+            };
             let mut seqs: Vec<u64> = phone
                 .history(&q)
                 .unwrap()
