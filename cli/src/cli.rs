@@ -9,9 +9,14 @@ use crate::commands;
 
 const EXAMPLES: &str = "\
 Examples:
+  posmate demo                            a terminal's whole life, simulated, in seconds
   posmate --sim scan                      simulated terminals in this process
   posmate --sim pair                      pair with the nearest one (code read off its screen)
   posmate --sim info                      its info over the encrypted session
+  posmate --sim sim acquirer              the simulated merchant, terminal numbers, codes
+  printf 'ACT07001\\n' | posmate --sim activate SN2026000001 --terminal-no 10020301 \\
+      --merchant-no 898310148160012 --merchant-name 'Zhang San Noodles' \\
+      --phone '+86 138 0000 0000' --address '12 Wenhua Road, Hangzhou'
   posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
   posmate --connect-sim 127.0.0.1:7878 scan
   posmate doctor                          what is missing for real Bluetooth
@@ -60,7 +65,7 @@ pub struct Global {
     pub keystore: KeystoreArg,
 
     /// Use simulated terminals (and acquirer) embedded in this process instead of
-    /// Bluetooth. Their state is kept in DATA_DIR/sim/terminals.json between runs.
+    /// Bluetooth. Their state is kept in DATA_DIR/sim/world.json between runs.
     /// (An option on the command line beats POSMATE_SIM_ADDR / POSMATE_SIM.)
     #[arg(
         long,
@@ -82,6 +87,18 @@ pub struct Global {
     /// Only errors on stderr: no progress, notes or warnings.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Keep the phone's database key in a keystore that does not survive a reboot (the
+    /// Linux kernel keystore, the mock). Implied with --sim and --connect-sim.
+    #[arg(long, global = true, env = "POSMATE_ALLOW_VOLATILE_KEY", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_volatile_key: bool,
+
+    /// scrypt work factor (log2 N) of new backups [default: 18, about a second and 256 MiB].
+    /// Lower only for tests and demos: it is what protects an archive that leaves the phone.
+    #[arg(long, global = true, env = "POSMATE_BACKUP_WORK_FACTOR", value_name = "N",
+          value_parser = clap::value_parser!(u8).range(10..=20))]
+    pub backup_work_factor: Option<u8>,
 }
 
 impl Cli {
@@ -123,9 +140,21 @@ pub enum KeystoreArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Demo(commands::demo::Args),
     Scan(commands::scan::Args),
     Pair(commands::pair::Args),
     Info(commands::info::Args),
+    Activate(commands::activate::Args),
+    Cards(commands::cards::Args),
+    Records(commands::records::Args),
+    Settle(commands::settle::Args),
+    Decommission(commands::decommission::Args),
+    Replace(commands::replace::Args),
+    Dormancy(commands::dormancy::Args),
+    WipePhone(commands::wipe_phone::Args),
+    Backup(commands::backup::Args),
+    Audit(commands::audit::Args),
+    Flows(commands::flows::Args),
     Doctor(commands::doctor::Args),
     Sim(commands::sim::Args),
     Completions(commands::completions::Args),

@@ -1,5 +1,6 @@
 //! Where the pairing code comes from: `--code`, the user typing it on stdin, or — in
-//! simulation — the simulated terminal's screen, read as a merchant would read it.
+//! simulation — the simulated terminal's screen, read as a merchant would read it. The
+//! terminal is the one the pairing reached: its SN is what the handshake reports.
 
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
@@ -18,10 +19,10 @@ pub enum CodeSource {
     Fixed(String),
     /// Typed on stdin (a prompt goes to stderr).
     Prompt(Output),
-    /// Read off an embedded simulated terminal's screen.
-    EmbeddedScreen(SimTerminal, Output),
-    /// Read off the screen of a terminal hosted by `posmate sim` (by its address).
-    RemoteScreen(Arc<TcpTransport>, String, Output),
+    /// Read off the screen of the embedded simulated terminal with that SN.
+    EmbeddedScreen(Vec<SimTerminal>, Output),
+    /// Read off the screen of the terminal with that SN hosted by `posmate sim`.
+    RemoteScreen(Arc<TcpTransport>, Output),
 }
 
 #[async_trait]
@@ -37,16 +38,18 @@ impl CodeEntry for CodeSource {
                     .ok()
                     .flatten()
             }
-            CodeSource::EmbeddedScreen(terminal, out) => match terminal.screen() {
-                Screen::PairingCode(code) => {
-                    out.note(&format!("terminal {sn} shows code {code}"));
-                    Some(code)
+            CodeSource::EmbeddedScreen(terminals, out) => {
+                match terminals.iter().find(|t| t.sn() == sn)?.screen() {
+                    Screen::PairingCode(code) => {
+                        out.note(&format!("terminal {sn} shows code {code}"));
+                        Some(code)
+                    }
+                    // Nothing to read: the merchant can only cancel.
+                    _ => None,
                 }
-                // Nothing to read: the merchant can only cancel.
-                _ => None,
-            },
-            CodeSource::RemoteScreen(remote, who, out) => {
-                let request = serde_json::to_value(Control::Screen { sn: who.clone() })
+            }
+            CodeSource::RemoteScreen(remote, out) => {
+                let request = serde_json::to_value(Control::Screen { sn: sn.to_owned() })
                     .expect("a request serialises");
                 let reply = remote.request(&request).await.ok()?;
                 let screen: ScreenReply = serde_json::from_value(reply).ok()?;

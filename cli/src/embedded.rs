@@ -1,18 +1,23 @@
-//! `--sim`: simulated terminals inside this process, on the core's simulated radio (virtual
-//! BLE time, so commands finish at once). They live in `DATA_DIR/sim/terminals.json` between
-//! runs, so `posmate --sim pair` followed by `posmate --sim info` finds the terminal still
-//! paired — just as the phone's keys stay in the keystore.
+//! `--sim`: a simulated world inside this process — terminals on the core's simulated radio
+//! (virtual BLE time, so commands finish at once) and the simulated acquirer, reached
+//! through its JSON API. The world lives in `DATA_DIR/sim/world.json` between runs, so
+//! `posmate --sim pair` followed by `posmate --sim activate …` finds the terminal still
+//! paired and the acquirer still knowing the merchant — just as the phone's keys stay in
+//! the keystore. It is written when the command ends (also after a failure or Ctrl-C); a
+//! process killed outright loses what its run did to the world, which is why the kill tests
+//! use a separate `posmate sim`.
 
 use std::path::{Path, PathBuf};
 
 use posmate_core::transport::sim_link::timing::LinkModel;
 use posmate_core::transport::sim_link::SimRadio;
 use posmate_core::transport::PeripheralId;
+use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::SimTerminal;
 
 use crate::error::CliError;
-use crate::simhost::state;
+use crate::simhost::{state, world};
 
 /// How many terminals a fresh embedded simulation has in range.
 pub const TERMINALS: usize = 3;
@@ -21,40 +26,81 @@ pub struct Embedded {
     radio: SimRadio,
     terminals: Vec<(SimTerminal, i16)>,
     ids: Vec<PeripheralId>,
+    acquirer: SimAcquirer,
     path: PathBuf,
 }
 
 impl Embedded {
     /// The simulation kept in `data_dir`, or a fresh one.
     pub fn open(data_dir: &Path) -> Result<Self, CliError> {
-        let path = data_dir.join("sim").join("terminals.json");
-        let terminals = match state::load(&path)? {
-            Some(t) => t,
-            None => state::generate(state::SN_PREFIX, 1, TERMINALS, state::DEFAULT_SEED),
+        let path = data_dir.join("sim").join("world.json");
+        let (terminals, acquirer) = match state::load(&path)? {
+            Some(mut fleet) => {
+                let books = fleet.acquirer.take();
+                let terminals = fleet.into_terminals();
+                let n = terminals.len();
+                let acquirer = world::restore_or_new(books, n, &terminals, state::DEFAULT_SEED)
+                    .map_err(|e| state::corrupt(&path, e))?;
+                (terminals, acquirer)
+            }
+            None => {
+                let terminals =
+                    state::generate(state::SN_PREFIX, 1, TERMINALS, state::DEFAULT_SEED);
+                let acquirer = world::new_acquirer(state::DEFAULT_SEED, &terminals);
+                (terminals, acquirer)
+            }
         };
+        Ok(Self::new(terminals, acquirer, path))
+    }
+
+    /// The world of `terminals` and `acquirer` on a new simulated radio, saved to `path`.
+    pub fn new(terminals: Vec<(SimTerminal, i16)>, acquirer: SimAcquirer, path: PathBuf) -> Self {
         let radio = SimRadio::new(LinkModel::phone_2m());
         let ids = terminals
             .iter()
             .map(|(t, rssi)| radio.add(Box::new(t.clone()), *rssi))
             .collect();
-        Ok(Embedded {
+        Embedded {
             radio,
             terminals,
             ids,
+            acquirer,
             path,
-        })
+        }
     }
 
     pub fn radio(&self) -> &SimRadio {
         &self.radio
     }
 
-    /// The terminal reached as `id`, for reading its screen as the merchant would.
-    pub fn terminal(&self, id: &PeripheralId) -> Option<&SimTerminal> {
+    pub fn acquirer(&self) -> &SimAcquirer {
+        &self.acquirer
+    }
+
+    /// The terminal with serial number (or radio address) `who`.
+    pub fn find(&self, who: &str) -> Option<(&PeripheralId, &SimTerminal, i16)> {
         self.ids
             .iter()
-            .position(|i| i == id)
-            .map(|n| &self.terminals[n].0)
+            .zip(&self.terminals)
+            .find(|(id, (t, _))| id.as_str() == who || t.sn() == who)
+            .map(|(id, (t, rssi))| (id, t, *rssi))
+    }
+
+    /// Every terminal with its radio address and signal strength, in fleet order.
+    pub fn all(&self) -> impl Iterator<Item = (&PeripheralId, &SimTerminal, i16)> {
+        self.ids
+            .iter()
+            .zip(&self.terminals)
+            .map(|(id, (t, rssi))| (id, t, *rssi))
+    }
+
+    /// Simulated BLE time spent on every link so far, in µs.
+    pub fn ble_time_us(&self) -> u64 {
+        self.ids
+            .iter()
+            .flat_map(|id| self.radio.stats(id))
+            .map(|s| s.elapsed_us)
+            .sum()
     }
 
     pub fn path(&self) -> &Path {
@@ -65,8 +111,9 @@ impl Embedded {
         self.terminals.len()
     }
 
-    /// Writes the terminals' flash back to the data directory.
+    /// Writes the terminals' flash and the acquirer's books back to the data directory.
     pub fn save(&self) -> Result<(), CliError> {
-        state::save(&self.path, &SavedFleet::of(&self.terminals))
+        let fleet = SavedFleet::of(&self.terminals).with_acquirer(self.acquirer.save());
+        state::save(&self.path, &fleet)
     }
 }

@@ -2,8 +2,11 @@
 //! is translated here once: a stable code, the exit status scripts branch on, the message
 //! the layer wrote for people, and a hint for what to do next.
 
+use posmate_core::backup::BackupError;
+use posmate_core::error::Error as CoreError;
 use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
+use posmate_core::store::StoreError;
 use posmate_core::terminals::LinkError;
 use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
@@ -48,6 +51,10 @@ pub struct CliError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     pub exit: u8,
+    /// Whether doing the same again (after reconnecting, or later) can succeed; set for the
+    /// flows' errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
     #[serde(skip)]
     pub status: Exit,
 }
@@ -59,6 +66,7 @@ impl CliError {
             message: message.into(),
             hint: None,
             exit: status.code(),
+            retryable: None,
             status,
         }
     }
@@ -86,14 +94,93 @@ impl std::fmt::Display for CliError {
 const TRY_SIM: &str = "to work without hardware, add --sim (simulated terminals in this \
                        process) or --connect-sim ADDR (a running `posmate sim`)";
 
+fn transport_status(e: &TransportError) -> Exit {
+    match e {
+        TransportError::NotFound { .. } => Exit::NotFound,
+        TransportError::ServiceMissing { .. } => Exit::Refused,
+        TransportError::ValueTooLong { .. } => Exit::Other,
+        _ => Exit::Transport,
+    }
+}
+
+fn session_status(e: &SessionError) -> Exit {
+    match e {
+        SessionError::Transport(t) => transport_status(t),
+        SessionError::WrongCode { .. }
+        | SessionError::PairingLocked { .. }
+        | SessionError::BadCode
+        | SessionError::NotPaired
+        | SessionError::VersionUnsupported { .. }
+        | SessionError::Refused { .. } => Exit::Refused,
+        SessionError::Cancelled => Exit::Cancelled,
+        SessionError::PossibleImpostor { .. }
+        | SessionError::HandshakeFailed
+        | SessionError::Security(_) => Exit::Security,
+        SessionError::Closed(_) | SessionError::Timeout(_) => Exit::Transport,
+        _ => Exit::Other,
+    }
+}
+
+fn keystore_status(e: &KeystoreError) -> Exit {
+    match e {
+        KeystoreError::PinConflict { .. } => Exit::Security,
+        _ => Exit::Storage,
+    }
+}
+
+fn store_status(e: &StoreError) -> Exit {
+    match e {
+        StoreError::Keystore(k) => keystore_status(k),
+        StoreError::JournalRewound { .. } | StoreError::JournalGap { .. } => Exit::Refused,
+        StoreError::AuditBroken { .. } => Exit::Security,
+        _ => Exit::Storage,
+    }
+}
+
+fn backup_status(e: &BackupError) -> Exit {
+    match e {
+        BackupError::WeakPassphrase { .. } => Exit::Usage,
+        BackupError::WrongPassphrase
+        | BackupError::NotABackup { .. }
+        | BackupError::NewerFormat { .. }
+        | BackupError::WorkFactorTooHigh { .. } => Exit::Refused,
+        BackupError::Store(s) => store_status(s),
+        _ => Exit::Storage,
+    }
+}
+
+/// The exit status of a core error (`docs/cli.md`, "Exit codes").
+fn core_status(e: &CoreError) -> Exit {
+    match e {
+        CoreError::Session(s) => session_status(s),
+        CoreError::Store(s) => store_status(s),
+        CoreError::Acquirer(_) | CoreError::ActivationRejected { .. } => Exit::Acquirer,
+        CoreError::Backup(b) => backup_status(b),
+        CoreError::Keystore(k) => keystore_status(k),
+        CoreError::Card(_) | CoreError::InvalidInput { .. } => Exit::Usage,
+        CoreError::UnknownTerminal { .. }
+        | CoreError::FlowNotFound { .. }
+        | CoreError::CardNotFound { .. } => Exit::NotFound,
+        CoreError::Unreachable { .. } => Exit::Transport,
+        CoreError::KeyCheckFailed { .. } | CoreError::ReceiptInvalid { .. } => Exit::Security,
+        CoreError::Cancelled => Exit::Cancelled,
+        _ => Exit::Refused,
+    }
+}
+
+/// The core's errors keep their code and message; the hint is what the core says the user
+/// should do next.
+impl From<CoreError> for CliError {
+    fn from(e: CoreError) -> Self {
+        let mut err = CliError::new(core_status(&e), e.code(), e.to_string()).hint(e.user_action());
+        err.retryable = Some(e.is_retryable());
+        err
+    }
+}
+
 impl From<TransportError> for CliError {
     fn from(e: TransportError) -> Self {
-        let status = match &e {
-            TransportError::NotFound { .. } => Exit::NotFound,
-            TransportError::ServiceMissing { .. } => Exit::Refused,
-            TransportError::ValueTooLong { .. } => Exit::Other,
-            _ => Exit::Transport,
-        };
+        let status = transport_status(&e);
         let err = CliError::new(status, e.code(), e.to_string());
         match e {
             TransportError::BluetoothUnavailable { .. }
@@ -108,20 +195,7 @@ impl From<SessionError> for CliError {
         if let SessionError::Transport(t) = e {
             return t.into();
         }
-        let status = match &e {
-            SessionError::WrongCode { .. }
-            | SessionError::PairingLocked { .. }
-            | SessionError::BadCode
-            | SessionError::NotPaired
-            | SessionError::VersionUnsupported { .. }
-            | SessionError::Refused { .. } => Exit::Refused,
-            SessionError::Cancelled => Exit::Cancelled,
-            SessionError::PossibleImpostor { .. }
-            | SessionError::HandshakeFailed
-            | SessionError::Security(_) => Exit::Security,
-            SessionError::Closed(_) | SessionError::Timeout(_) => Exit::Transport,
-            _ => Exit::Other,
-        };
+        let status = session_status(&e);
         let hint = match &e {
             SessionError::NotPaired => Some("pair it again: posmate pair --sn <SN>"),
             SessionError::PossibleImpostor { .. } => Some(
@@ -140,11 +214,7 @@ impl From<SessionError> for CliError {
 
 impl From<KeystoreError> for CliError {
     fn from(e: KeystoreError) -> Self {
-        let status = match &e {
-            KeystoreError::PinConflict { .. } => Exit::Security,
-            _ => Exit::Storage,
-        };
-        CliError::new(status, e.code(), e.to_string())
+        CliError::new(keystore_status(&e), e.code(), e.to_string())
             .hint("`posmate doctor` checks the keystore; --keystore chooses another backend")
     }
 }

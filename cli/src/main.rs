@@ -8,7 +8,10 @@ mod commands;
 mod context;
 mod embedded;
 mod error;
+mod fmt;
 mod output;
+mod phone;
+mod prompt;
 mod simhost;
 mod transport_select;
 

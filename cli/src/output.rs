@@ -76,7 +76,7 @@ impl Output {
     /// A spinner on stderr for a step that may take more than a second; hidden when
     /// stderr is not a terminal, with `--json` and with `-q`.
     pub fn spinner(&self, message: impl Into<String>) -> ProgressBar {
-        if self.json || self.quiet || !std::io::stderr().is_terminal() {
+        if !self.shows_progress() {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new_spinner();
@@ -85,6 +85,23 @@ impl Output {
                 .expect("the template is valid"),
         );
         bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+}
+
+impl Output {
+    /// Whether progress may be drawn: stderr is a terminal, and neither `--json` nor `-q`.
+    pub fn shows_progress(&self) -> bool {
+        !self.json && !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A progress bar of `len` steps on stderr, or a hidden one (see [`Self::shows_progress`]).
+    pub fn bar(&self, len: u64) -> ProgressBar {
+        if !self.shows_progress() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }

@@ -121,11 +121,15 @@ pub struct TerminalView {
     pub connected: bool,
 }
 
-/// Terminals as kept between runs: flash contents and signal strength.
+/// A simulated world as kept between runs: the terminals' flash contents and signal
+/// strength, and the simulated acquirer's books ([`crate::acquirer::SimAcquirer::save`]).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SavedFleet {
     pub version: u32,
     pub terminals: Vec<SavedTerminal>,
+    /// Absent in files written before the acquirer was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquirer: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -156,7 +160,14 @@ impl SavedFleet {
                     nvm: t.nvm_snapshot(),
                 })
                 .collect(),
+            acquirer: None,
         }
+    }
+
+    /// The same, with the acquirer's books.
+    pub fn with_acquirer(mut self, books: serde_json::Value) -> Self {
+        self.acquirer = Some(books);
+        self
     }
 }
 

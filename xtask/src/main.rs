@@ -5,6 +5,12 @@
 //!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
 //! * `bench` — the benchmarks; each prints ratios against a reference measured in the same
 //!   run.
+//! * `bindings` — Kotlin, Swift and Python generated from the `posmate-ffi` library into
+//!   `target/bindings/`; `bindings-test` runs the binding tests in those runtimes, which
+//!   `provision` installs and caches (`test` runs them too).
+
+mod bindings;
+mod provision;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -14,8 +20,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(),
+        Some("bindings") => bindings::bindings(),
+        Some("bindings-test") => bindings::test(),
+        Some("provision") => provision::provision_all(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench>\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
+            eprintln!("usage: cargo xtask <test|bench|bindings|bindings-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
             return ExitCode::from(2);
         }
     };

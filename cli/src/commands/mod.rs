@@ -3,13 +3,25 @@
 //! Adding a command is mechanical: a module here, a variant in `cli::Command`, an arm in
 //! [`run`], a schema, a section in `docs/cli.md`.
 
+pub mod activate;
+pub mod audit;
+pub mod backup;
+pub mod cards;
 pub mod completions;
+pub mod decommission;
+pub mod demo;
 pub mod doctor;
+pub mod dormancy;
+pub mod flows;
 pub mod info;
 pub mod pair;
+pub mod records;
+pub mod replace;
 pub mod scan;
+pub mod settle;
 pub mod sim;
 mod target;
+pub mod wipe_phone;
 
 use std::time::Duration;
 
@@ -24,6 +36,18 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Exit, CliError> {
         Command::Scan(args) => scan::run(ctx, args).await,
         Command::Pair(args) => pair::run(ctx, args).await,
         Command::Info(args) => info::run(ctx, args).await,
+        Command::Activate(args) => activate::run(ctx, args).await,
+        Command::Cards(args) => cards::run(ctx, args).await,
+        Command::Records(args) => records::run(ctx, args).await,
+        Command::Settle(args) => settle::run(ctx, args).await,
+        Command::Decommission(args) => decommission::run(ctx, args).await,
+        Command::Replace(args) => replace::run(ctx, args).await,
+        Command::Dormancy(args) => dormancy::run(ctx, args).await,
+        Command::WipePhone(args) => wipe_phone::run(ctx, args).await,
+        Command::Backup(args) => backup::run(ctx, args).await,
+        Command::Audit(args) => audit::run(ctx, args).await,
+        Command::Flows(args) => flows::run(ctx, args).await,
+        Command::Demo(args) => demo::run(ctx, args).await,
         Command::Doctor(args) => doctor::run(ctx, args).await,
         Command::Sim(args) => sim::run(ctx, args).await,
         Command::Completions(args) => completions::run(ctx, args),

@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use posmate_core::keystore::SecretStore;
+use posmate_core::keystore::{SecretStore, TerminalPins};
 use serde::Serialize;
 
-use super::info::{get_info, terminals};
 use super::{needs_sim, parse_duration, target};
 use crate::code_entry::CodeSource;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::{hex, Report};
+use crate::phone;
 
 /// Pair this phone with a terminal (it shows a code; you type it).
 #[derive(Debug, clap::Args)]
@@ -85,37 +85,28 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             chosen.local_name.as_deref().unwrap_or(chosen.id.as_str())
         ));
     }
-    let code = match (&args.code, link.embedded(), link.remote()) {
-        (Some(code), _, _) => CodeSource::Fixed(code.clone()),
-        (None, Some(sim), _) => {
-            let terminal = sim.terminal(&chosen.id).ok_or_else(|| {
-                CliError::new(
-                    Exit::NotFound,
-                    "not-found",
-                    format!("no simulated terminal {}", chosen.id),
-                )
-            })?;
-            CodeSource::EmbeddedScreen(terminal.clone(), ctx.out)
-        }
-        (None, None, Some(remote)) if args.from_screen => {
-            CodeSource::RemoteScreen(remote.clone(), chosen.id.to_string(), ctx.out)
-        }
-        _ => CodeSource::Prompt(ctx.out),
+    let code = match &args.code {
+        Some(code) => CodeSource::Fixed(code.clone()),
+        None => phone::code_source(ctx, args.from_screen).await?,
     };
-    let terminals = terminals(ctx, link)?;
+    let phone = phone::open(ctx).await?;
     let spinner = ctx.out.spinner("pairing");
     // The prompt must not fight with the spinner for the terminal.
     if matches!(code, CodeSource::Prompt(_)) {
         spinner.finish_and_clear();
     }
-    let session = terminals.pair(&chosen.id, &code).await;
+    let paired = phone.pair(&chosen.id, &code).await;
     spinner.finish_and_clear();
-    let session = session?;
-    let info = get_info(&session).await;
-    let key = hex(session.terminal_key());
-    session.close().await;
+    let row = paired?;
+    let info = phone.info(&row.sn).await;
+    phone.disconnect_all().await;
     let info = info?;
-    let backend = ctx.keystore()?.backend();
+    let keystore = ctx.keystore()?;
+    let key = TerminalPins::new(&*keystore)
+        .get(&row.sn)?
+        .map(|k| hex(&k))
+        .unwrap_or_default();
+    let backend = keystore.backend();
     if let Some(warning) = backend.warning() {
         ctx.out.note(&format!("warning: {warning}"));
     }

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use posmate_core::transport::tcp::{wire, TcpTransport};
-use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostConfig};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -14,9 +13,10 @@ use tokio::net::TcpListener;
 use crate::context::{Ctx, Mode};
 use crate::error::{CliError, Exit};
 use crate::output::{table, Output, Report};
-use crate::simhost::control::{Control, KindArg, ScreenReply, TerminalJson, TEST_PAN};
+use crate::simhost::control::{self, Control, KindArg, ScreenReply, TerminalJson, TEST_PAN};
 use crate::simhost::server::{self, HostEvent, Shared};
 use crate::simhost::state;
+use crate::simhost::world::{self, AcquirerJson};
 
 /// Where `posmate sim` listens, and where its actions connect, unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
@@ -32,10 +32,15 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
   posmate --connect-sim 127.0.0.1:7878 pair    another process uses them
   posmate sim ring-up --sn SN2026000001 --amount 12.50
   posmate sim screen --sn SN2026000001
+  posmate sim acquirer                          merchant, terminal numbers, activation codes
+  posmate --sim sim ring-up --sn SN2026000001 --amount 3 --count 500
 
-The terminals print their screens (the pairing code among them) on stdout;
---json prints one JSON event per line. Actions talk to --connect-sim ADDR
-(or POSMATE_SIM_ADDR), by default 127.0.0.1:7878."
+At start it prints the simulated acquirer's merchant number and each terminal's
+terminal number and activation code (what `posmate activate` needs); then the
+terminals' screens (the pairing code among them) as they change. --json prints
+one JSON event per line. Actions talk to --connect-sim ADDR (or
+POSMATE_SIM_ADDR), by default 127.0.0.1:7878; terminals, screen, ring-up,
+acquirer and advance also work on the embedded simulation with --sim."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -59,7 +64,8 @@ pub struct Serve {
     /// Serial-number prefix of new terminals (SN = prefix + 6 digits).
     #[arg(long, default_value = state::SN_PREFIX, value_name = "PREFIX")]
     pub sn_prefix: String,
-    /// Keep the terminals' flash in FILE, so a restart finds them as they were.
+    /// Keep the terminals' flash and the acquirer's books in FILE, so a restart finds them
+    /// as they were.
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
     /// One-way link latency added to every write and notification.
@@ -88,13 +94,17 @@ pub enum Action {
     /// The merchant rings up a transaction on the terminal and a card is read.
     #[command(after_help = "Examples:
   posmate sim ring-up --sn SN2026000001 --amount 12.50
-  posmate sim ring-up --sn SN2026000001 --amount 5 --kind refund --orig-seq 1")]
+  posmate sim ring-up --sn SN2026000001 --amount 5 --kind refund --orig-seq 1
+  posmate sim ring-up --sn SN2026000001 --amount 1 --count 3000   a busy month")]
     RingUp {
         #[arg(long)]
         sn: String,
         /// Amount in major units, at most 2 decimals: 12.50.
         #[arg(long, value_parser = parse_amount)]
         amount: u64,
+        /// Book this many transactions, each one minor unit more than the last.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(control::MAX_RING_UP)))]
+        count: u32,
         /// ISO 4217 numeric currency code.
         #[arg(long, default_value_t = crate::simhost::control::CNY)]
         currency: u16,
@@ -151,6 +161,23 @@ pub enum Action {
         #[arg(long, value_name = "N")]
         drop_after_writes: Option<u64>,
     },
+    /// The simulated acquirer: merchants, terminal numbers, activation codes, its clock.
+    #[command(
+        after_help = "Examples:\n  posmate sim acquirer\n  posmate --sim --json sim acquirer"
+    )]
+    Acquirer,
+    /// Move the simulated acquirer's clock forward (reviews, dormancy, reopening).
+    #[command(after_help = "Examples:
+  posmate sim advance --days 80       the terminal nears dormancy
+  posmate --sim sim advance --hours 2 a reopening's review ends")]
+    Advance {
+        #[arg(long, default_value_t = 0)]
+        days: u64,
+        #[arg(long, default_value_t = 0)]
+        hours: u64,
+        #[arg(long, default_value_t = 0)]
+        ms: u64,
+    },
 }
 
 /// `12.50` → 1250 minor units.
@@ -176,9 +203,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
 }
 
 async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
-    let mut terminals = match &args.state_file {
-        Some(path) => state::load(path)?.unwrap_or_default(),
-        None => Vec::new(),
+    let (mut terminals, books) = match &args.state_file {
+        Some(path) => match state::load(path)? {
+            Some(mut fleet) => {
+                let books = fleet.acquirer.take();
+                (fleet.into_terminals(), books)
+            }
+            None => (Vec::new(), None),
+        },
+        None => (Vec::new(), None),
     };
     let have = terminals.len();
     let want = usize::from(args.terminals);
@@ -190,6 +223,15 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
             args.seed,
         ));
     }
+    let saved = if books.is_some() { have } else { 0 };
+    let acquirer = world::restore_or_new(books, saved, &terminals, args.seed).map_err(|e| {
+        state::corrupt(
+            args.state_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-")),
+            e,
+        )
+    })?;
     let config = HostConfig {
         mtu: args.mtu,
         latency_us: args.latency_ms.saturating_mul(1000),
@@ -213,17 +255,15 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
         ));
     }
     // The acquirer's JSON API rides on the same link (`acquirer` requests).
-    let acquirer = SimAcquirer::new(args.seed);
-    let (shared, events) = Shared::new(
-        Host::new(terminals, config),
-        Box::new(move |body: &[u8]| acquirer.handle(body)),
-    );
+    let sns: Vec<String> = terminals.iter().map(|(t, _)| t.sn()).collect();
+    let registrations = world::describe(&sns, acquirer.now_ms());
+    let (shared, events) = Shared::new(Host::new(terminals, config), acquirer);
     let views: Vec<TerminalJson> = shared
         .read(|h, now| h.terminals(now))
         .iter()
         .map(Into::into)
         .collect();
-    announce(&ctx.out, &addr.to_string(), &views);
+    announce(&ctx.out, &addr.to_string(), &views, &registrations);
     let mut saved = None;
     if let Some(path) = &args.state_file {
         server::save_if_changed(&shared, path, &mut saved);
@@ -259,13 +299,14 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn announce(out: &Output, addr: &str, terminals: &[TerminalJson]) {
+fn announce(out: &Output, addr: &str, terminals: &[TerminalJson], acquirer: &AcquirerJson) {
     #[derive(Serialize)]
     struct Listening<'a> {
         event: &'static str,
         addr: &'a str,
         protocol: u32,
         terminals: &'a [TerminalJson],
+        acquirer: &'a AcquirerJson,
     }
     if out.json {
         out.json_line(&Listening {
@@ -273,6 +314,7 @@ fn announce(out: &Output, addr: &str, terminals: &[TerminalJson]) {
             addr,
             protocol: wire::PROTOCOL_VERSION,
             terminals,
+            acquirer,
         });
         return;
     }
@@ -281,9 +323,48 @@ fn announce(out: &Output, addr: &str, terminals: &[TerminalJson]) {
         wire::PROTOCOL_VERSION
     ));
     out.line(&terminal_table(terminals));
+    out.line(&acquirer_text(acquirer));
     out.line(&format!(
         "use them from another shell: posmate --connect-sim {addr} scan"
     ));
+}
+
+/// The acquirer's registrations, readable.
+fn acquirer_text(a: &AcquirerJson) -> String {
+    let merchants: Vec<Vec<String>> = a
+        .merchants
+        .iter()
+        .map(|m| {
+            vec![
+                m.merchant_no.clone(),
+                m.legal_name.clone(),
+                m.contact_phone.clone(),
+                m.address.clone(),
+                m.review.clone(),
+            ]
+        })
+        .collect();
+    let terminals: Vec<Vec<String>> = a
+        .terminals
+        .iter()
+        .map(|t| {
+            vec![
+                t.sn.clone(),
+                t.terminal_no.clone(),
+                t.activation_code.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "simulated acquirer (clock {}):\n{}\n{}",
+        a.now_ms,
+        table(
+            &["MERCHANT NO", "NAME", "PHONE", "ADDRESS", "REVIEW"],
+            &merchants
+        )
+        .trim_end(),
+        table(&["SN", "TERMINAL NO", "ACTIVATION CODE"], &terminals).trim_end()
+    )
 }
 
 fn terminal_table(terminals: &[TerminalJson]) -> String {
@@ -346,23 +427,13 @@ impl Report for ActionReport {
 }
 
 async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
-    let addr = match ctx.mode() {
-        Mode::Embedded => {
-            return Err(
-                CliError::usage("sim actions act on a running `posmate sim`, not on --sim").hint(
-                    "drop --sim; pass --connect-sim ADDR if it does not listen on 127.0.0.1:7878",
-                ),
-            )
-        }
-        Mode::Remote(addr) => addr,
-        Mode::Bluetooth => DEFAULT_ADDR.to_owned(),
-    };
     let control = match action {
         Action::Terminals => Control::Terminals,
         Action::Screen { sn } => Control::Screen { sn },
         Action::RingUp {
             sn,
             amount,
+            count,
             currency,
             pan,
             kind,
@@ -370,6 +441,7 @@ async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         } => Control::RingUp {
             sn,
             amount_minor: amount,
+            count,
             currency,
             pan,
             kind,
@@ -385,13 +457,33 @@ async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
             latency_ms,
             drop_after_writes,
         },
+        Action::Acquirer => Control::Acquirer,
+        Action::Advance { days, hours, ms } => Control::Advance {
+            ms: days
+                .saturating_mul(86_400_000)
+                .saturating_add(hours.saturating_mul(3_600_000))
+                .saturating_add(ms),
+        },
     };
-    let remote = TcpTransport::open(&addr).await?;
-    let request = serde_json::to_value(&control).expect("a request serialises");
-    let result = remote.request(&request).await?;
+    let result = match ctx.mode() {
+        // The embedded world: loaded from the data directory, changed, saved at exit.
+        Mode::Embedded => {
+            let link = ctx.link().await?;
+            let sim = link.embedded().expect("--sim opens the embedded world");
+            control::apply_embedded(sim, control.clone())?
+        }
+        Mode::Remote(addr) => remote_act(&addr, &control).await?,
+        Mode::Bluetooth => remote_act(DEFAULT_ADDR, &control).await?,
+    };
     let human = describe(&control, &result);
     ctx.out.report(&ActionReport { human, result });
     Ok(Exit::Ok)
+}
+
+async fn remote_act(addr: &str, control: &Control) -> Result<Value, CliError> {
+    let remote = TcpTransport::open(addr).await?;
+    let request = serde_json::to_value(control).expect("a request serialises");
+    Ok(remote.request(&request).await?)
 }
 
 /// The readable form of an action's result.
@@ -415,13 +507,26 @@ fn describe(control: &Control, result: &Value) -> String {
             Ok(r) => format!("{}: {}", r.sn, r.screen.human()),
             Err(_) => result.to_string(),
         },
-        Control::RingUp { .. } => format!(
+        Control::RingUp { count: 1, .. } => format!(
             "{}: booked record {} ({}), card {}",
             s("sn"),
             s("seq"),
             s("status"),
             s("masked_pan")
         ),
+        Control::RingUp { .. } => format!(
+            "{}: booked records {} to {} (the last {}), card {}",
+            s("sn"),
+            s("first_seq"),
+            s("seq"),
+            s("status"),
+            s("masked_pan")
+        ),
+        Control::Acquirer => match serde_json::from_value::<AcquirerJson>(result.clone()) {
+            Ok(a) => acquirer_text(&a),
+            Err(_) => result.to_string(),
+        },
+        Control::Advance { .. } => format!("the acquirer's clock is now {}", s("now_ms")),
         Control::PresentCard { .. } => match s("outcome").as_str() {
             "answered" => "the card answered the phone's card read".into(),
             _ => "no card read was pending: the card is held for the next one".into(),

@@ -1,8 +1,10 @@
-//! Which terminal a command means: `--id` (as `posmate scan` lists it), else the terminals
-//! in range whose SN ends with `--sn`, strongest signal first.
+//! Which terminal a command means: for pairing and info, `--id` (as `posmate scan` lists
+//! it), else the terminals in range whose SN ends with `--sn`, strongest signal first; for
+//! the flows, a terminal this phone knows, by SN.
 
 use std::time::Duration;
 
+use posmate_core::companion::Companion;
 use posmate_core::transport::{PeripheralId, ScanFilter};
 
 use crate::context::Ctx;
@@ -62,4 +64,31 @@ pub async fn candidates(
             local_name: Some(c.local_name),
         })
         .collect())
+}
+
+/// The terminal a flow command means: `sn` if given, else the only terminal this phone
+/// knows (paired, activated, …).
+pub fn known_sn(phone: &Companion, sn: Option<String>) -> Result<String, CliError> {
+    if let Some(sn) = sn {
+        return Ok(sn);
+    }
+    let known = phone.terminals()?;
+    match known.as_slice() {
+        [only] => Ok(only.sn.clone()),
+        [] => Err(CliError::new(
+            Exit::NotFound,
+            "unknown-terminal",
+            "this phone knows no terminal yet",
+        )
+        .hint("pair one first: posmate pair")),
+        many => Err(CliError::usage(format!(
+            "this phone knows {} terminals; say which: {}",
+            many.len(),
+            many.iter()
+                .map(|t| t.sn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("pass the terminal's SN")),
+    }
 }

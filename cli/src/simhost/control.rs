@@ -1,12 +1,21 @@
 //! The simulator's control operations on the sim link (`docs/sim-link.md` §4): what the
 //! merchant does on the terminal itself (ring up a sale, hold a card to it), what its screen
-//! shows, and fault knobs. They share the link's framing; only `posmate sim` serves them.
+//! shows, the simulated acquirer's registrations and clock, and fault knobs. They share the
+//! link's framing and are served by `posmate sim`; the ones that make sense without a
+//! separate process (terminals, screen, ring-up, acquirer, advance) also act on the
+//! embedded simulation (`posmate --sim sim …`, [`apply_embedded`]).
 
+use posmate_proto::gatt::Peripheral;
 use posmate_proto::message::{CardPurpose, EntryMode};
+use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostError, TerminalView};
-use posmate_sim::terminal::{Card, CardOutcome, Sale, Screen, TxnKind};
+use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen, TxnKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use super::world;
+use crate::embedded::Embedded;
+use crate::error::{CliError, Exit};
 
 /// Control requests, tagged by `op` like the link's. `sn` takes a serial number or a
 /// terminal's address.
@@ -17,10 +26,13 @@ pub enum Control {
     Terminals,
     /// One terminal's screen.
     Screen { sn: String },
-    /// The merchant keys in a transaction and the customer's card is read.
+    /// The merchant keys in a transaction and the customer's card is read; with `count`,
+    /// that many (amounts rising by one minor unit each, so none is a duplicate swipe).
     RingUp {
         sn: String,
         amount_minor: u64,
+        #[serde(default = "one")]
+        count: u32,
         #[serde(default = "default_currency")]
         currency: u16,
         #[serde(default = "default_pan")]
@@ -55,7 +67,18 @@ pub enum Control {
         #[serde(default)]
         drop_after_writes: Option<u64>,
     },
+    /// The simulated acquirer's merchants, terminal registrations and clock.
+    Acquirer,
+    /// Moves the simulated acquirer's clock forward (reviews, dormancy, reopening).
+    Advance { ms: u64 },
 }
+
+fn one() -> u32 {
+    1
+}
+
+/// The most transactions one `ring-up` books.
+pub const MAX_RING_UP: u32 = 100_000;
 
 /// ISO 4217 numeric for CNY, the simulated acquirer's currency.
 pub const CNY: u16 = 156;
@@ -195,9 +218,14 @@ pub struct ScreenReply {
     pub screen: ScreenView,
 }
 
-/// Carries out `control` on `host` at `now` and returns the reply's result, or the error's
-/// code and message.
-pub fn apply(host: &mut Host, now: u64, control: Control) -> Result<Value, HostError> {
+/// Carries out `control` on `host` and `acquirer` at `now` and returns the reply's result,
+/// or the error's code and message.
+pub fn apply(
+    host: &mut Host,
+    acquirer: &SimAcquirer,
+    now: u64,
+    control: Control,
+) -> Result<Value, HostError> {
     match control {
         Control::Terminals => {
             let list: Vec<TerminalJson> = host.terminals(now).iter().map(Into::into).collect();
@@ -214,11 +242,13 @@ pub fn apply(host: &mut Host, now: u64, control: Control) -> Result<Value, HostE
         Control::RingUp {
             sn,
             amount_minor,
+            count,
             currency,
             pan,
             kind,
             orig_seq,
         } => {
+            let full = find(host, now, &sn)?.sn;
             let sale = Sale {
                 kind: kind.into(),
                 amount_minor,
@@ -226,14 +256,7 @@ pub fn apply(host: &mut Host, now: u64, control: Control) -> Result<Value, HostE
                 pan,
                 orig_seq,
             };
-            let booked = host.ring_up(&sn, now, &sale)?;
-            let sn = find(host, now, &sn)?.sn;
-            Ok(json!({
-                "sn": sn,
-                "seq": booked.seq,
-                "status": format!("{:?}", booked.status).to_lowercase(),
-                "masked_pan": booked.masked_pan,
-            }))
+            ring_up_many(&full, &sale, count, acquirer, |s| host.ring_up(&sn, now, s))
         }
         Control::PresentCard { sn, pan, expiry } => {
             let card = Card {
@@ -271,6 +294,133 @@ pub fn apply(host: &mut Host, now: u64, control: Control) -> Result<Value, HostE
             host.set_config(config);
             Ok(link_json(&config))
         }
+        Control::Acquirer => {
+            let sns: Vec<String> = host.terminals(now).into_iter().map(|t| t.sn).collect();
+            Ok(serde_json::to_value(world::describe(&sns, acquirer.now_ms())).expect("serialises"))
+        }
+        Control::Advance { ms } => {
+            acquirer.advance(ms);
+            Ok(json!({ "now_ms": acquirer.now_ms() }))
+        }
+    }
+}
+
+/// Books `count` transactions like `sale` (amounts rising by one minor unit) and tells the
+/// acquirer the terminal traded, as the payment network would.
+fn ring_up_many(
+    sn: &str,
+    sale: &Sale,
+    count: u32,
+    acquirer: &SimAcquirer,
+    mut book: impl FnMut(&Sale) -> Result<Booked, HostError>,
+) -> Result<Value, HostError> {
+    let count = count.clamp(1, MAX_RING_UP);
+    let mut first = None;
+    let mut last = None;
+    for i in 0..count {
+        let mut one = sale.clone();
+        one.amount_minor = sale.amount_minor.saturating_add(u64::from(i));
+        let booked = book(&one)?;
+        first.get_or_insert(booked.seq);
+        last = Some(booked);
+    }
+    acquirer.record_trade(sn, acquirer.now_ms());
+    let last = last.expect("count is at least 1");
+    Ok(json!({
+        "sn": sn,
+        "seq": last.seq,
+        "first_seq": first.unwrap_or(last.seq),
+        "count": count,
+        "status": format!("{:?}", last.status).to_lowercase(),
+        "masked_pan": last.masked_pan,
+    }))
+}
+
+/// Carries out `control` on the embedded simulation. Operations that need a live link or
+/// a card held to a reader while another process waits (`present-card`, `drop`, `set`,
+/// `link`) are for a running `posmate sim` only.
+pub fn apply_embedded(sim: &Embedded, control: Control) -> Result<Value, CliError> {
+    let unknown = |who: &str| {
+        CliError::new(
+            Exit::NotFound,
+            "not-found",
+            format!("no simulated terminal {who}"),
+        )
+        .hint("`posmate --sim sim terminals` lists them")
+    };
+    let host_error = |e: HostError| {
+        let status = match e {
+            HostError::NotFound(_) => Exit::NotFound,
+            _ => Exit::Refused,
+        };
+        CliError::new(status, e.code(), e.to_string())
+    };
+    match control {
+        Control::Terminals => {
+            let list: Vec<TerminalJson> = sim
+                .all()
+                .map(|(id, t, rssi)| {
+                    let adv = t.advertisement();
+                    TerminalJson {
+                        id: id.to_string(),
+                        sn: t.sn(),
+                        local_name: adv.local_name,
+                        rssi,
+                        lifecycle: adv.lifecycle.name().into(),
+                        screen: ScreenView::of(&t.screen()),
+                        connected: false,
+                    }
+                })
+                .collect();
+            Ok(json!({ "terminals": list }))
+        }
+        Control::Screen { sn } => {
+            let (_, t, _) = sim.find(&sn).ok_or_else(|| unknown(&sn))?;
+            Ok(serde_json::to_value(ScreenReply {
+                sn: t.sn(),
+                screen: ScreenView::of(&t.screen()),
+            })
+            .expect("serialises"))
+        }
+        Control::RingUp {
+            sn,
+            amount_minor,
+            count,
+            currency,
+            pan,
+            kind,
+            orig_seq,
+        } => {
+            let (_, t, _) = sim.find(&sn).ok_or_else(|| unknown(&sn))?;
+            let sale = Sale {
+                kind: kind.into(),
+                amount_minor,
+                currency,
+                pan,
+                orig_seq,
+            };
+            ring_up_many(&t.sn(), &sale, count, sim.acquirer(), |s| {
+                t.ring_up(t.link_now(), s).map_err(HostError::from)
+            })
+            .map_err(host_error)
+        }
+        Control::Acquirer => {
+            let sns: Vec<String> = sim.all().map(|(_, t, _)| t.sn()).collect();
+            Ok(
+                serde_json::to_value(world::describe(&sns, sim.acquirer().now_ms()))
+                    .expect("serialises"),
+            )
+        }
+        Control::Advance { ms } => {
+            sim.acquirer().advance(ms);
+            Ok(json!({ "now_ms": sim.acquirer().now_ms() }))
+        }
+        Control::PresentCard { .. } | Control::Drop { .. } | Control::Set { .. } | Control::Link { .. } => {
+            Err(CliError::usage(
+                "this action needs a running `posmate sim`: the embedded simulation lives only while a command runs",
+            )
+            .hint("start `posmate sim` in another shell and drop --sim"))
+        }
     }
 }
 
@@ -303,6 +453,7 @@ mod tests {
             Control::RingUp {
                 sn: "SN1".into(),
                 amount_minor: 1250,
+                count: 1,
                 currency: CNY,
                 pan: TEST_PAN.into(),
                 kind: KindArg::Sale,

@@ -10,6 +10,7 @@ use posmate_core::transport::tcp::wire::{
     self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason,
 };
 use posmate_proto::gatt;
+use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Advert, Host, LinkEnd, LinkId, Output};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -20,9 +21,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::control::{self, Control, ScreenView};
 use super::state;
-
-/// The simulated acquirer's JSON API: request body in, response body out.
-pub type AcquirerFn = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 
 /// Something worth printing that the screen does not show.
 #[derive(Debug, Clone, Serialize)]
@@ -67,14 +65,15 @@ pub struct Shared {
     start: Instant,
     /// Bumped after every request that changed the host, waking links and scanners.
     changed: watch::Sender<u64>,
-    acquirer: AcquirerFn,
+    /// The simulated acquirer, reached with `acquirer` requests (its JSON API).
+    acquirer: SimAcquirer,
     events: mpsc::UnboundedSender<HostEvent>,
 }
 
 impl Shared {
     pub fn new(
         host: Host,
-        acquirer: AcquirerFn,
+        acquirer: SimAcquirer,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<HostEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let shared = Shared {
@@ -170,10 +169,12 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
         );
         if !is_link_op {
             let reply = match serde_json::from_value::<Control>(request) {
-                Ok(c) => match shared.change(|h, now| control::apply(h, now, c)) {
-                    Ok(result) => Reply::ok(result),
-                    Err(e) => Reply::error(e.code(), e.to_string()),
-                },
+                Ok(c) => {
+                    match shared.change(|h, now| control::apply(h, &shared.acquirer, now, c)) {
+                        Ok(result) => Reply::ok(result),
+                        Err(e) => Reply::error(e.code(), e.to_string()),
+                    }
+                }
                 Err(e) => Reply::error("bad-request", format!("unknown or malformed op: {e}")),
             };
             send(&mut w, &reply).await?;
@@ -229,7 +230,8 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
             }
             Ok(LinkRequest::Acquirer { body }) => {
                 let request = serde_json::to_vec(&body).expect("serialises");
-                let reply = match serde_json::from_slice::<Value>(&(shared.acquirer)(&request)) {
+                let answer = shared.change(|_, _| shared.acquirer.handle(&request));
+                let reply = match serde_json::from_slice::<Value>(&answer) {
                     Ok(body) => Reply::ok(json!({ "body": body })),
                     Err(e) => Reply::error("acquirer-failed", e.to_string()),
                 };
@@ -379,10 +381,13 @@ pub async fn watch(
     let mut changed = shared.subscribe();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut saved: Option<String> = None;
+    // A busy link changes the host on every write: save at most every SAVE_EVERY.
+    let mut dirty = true;
+    let mut last_save: Option<Instant> = None;
     loop {
         tokio::select! {
             Some(event) = events.recv() => print(&event),
-            _ = changed.changed() => {}
+            _ = changed.changed() => dirty = true,
             _ = tick.tick() => {}
         }
         for (sn, screen) in shared.read(|h, now| h.screen_changes(now)) {
@@ -392,14 +397,24 @@ pub async fn watch(
             });
         }
         if let Some(path) = &state_file {
-            save_if_changed(&shared, path, &mut saved);
+            if dirty && last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
+                save_if_changed(&shared, path, &mut saved);
+                dirty = false;
+                last_save = Some(Instant::now());
+            }
         }
     }
 }
 
-/// Writes the state file when the terminals' flash differs from what was last written.
+/// How often, at most, the state file is rewritten while the world changes.
+pub const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Writes the state file when the terminals' flash or the acquirer's books differ from what
+/// was last written.
 pub fn save_if_changed(shared: &Shared, path: &std::path::Path, last: &mut Option<String>) {
-    let fleet = shared.read(|h, _| h.saved());
+    let fleet = shared
+        .read(|h, _| h.saved())
+        .with_acquirer(shared.acquirer.save());
     let text = serde_json::to_string(&fleet).expect("a fleet serialises");
     if last.as_deref() == Some(text.as_str()) {
         return;

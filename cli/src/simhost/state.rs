@@ -1,7 +1,8 @@
-//! Simulated terminals kept on disk between runs: the embedded simulation's
-//! `DATA_DIR/sim/terminals.json` and `posmate sim --state-file`. The file holds the
-//! simulated terminals' own flash (their secrets included), so it is written owner-only,
-//! atomically (temporary file, then rename), and never holds anything of the phone's.
+//! Simulated worlds kept on disk between runs: the embedded simulation's
+//! `DATA_DIR/sim/world.json` and `posmate sim --state-file`. The file holds the
+//! simulated terminals' own flash (their secrets included) and the simulated acquirer's
+//! books, so it is written owner-only, atomically (temporary file, then rename), and never
+//! holds anything of the phone's.
 
 use std::io::Write;
 use std::path::Path;
@@ -31,8 +32,8 @@ pub fn generate(prefix: &str, first: usize, count: usize, seed: u64) -> Vec<(Sim
         .collect()
 }
 
-/// The terminals saved at `path`, if the file exists.
-pub fn load(path: &Path) -> Result<Option<Vec<(SimTerminal, i16)>>, CliError> {
+/// The world saved at `path`, if the file exists.
+pub fn load(path: &Path) -> Result<Option<SavedFleet>, CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -63,7 +64,20 @@ pub fn load(path: &Path) -> Result<Option<Vec<(SimTerminal, i16)>>, CliError> {
             ),
         ));
     }
-    Ok(Some(fleet.into_terminals()))
+    Ok(Some(fleet))
+}
+
+/// The saved acquirer's books could not be read back.
+pub fn corrupt(path: &Path, e: serde_json::Error) -> CliError {
+    CliError::new(
+        Exit::Storage,
+        "sim-state-corrupt",
+        format!(
+            "{} holds acquirer books this version cannot read: {e}",
+            path.display()
+        ),
+    )
+    .hint("move it away to start with a fresh simulated world")
 }
 
 /// Writes `fleet` to `path` atomically, owner-only.
@@ -99,12 +113,13 @@ mod tests {
         assert!(load(&path).unwrap().is_none());
         let fleet = generate(SN_PREFIX, 1, 2, DEFAULT_SEED);
         save(&path, &SavedFleet::of(&fleet)).unwrap();
-        let back = load(&path).unwrap().unwrap();
+        let back = load(&path).unwrap().unwrap().into_terminals();
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].0.sn(), "SN2026000002");
         assert_eq!(back[1].1, -58);
         assert_eq!(back[0].0.device_key(), fleet[0].0.device_key());
         std::fs::write(&path, "{").unwrap();
-        assert_eq!(load(&path).unwrap_err().code, "sim-state-corrupt");
+        let err = load(&path).err().expect("a corrupt file is refused");
+        assert_eq!(err.code, "sim-state-corrupt");
     }
 }

@@ -46,7 +46,7 @@ fn pair_then_info_in_separate_processes() {
     assert_eq!(paired["keystore"], "linux-keyutils");
     assert_eq!(paired["keystore_durable"], false);
     // The simulated terminals' flash is kept in the data directory …
-    let state = std::fs::read_to_string(dir.path().join("sim/terminals.json")).unwrap();
+    let state = std::fs::read_to_string(dir.path().join("sim/world.json")).unwrap();
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(
         state["terminals"][0]["nvm"]["paired_phones"]
@@ -118,10 +118,9 @@ fn a_wrong_code_pins_nothing_and_a_right_one_pairs() {
         "info",
     );
     assert_eq!(err["error"]["code"], "not-paired");
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("sim/terminals.json")).unwrap(),
-    )
-    .unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sim/world.json")).unwrap())
+            .unwrap();
     assert_eq!(state["terminals"][1]["nvm"]["lockout"]["failures"], 1);
     run_json(
         dir.posmate().args(["--sim", "pair", "--sn", "000002"]),
@@ -184,13 +183,28 @@ fn doctor_in_simulation_passes_and_says_where_the_terminals_live() {
 }
 
 #[test]
-fn sim_actions_refuse_the_embedded_simulation() {
+fn sim_actions_that_need_a_live_sim_refuse_the_embedded_one() {
     let dir = DataDir::new();
+    let v = run_json(
+        dir.posmate().args(["--sim", "sim", "terminals"]),
+        0,
+        "sim-terminals",
+    );
+    assert_eq!(v["terminals"].as_array().unwrap().len(), 3);
     dir.posmate()
-        .args(["--sim", "sim", "terminals"])
+        .args([
+            "--sim",
+            "sim",
+            "present-card",
+            "--sn",
+            "SN2026000001",
+            "--pan",
+            "6222021234567890128",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--connect-sim"));
+        .stderr(predicate::str::contains("running `posmate sim`"))
+        .stderr(predicate::str::contains("hint:"));
 }
 
 #[test]

@@ -1,0 +1,162 @@
+//! `posmate backup`: encrypted archives (age, passphrase) of everything on this phone —
+//! create (written, read back and verified before it takes its name), verify, and restore
+//! into this phone (idempotent: what the phone already has is kept once).
+
+use std::path::PathBuf;
+
+use posmate_core::backup::RestoreSummary;
+use posmate_core::companion::BackupInfo;
+use serde::Serialize;
+
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+use crate::fmt;
+use crate::output::Report;
+use crate::phone;
+use crate::prompt;
+
+/// Create, verify and restore encrypted backups of this phone's data.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate backup create phone.age
+  posmate backup verify phone.age --passphrase-file pass.txt
+  posmate backup restore phone.age
+
+The passphrase is asked for without echo (twice for a new backup), read from the first
+line of --passphrase-file, or read as a line of stdin. The archive is a standard age file:
+`age -d phone.age` opens it too.")]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Write an encrypted backup of everything on this phone to FILE, and verify it.
+    #[command(after_help = "Examples:\n  posmate backup create phone.age")]
+    Create {
+        file: PathBuf,
+        #[command(flatten)]
+        pass: PassArg,
+    },
+    /// Decrypt FILE and check it end to end (passphrase, format, manifest, digests).
+    #[command(after_help = "Examples:\n  posmate backup verify phone.age")]
+    Verify {
+        file: PathBuf,
+        #[command(flatten)]
+        pass: PassArg,
+    },
+    /// Restore FILE into this phone (what it already has is kept, not duplicated).
+    #[command(after_help = "Examples:\n  posmate --data-dir new-phone backup restore phone.age")]
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        pass: PassArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PassArg {
+    /// Read the passphrase from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InfoReport {
+    /// "created" or "verified".
+    pub action: &'static str,
+    #[serde(flatten)]
+    pub info: BackupInfo,
+}
+
+impl Report for InfoReport {
+    fn human(&self) -> String {
+        let b = &self.info;
+        format!(
+            "{} {} ({} bytes, made {})\n{} record(s), {} terminal(s), {} card(s), {} audit entr(ies)\nsha256 {}\n",
+            self.action,
+            b.path,
+            b.size,
+            fmt::time(b.created_at_ms),
+            b.records,
+            b.terminals,
+            b.cards,
+            b.audit_entries,
+            b.sha256
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    pub path: String,
+    pub terminals: u64,
+    pub cursors: u64,
+    pub records_inserted: u64,
+    pub records_present: u64,
+    pub records_not_restored: u64,
+    pub cards: u64,
+    pub settlements: u64,
+    pub audit_entries: u64,
+}
+
+impl RestoreReport {
+    fn new(path: String, s: RestoreSummary) -> Self {
+        RestoreReport {
+            path,
+            terminals: s.terminals,
+            cursors: s.cursors,
+            records_inserted: s.records_inserted,
+            records_present: s.records_present,
+            records_not_restored: s.records_not_restored,
+            cards: s.cards,
+            settlements: s.settlements,
+            audit_entries: s.audit_entries,
+        }
+    }
+}
+
+impl Report for RestoreReport {
+    fn human(&self) -> String {
+        format!(
+            "restored {}: {} record(s) added ({} already here, {} not restorable), {} terminal(s), {} card(s), {} settlement(s)\n",
+            self.path,
+            self.records_inserted,
+            self.records_present,
+            self.records_not_restored,
+            self.terminals,
+            self.cards,
+            self.settlements
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    let phone = phone::open(ctx).await?;
+    match args.action {
+        Action::Create { file, pass } => {
+            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), true)?;
+            let info = phone.backup_create(&file, &passphrase)?;
+            ctx.out.report(&InfoReport {
+                action: "created",
+                info,
+            });
+        }
+        Action::Verify { file, pass } => {
+            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), false)?;
+            let info = phone.backup_verify(&file, &passphrase)?;
+            ctx.out.report(&InfoReport {
+                action: "verified",
+                info,
+            });
+        }
+        Action::Restore { file, pass } => {
+            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), false)?;
+            let summary = phone.restore(&file, &passphrase)?;
+            ctx.out
+                .report(&RestoreReport::new(file.display().to_string(), summary));
+        }
+    }
+    Ok(Exit::Ok)
+}

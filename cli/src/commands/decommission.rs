@@ -1,0 +1,103 @@
+//! `posmate decommission`: takes a terminal out of service for good — a verified, encrypted
+//! backup first, then deregistration with the acquirer, the terminal's wipe (with a signed
+//! receipt) and the phone's own erasure of it. Destructive: the user types the SN back, or
+//! passes `--yes` from a script. Killed or cut off anywhere, the same command resumes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use posmate_core::backup::Passphrase;
+use posmate_core::flows::{BackupSpec, DecommissionInput, DecommissionOutcome};
+use serde::Serialize;
+
+use super::target::known_sn;
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+use crate::fmt;
+use crate::output::Report;
+use crate::phone;
+use crate::prompt;
+
+/// Decommission a terminal: verified backup, deregistration, wipe with a signed receipt.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate decommission SN2026000001 --reason 'shop closed' --backup sn1.age
+  posmate decommission SN2026000001 --reason 'shop closed' --backup sn1.age \\
+      --passphrase-file pass.txt --yes                 from a script
+
+The batch must be settled first (posmate settle). Nothing is deregistered or wiped
+before the backup has been written, read back and verified. Interrupted (Ctrl-C, a lost
+link, a killed process), the same command finishes what was started.")]
+pub struct Args {
+    /// The terminal (optional when this phone knows one).
+    pub sn: Option<String>,
+    /// Why (kept with the acquirer and in the audit trail).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Where to write the encrypted backup of the terminal's records (age format).
+    #[arg(long, value_name = "FILE")]
+    pub backup: PathBuf,
+    /// Read the backup passphrase from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Confirm without typing the SN back (for scripts; required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// With --connect-sim: if the terminal must be paired again (its wipe's answer was
+    /// lost), read the code off the simulated screen.
+    #[arg(long)]
+    pub from_screen: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct DecommissionReport(pub DecommissionOutcome);
+
+impl Report for DecommissionReport {
+    fn human(&self) -> String {
+        let o = &self.0;
+        format!(
+            "{} is decommissioned ({})\n\
+             backup        {} ({} records, sha256 {})\n\
+             deregistered  {} at {}\n\
+             wiped         {} at journal head {}, receipt verified (nonce {})\n",
+            o.sn,
+            o.reason,
+            o.backup_path,
+            o.backup_records,
+            o.backup_sha256,
+            o.deregistration_ref,
+            fmt::time(o.deregistered_at_ms),
+            fmt::time(o.wiped_at_ms),
+            o.journal_head,
+            o.receipt_nonce
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    let owned = phone::open(ctx).await?;
+    let phone = &owned;
+    let sn = known_sn(phone, args.sn)?;
+    phone.terminal(&sn)?;
+    prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
+    let passphrase: Passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+    if args.from_screen {
+        phone.set_code_entry(Arc::new(phone::code_source(ctx, true).await?));
+    }
+    let input = DecommissionInput {
+        sn,
+        reason: args.reason,
+        backup: BackupSpec::Write {
+            path: args.backup,
+            passphrase,
+        },
+    };
+    let result = phone::run_flow(ctx, "decommission", |c| async move {
+        phone.decommission(input, &c).await
+    })
+    .await;
+    phone.disconnect_all().await;
+    ctx.out.report(&DecommissionReport(result?));
+    Ok(Exit::Ok)
+}

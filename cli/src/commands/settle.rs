@@ -1,0 +1,83 @@
+//! `posmate settle`: end of day — sync, close the terminal's open batch, and reconcile the
+//! terminal's totals with the phone's own records. A mismatch is reported, never hidden.
+
+use posmate_core::flows::{SettlementOutcome, TotalsView};
+use serde::Serialize;
+
+use super::target::known_sn;
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+use crate::fmt;
+use crate::output::{table, Report};
+use crate::phone;
+
+/// Settle a terminal's open batch (end of day) and reconcile its totals.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate settle SN2026000001
+  posmate --json settle | jq .matched
+
+Exit 0 when the terminal's totals match the phone's records; 4 (with the report) when
+they do not: the mismatch is stored and shown, never hidden.")]
+pub struct Args {
+    /// The terminal (optional when this phone knows one).
+    pub sn: Option<String>,
+}
+
+/// What `settle` prints: the flow's outcome.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct SettleReport(pub SettlementOutcome);
+
+fn totals_rows(who: &str, t: &TotalsView) -> Vec<String> {
+    vec![
+        who.to_owned(),
+        format!("{} / {}", t.sale_count, fmt::money(t.sale_minor, 156)),
+        format!("{} / {}", t.refund_count, fmt::money(t.refund_minor, 156)),
+        format!("{} / {}", t.void_count, fmt::money(t.void_minor, 156)),
+    ]
+}
+
+impl Report for SettleReport {
+    fn human(&self) -> String {
+        let o = &self.0;
+        let verdict = if o.matched {
+            "totals match".to_owned()
+        } else {
+            "MISMATCH: the terminal's totals differ from the phone's records (kept for review)"
+                .to_owned()
+        };
+        format!(
+            "{}: batch {} closed (records {}..{}, {} on the phone); {verdict}\n{}",
+            o.sn,
+            o.batch_no,
+            o.first_seq,
+            o.last_seq,
+            o.records,
+            table(
+                &["", "SALES", "REFUNDS", "VOIDS"],
+                &[
+                    totals_rows("terminal", &o.terminal),
+                    totals_rows("phone", &o.phone)
+                ]
+            )
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    let owned = phone::open(ctx).await?;
+    let phone = &owned;
+    let sn = known_sn(phone, args.sn)?;
+    let result = phone::run_flow(
+        ctx,
+        "settlement",
+        |c| async move { phone.settle(&sn, &c).await },
+    )
+    .await;
+    phone.disconnect_all().await;
+    let outcome = result?;
+    let matched = outcome.matched;
+    ctx.out.report(&SettleReport(outcome));
+    Ok(if matched { Exit::Ok } else { Exit::Refused })
+}

@@ -1,0 +1,67 @@
+//! `posmate wipe-phone`: erases everything posmate keeps on this phone — after writing and
+//! verifying an encrypted backup of it all. The database's key is destroyed before its
+//! files are deleted; the phone's identity and the terminals' pins leave the keystore.
+
+use std::path::PathBuf;
+
+use posmate_core::companion::PhoneWipe;
+use serde::Serialize;
+
+use crate::context::Ctx;
+use crate::error::{CliError, Exit};
+use crate::output::Report;
+use crate::phone;
+use crate::prompt;
+
+/// The word typed to confirm a phone wipe.
+const CONFIRM: &str = "WIPE";
+
+/// Wipe this phone's posmate data (after a verified backup).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  posmate wipe-phone --backup phone.age
+  posmate wipe-phone --backup phone.age --passphrase-file pass.txt --yes
+
+Asks to type WIPE to confirm (or --yes from a script; without either and without a
+terminal it refuses and changes nothing). `posmate backup restore` brings the data back
+into a new phone.")]
+pub struct Args {
+    /// Where to write the backup of everything first.
+    #[arg(long, value_name = "FILE")]
+    pub backup: PathBuf,
+    /// Read the backup passphrase from the first line of FILE instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Confirm without typing WIPE (for scripts; required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct WipeReport(pub PhoneWipe);
+
+impl Report for WipeReport {
+    fn human(&self) -> String {
+        let w = &self.0;
+        format!(
+            "this phone's posmate data is erased\nbackup   {} ({} records, {} terminal(s), sha256 {})\n\
+             deleted  {} keystore entr(ies), {}\n",
+            w.backup.path,
+            w.backup.records,
+            w.backup.terminals,
+            w.backup.sha256,
+            w.keystore_entries_deleted,
+            w.files_deleted.join(", ")
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    let phone = phone::open(ctx).await?;
+    prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
+    let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+    let wiped = phone.wipe_phone(&args.backup, &passphrase).await?;
+    ctx.out.report(&WipeReport(wiped));
+    Ok(Exit::Ok)
+}

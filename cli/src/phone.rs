@@ -1,0 +1,173 @@
+//! The phone: the core's `Companion` on this data directory, wired to the link this mode
+//! uses and to an acquirer — the simulated one with `--sim` (in process) or
+//! `--connect-sim` (over the sim link); with real Bluetooth there is no acquirer adapter
+//! yet, and the flows that need one say so. Also how flows report progress (an indicatif
+//! bar on stderr) and how Ctrl-C cancels them (between steps, through the `CancelToken`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use indicatif::{ProgressBar, ProgressStyle};
+use posmate_core::acquirer::{AcquirerError, Exchange, Gateway, RemoteGateway};
+use posmate_core::backup::WriteOptions;
+use posmate_core::companion::{Companion, CompanionConfig};
+use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, SystemClock};
+use posmate_core::keystore::SecretStore;
+use posmate_core::transport::tcp::TcpTransport;
+
+use crate::code_entry::CodeSource;
+use crate::context::{Ctx, Mode};
+use crate::error::CliError;
+use crate::output::Output;
+
+/// The acquirer of a running `posmate sim`, over the sim link's `acquirer` requests.
+struct SimLinkAcquirer(Arc<TcpTransport>);
+
+#[async_trait]
+impl Exchange for SimLinkAcquirer {
+    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
+        self.0.call(body).await
+    }
+}
+
+/// Real terminals: posmate has no production acquirer adapter yet.
+struct NoAcquirer;
+
+#[async_trait]
+impl Exchange for NoAcquirer {
+    async fn call(&self, _body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
+        Err(AcquirerError::Unreachable {
+            detail: "no acquirer is configured: posmate has no adapter for a production \
+                     acquirer yet; the simulated acquirer comes with --sim or --connect-sim"
+                .into(),
+        })
+    }
+}
+
+/// Opens the phone for this data directory and mode.
+pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
+    let link = ctx.link().await?;
+    let data_dir = ctx.ensure_data_dir()?.to_path_buf();
+    let secrets: Arc<dyn SecretStore> = ctx.keystore()?;
+    let gateway: Arc<dyn Gateway> = match (link.embedded(), link.remote()) {
+        (Some(sim), _) => Arc::new(RemoteGateway::new(sim.acquirer().exchange())),
+        (None, Some(remote)) => Arc::new(RemoteGateway::new(SimLinkAcquirer(remote.clone()))),
+        (None, None) => Arc::new(RemoteGateway::new(NoAcquirer)),
+    };
+    let mut config = CompanionConfig::new(&data_dir, ctx.keystore_choice());
+    // A simulated world is a developer's: its phone database may sit behind a keystore that
+    // does not survive a reboot (said once, when the database is created).
+    let simulated = ctx.mode() != Mode::Bluetooth;
+    config.allow_volatile_key = ctx.global.allow_volatile_key || simulated;
+    let mock = ctx.keystore_choice() == posmate_core::keystore::KeystoreChoice::Mock;
+    let fresh = !data_dir.join(posmate_core::store::DB_FILE).exists();
+    if simulated && !ctx.global.allow_volatile_key && !mock && fresh {
+        let backend = SecretStore::backend(&*ctx.keystore()?);
+        if !backend.durable {
+            ctx.out.note(&format!(
+                "note: simulation: the phone's database key goes to the {} keystore, which \
+                 does not survive a reboot",
+                backend.name
+            ));
+        }
+    }
+    config.scan_time = link.default_scan();
+    if let Some(work_factor) = ctx.global.backup_work_factor {
+        config.backup = WriteOptions { work_factor };
+    }
+    let phone = Companion::open_with_secrets(
+        config,
+        secrets,
+        link.transport.clone(),
+        gateway,
+        Arc::new(SystemClock),
+    )?;
+    phone.set_code_entry(Arc::new(code_source(ctx, false).await?));
+    Ok(phone)
+}
+
+/// Where pairing codes come from: `--sim` reads the simulated terminal's screen; with
+/// `--connect-sim`, `from_screen` asks the sim for it; otherwise the user types it.
+pub async fn code_source(ctx: &Ctx, from_screen: bool) -> Result<CodeSource, CliError> {
+    let link = ctx.link().await?;
+    Ok(match (link.embedded(), link.remote()) {
+        (Some(sim), _) => {
+            CodeSource::EmbeddedScreen(sim.all().map(|(_, t, _)| t.clone()).collect(), ctx.out)
+        }
+        (None, Some(remote)) if from_screen => CodeSource::RemoteScreen(remote.clone(), ctx.out),
+        _ => CodeSource::Prompt(ctx.out),
+    })
+}
+
+/// A progress bar for flows, on stderr; hidden with `--json`, `-q` or when stderr is not a
+/// terminal. Every step is also logged at info level (`-v`).
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    pub fn new(out: &Output, what: &str) -> Bar {
+        let bar = out.bar(1000);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {percent:>3}% {msg}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_owned());
+        Bar(bar)
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl ProgressSink for Bar {
+    fn on_progress(&self, p: &Progress) {
+        tracing::info!(flow = %p.flow_id, step = %p.step, fraction = p.fraction, "{}", p.detail);
+        self.0
+            .set_position((p.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+        self.0.set_message(p.detail.clone());
+    }
+}
+
+/// Runs one flow with a progress bar; the first Ctrl-C cancels it between steps (the flow
+/// ends with `cancelled`, exit 8, its state saved), a second one quits at once.
+pub async fn run_flow<T, F, Fut>(ctx: &Ctx, what: &str, flow: F) -> Result<T, CliError>
+where
+    F: FnOnce(FlowControl) -> Fut,
+    Fut: Future<Output = Result<T, posmate_core::error::Error>>,
+{
+    let bar = Arc::new(Bar::new(&ctx.out, what));
+    let control = FlowControl {
+        progress: bar.clone(),
+        cancel: CancelToken::new(),
+    };
+    let cancel = control.cancel.clone();
+    let result = cancellable(ctx, flow(control), cancel).await;
+    bar.finish();
+    result.map_err(CliError::from)
+}
+
+/// Awaits `fut`; Ctrl-C sets `cancel` (once), a second Ctrl-C exits with 130.
+pub async fn cancellable<T>(ctx: &Ctx, fut: impl Future<Output = T>, cancel: CancelToken) -> T {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() {
+                    // No signal handling here: just wait for the flow.
+                    return fut.await;
+                }
+                if cancel.is_cancelled() {
+                    eprintln!("interrupted");
+                    std::process::exit(130);
+                }
+                cancel.cancel();
+                ctx.out.note(
+                    "\nstopping after the current step (its state is saved; Ctrl-C again quits at once)",
+                );
+            }
+        }
+    }
+}

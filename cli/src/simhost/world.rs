@@ -1,0 +1,163 @@
+//! The acquirer's side of a simulated world, the same for `--sim` and `posmate sim`: two
+//! merchants signed up, and every simulated terminal registered with a terminal number and
+//! an activation code, so `posmate activate` works against it out of the box.
+//!
+//! Everything here is fixed or derived from a terminal's position in the fleet, so the
+//! numbers a developer reads in the docs are the ones the simulation uses.
+
+use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
+use posmate_sim::SimTerminal;
+use serde::{Deserialize, Serialize};
+
+/// The demo merchant: activations are approved at once.
+pub const MERCHANT_NO: &str = "898310148160012";
+pub const MERCHANT_NAME: &str = "Zhang San Noodles";
+pub const MERCHANT_PHONE: &str = "+86 138 0000 0000";
+pub const MERCHANT_ADDRESS: &str = "12 Wenhua Road, Hangzhou";
+
+/// A second merchant whose activations stay under review until their status has been
+/// asked [`REVIEW_POLLS`] times (what `posmate activate --status` is for).
+pub const REVIEW_MERCHANT_NO: &str = "898310148160020";
+pub const REVIEW_MERCHANT_NAME: &str = "Li Si Tea House";
+pub const REVIEW_POLLS: u32 = 2;
+
+/// A debit card of the demo merchant's bank (the acquirer's BIN table says ICBC debit):
+/// what the merchant taps on the terminal to bind a settlement card.
+pub const SETTLEMENT_PAN: &str = "6222021234567890128";
+pub const SETTLEMENT_EXPIRY: &str = "1230";
+
+/// The terminal number the acquirer assigned to the `n`th terminal (from 1): `10020301`, …
+pub fn terminal_no(n: usize) -> String {
+    format!("1002{:04}", 300 + n)
+}
+
+/// The activation code the acquirer gave the merchant for the `n`th terminal: `ACT07001`, …
+pub fn activation_code(n: usize) -> String {
+    format!("ACT{:05}", 7000 + n)
+}
+
+/// A merchant as `posmate sim acquirer` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantJson {
+    pub merchant_no: String,
+    pub legal_name: String,
+    pub contact_phone: String,
+    pub address: String,
+    /// "instant" or "after-2-polls".
+    pub review: String,
+}
+
+/// A terminal's registration with the acquirer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationJson {
+    pub sn: String,
+    pub terminal_no: String,
+    pub activation_code: String,
+}
+
+/// What the simulated acquirer knows, for developers to activate against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquirerJson {
+    pub merchants: Vec<MerchantJson>,
+    pub terminals: Vec<RegistrationJson>,
+    /// The acquirer's clock (ms since the Unix epoch); only `posmate sim advance` moves it.
+    pub now_ms: u64,
+}
+
+pub fn merchants() -> Vec<MerchantJson> {
+    vec![
+        MerchantJson {
+            merchant_no: MERCHANT_NO.into(),
+            legal_name: MERCHANT_NAME.into(),
+            contact_phone: MERCHANT_PHONE.into(),
+            address: MERCHANT_ADDRESS.into(),
+            review: "instant".into(),
+        },
+        MerchantJson {
+            merchant_no: REVIEW_MERCHANT_NO.into(),
+            legal_name: REVIEW_MERCHANT_NAME.into(),
+            contact_phone: "+86 139 0000 0000".into(),
+            address: "3 Hefang Street, Hangzhou".into(),
+            review: format!("after-{REVIEW_POLLS}-polls"),
+        },
+    ]
+}
+
+/// A new acquirer with the merchants signed up and `terminals` registered.
+pub fn new_acquirer(seed: u64, terminals: &[(SimTerminal, i16)]) -> SimAcquirer {
+    let acquirer = SimAcquirer::new(seed);
+    acquirer.register_merchant(MerchantSetup {
+        merchant_no: MERCHANT_NO.into(),
+        legal_name: MERCHANT_NAME.into(),
+        review: Review::Instant,
+    });
+    acquirer.register_merchant(MerchantSetup {
+        merchant_no: REVIEW_MERCHANT_NO.into(),
+        legal_name: REVIEW_MERCHANT_NAME.into(),
+        review: Review::AfterPolls(REVIEW_POLLS),
+    });
+    register(&acquirer, terminals, 0);
+    acquirer
+}
+
+/// Registers `terminals[from..]` (the manufacturer's feed reaching the acquirer).
+pub fn register(acquirer: &SimAcquirer, terminals: &[(SimTerminal, i16)], from: usize) {
+    for (i, (t, _)) in terminals.iter().enumerate().skip(from) {
+        acquirer.register_terminal(
+            &t.sn(),
+            t.device_key(),
+            &terminal_no(i + 1),
+            &activation_code(i + 1),
+        );
+    }
+}
+
+/// The registrations of `sns` (in fleet order) and the merchants, as listed to developers.
+pub fn describe(sns: &[String], now_ms: u64) -> AcquirerJson {
+    AcquirerJson {
+        merchants: merchants(),
+        terminals: sns
+            .iter()
+            .enumerate()
+            .map(|(i, sn)| RegistrationJson {
+                sn: sn.clone(),
+                terminal_no: terminal_no(i + 1),
+                activation_code: activation_code(i + 1),
+            })
+            .collect(),
+        now_ms,
+    }
+}
+
+/// The acquirer kept in a saved world, or a new one for `terminals`. A saved world with
+/// fewer terminals than now has the new ones registered.
+pub fn restore_or_new(
+    books: Option<serde_json::Value>,
+    saved_terminals: usize,
+    terminals: &[(SimTerminal, i16)],
+    seed: u64,
+) -> Result<SimAcquirer, serde_json::Error> {
+    match books {
+        Some(books) => {
+            let acquirer = SimAcquirer::restore(books)?;
+            register(&acquirer, terminals, saved_terminals);
+            Ok(acquirer)
+        }
+        None => Ok(new_acquirer(seed, terminals)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_the_fleet_order() {
+        assert_eq!(terminal_no(1), "10020301");
+        assert_eq!(activation_code(1), "ACT07001");
+        assert_eq!(terminal_no(12), "10020312");
+        let d = describe(&["SN1".into(), "SN2".into()], 5);
+        assert_eq!(d.terminals[1].activation_code, "ACT07002");
+        assert_eq!(d.merchants[1].review, "after-2-polls");
+    }
+}
