@@ -1,0 +1,19 @@
+//! posmate-ffi: the UniFFI layer over `posmate-core` for Kotlin, Swift and Python.
+//!
+//! Thin adapters only: [`PosmateCompanion`](companion::PosmateCompanion) wraps the core's
+//! `Companion` (every lifecycle flow as an async method with a [`FlowControl`](handles::FlowControl)
+//! for progress and cancel), [`PosmateError`](error::PosmateError) carries the core's stable
+//! code and advice, and [`Simulation`](simulation::Simulation) is the simulated world for
+//! development and tests. Work runs on the bindings' own tokio runtime ([`runtime`]).
+//! `cargo xtask bindings` generates the foreign code from the built library.
+
+uniffi::setup_scaffolding!();
+
+pub mod companion;
+pub mod error;
+pub mod events;
+pub mod handles;
+mod platform;
+mod runtime;
+pub mod simulation;
+pub mod types;

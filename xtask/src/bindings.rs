@@ -1,0 +1,298 @@
+//! `cargo xtask bindings`: Kotlin, Swift and Python generated from the built `posmate-ffi`
+//! library into `target/bindings/<language>`; `cargo xtask bindings-test` (and `cargo xtask
+//! test`) also runs the binding tests (`bindings/tests/<language>/`) in the real runtimes,
+//! provisioned by [`crate::provision`].
+//!
+//! The library is built unstripped (the generator reads UniFFI's metadata from its
+//! symbols) by the workspace's own `uniffi-bindgen`, the same UniFFI version. Each test
+//! program drives the simulated world end to end and closes with "N passed, M failed";
+//! a compiled test program is reused while its sources and the generated code are
+//! unchanged (a warm run only runs them).
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::provision::{self, Mounts};
+
+const LANGUAGES: [&str; 3] = ["kotlin", "swift", "python"];
+const LIB: &str = "libposmate_ffi.so";
+
+/// Runs one language's binding tests.
+type LanguageTest = fn(&Generated) -> Result<(), String>;
+
+/// What `generate` produced.
+pub struct Generated {
+    /// The built library.
+    pub lib: PathBuf,
+    /// `target/bindings`, one folder per language.
+    pub out: PathBuf,
+}
+
+/// `cargo xtask bindings`.
+pub fn bindings() -> Result<(), String> {
+    let generated = generate()?;
+    for lang in LANGUAGES {
+        eprintln!("bindings: {lang} in {}", generated.out.join(lang).display());
+    }
+    Ok(())
+}
+
+/// Builds the library and generates every language's code from it.
+pub fn generate() -> Result<Generated, String> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    provision::run(
+        "build posmate-ffi",
+        Command::new(&cargo).current_dir(&root).args([
+            "build",
+            "-p",
+            "posmate-ffi",
+            "-p",
+            "posmate-uniffi-bindgen",
+        ]),
+        "fix the build errors above",
+    )?;
+    let target = target_dir();
+    let lib = target.join("debug").join(LIB);
+    let bindgen = target.join("debug").join("uniffi-bindgen");
+    let out = target.join("bindings");
+    for lang in LANGUAGES {
+        let dir = out.join(lang);
+        let _ = fs::remove_dir_all(&dir);
+        provision::run(
+            &format!("uniffi-bindgen ({lang})"),
+            Command::new(&bindgen)
+                .current_dir(&root)
+                .args(["generate", "--library"])
+                .arg(&lib)
+                .args(["--language", lang, "--no-format", "--out-dir"])
+                .arg(&dir),
+            "see the generator's message above",
+        )?;
+    }
+    // The Python module loads the library from its own folder.
+    copy(&lib, &out.join("python").join(LIB))?;
+    Ok(Generated { lib, out })
+}
+
+/// `cargo xtask bindings-test`: every language, each reported; fails if any failed.
+pub fn test() -> Result<(), String> {
+    let start = Instant::now();
+    let generated = generate()?;
+    let runs: [(&str, LanguageTest); 3] =
+        [("kotlin", kotlin), ("swift", swift), ("python", python)];
+    let mut failed = Vec::new();
+    for (lang, run) in runs {
+        eprintln!("\n==> binding tests: {lang}");
+        let t = Instant::now();
+        match run(&generated) {
+            Ok(()) => eprintln!(
+                "<== binding tests: {lang} ok in {:.1} s",
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("<== binding tests: {lang} FAILED: {e}");
+                failed.push(lang);
+            }
+        }
+    }
+    eprintln!(
+        "binding tests: {} of {} languages passed in {:.0} s",
+        LANGUAGES.len() - failed.len(),
+        LANGUAGES.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("binding tests ({})", failed.join(", ")))
+    }
+}
+
+fn python(g: &Generated) -> Result<(), String> {
+    let python = provision::python()?;
+    let test = workspace_root().join("bindings/tests/python/test_bindings.py");
+    provision::run(
+        "python binding tests",
+        Command::new(python)
+            .arg(&test)
+            .env("PYTHONPATH", g.out.join("python"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        "see the failed checks above",
+    )
+}
+
+fn kotlin(g: &Generated) -> Result<(), String> {
+    let kotlin = provision::kotlin()?;
+    let generated = find_file(&g.out.join("kotlin"), "posmate_ffi.kt")?;
+    let test = workspace_root().join("bindings/tests/kotlin/BindingsTest.kt");
+    let work = target_dir().join("bindings-test/kotlin");
+    fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let jar = work.join("bindings-test.jar");
+    let coroutines = kotlin.lib("kotlinx-coroutines-core-jvm.jar");
+    let stdlib = kotlin.lib("kotlin-stdlib.jar");
+    let classpath = join_paths(&[&kotlin.jna, &coroutines]);
+    let key = stamp(&[&generated, &test], provision::KOTLIN_VERSION);
+    if !fresh(&jar, &key) {
+        provision::run(
+            "kotlinc",
+            Command::new("nice")
+                .args(["-n", "10"])
+                .arg(kotlin.kotlinc())
+                .args(["-nowarn", "-jvm-target", "17", "-cp", &classpath, "-d"])
+                .arg(&jar)
+                .arg(&generated)
+                .arg(&test)
+                .env("JAVA_OPTS", "-Xmx2g -XX:TieredStopAtLevel=1"),
+            "fix the Kotlin compile errors above",
+        )?;
+        save_stamp(&jar, &key)?;
+    }
+    let lib_dir = g.lib.parent().expect("the library is in a folder");
+    provision::run(
+        "kotlin binding tests",
+        Command::new("java")
+            .arg(format!("-Djna.library.path={}", lib_dir.display()))
+            .arg("-cp")
+            .arg(join_paths(&[&jar, &stdlib, &coroutines, &kotlin.jna]))
+            .arg("BindingsTestKt")
+            .env("POSMATE_TEST_TMP", &work),
+        "see the failed checks above",
+    )
+}
+
+fn swift(g: &Generated) -> Result<(), String> {
+    let swift = provision::swift()?;
+    let src = g.out.join("swift");
+    let test = workspace_root().join("bindings/tests/swift/main.swift");
+    // The test runs inside the Swift root: its sources, the generated module and the
+    // library are copied there.
+    let inside = Path::new("/posmate-bindings-test");
+    let work = swift.root.join(inside.strip_prefix("/").expect("absolute"));
+    fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let mut inputs = vec![test.clone()];
+    for name in [
+        "posmate_ffi.swift",
+        "posmate_ffiFFI.h",
+        "posmate_ffiFFI.modulemap",
+    ] {
+        let file = src.join(name);
+        copy(&file, &work.join(name))?;
+        inputs.push(file);
+    }
+    copy(&test, &work.join("main.swift"))?;
+    copy(&g.lib, &work.join(LIB))?;
+    let binary = work.join("bindings-test");
+    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let key = stamp(&refs, "swift");
+    let _mounts = Mounts::for_root(&swift.root)?;
+    let chroot = |script: &str| {
+        let mut cmd = Command::new("chroot");
+        cmd.arg(&swift.root)
+            .args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "HOME=/root"])
+            .arg(format!("POSMATE_TEST_TMP={}/tmp", inside.display()))
+            .args(["sh", "-c", script]);
+        cmd
+    };
+    if !fresh(&binary, &key) {
+        let compile = format!(
+            "cd {dir} && nice -n 10 swiftc -swift-version 6 -module-name BindingsTest \
+             -I . -Xcc -fmodule-map-file=posmate_ffiFFI.modulemap -L . -lposmate_ffi \
+             posmate_ffi.swift main.swift -o bindings-test",
+            dir = inside.display()
+        );
+        provision::run(
+            "swiftc",
+            &mut chroot(&compile),
+            "fix the Swift compile errors above",
+        )?;
+        save_stamp(&binary, &key)?;
+    }
+    let _ = fs::remove_dir_all(work.join("tmp"));
+    fs::create_dir_all(work.join("tmp")).map_err(|e| format!("{}: {e}", work.display()))?;
+    let run = format!(
+        "cd {dir} && LD_LIBRARY_PATH=. ./bindings-test",
+        dir = inside.display()
+    );
+    provision::run(
+        "swift binding tests",
+        &mut chroot(&run),
+        "see the failed checks above",
+    )
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// The file named `name` somewhere under `dir` (Kotlin nests it by package).
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == name) {
+                return Ok(path);
+            }
+        }
+    }
+    Err(format!(
+        "the generator wrote no {name} under {}",
+        dir.display()
+    ))
+}
+
+fn join_paths(paths: &[&Path]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A key for a compiled test program: its inputs' contents and the compiler's version.
+fn stamp(inputs: &[&Path], compiler: &str) -> String {
+    let mut h = DefaultHasher::new();
+    compiler.hash(&mut h);
+    for input in inputs {
+        fs::read(input).unwrap_or_default().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn stamp_path(output: &Path) -> PathBuf {
+    output.with_extension("stamp")
+}
+
+/// Whether `output` was built from inputs with this key.
+fn fresh(output: &Path, key: &str) -> bool {
+    output.is_file() && fs::read_to_string(stamp_path(output)).is_ok_and(|k| k == key)
+}
+
+fn save_stamp(output: &Path, key: &str) -> Result<(), String> {
+    let path = stamp_path(output);
+    fs::write(&path, key).map_err(|e| format!("{}: {e}", path.display()))
+}
