@@ -95,7 +95,6 @@ pub struct RestoreReport {
     pub cursors: u64,
     pub records_inserted: u64,
     pub records_present: u64,
-    pub records_not_restored: u64,
     pub cards: u64,
     pub settlements: u64,
     pub audit_entries: u64,
@@ -109,7 +108,6 @@ impl RestoreReport {
             cursors: s.cursors,
             records_inserted: s.records_inserted,
             records_present: s.records_present,
-            records_not_restored: s.records_not_restored,
             cards: s.cards,
             settlements: s.settlements,
             audit_entries: s.audit_entries,
@@ -120,11 +118,10 @@ impl RestoreReport {
 impl Report for RestoreReport {
     fn human(&self) -> String {
         format!(
-            "restored {}: {} record(s) added ({} already here, {} not restorable), {} terminal(s), {} card(s), {} settlement(s)\n",
+            "restored {}: {} record(s) added ({} already here), {} terminal(s), {} card(s), {} settlement(s)\n",
             self.path,
             self.records_inserted,
             self.records_present,
-            self.records_not_restored,
             self.terminals,
             self.cards,
             self.settlements

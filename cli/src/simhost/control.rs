@@ -67,7 +67,9 @@ pub enum Control {
         #[serde(default)]
         drop_after_writes: Option<u64>,
     },
-    /// The simulated acquirer's merchants, terminal registrations and clock.
+    /// The simulated acquirer's merchants, terminal registrations and clock (`acquirer`
+    /// is the op that carries the acquirer's own API).
+    #[serde(rename = "registrations")]
     Acquirer,
     /// Moves the simulated acquirer's clock forward (reviews, dormancy, reopening).
     Advance { ms: u64 },

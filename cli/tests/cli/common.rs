@@ -243,3 +243,85 @@ impl Drop for Sim {
         let _ = self.child.wait();
     }
 }
+
+/// The demo merchant of the simulated acquirer (`posmate sim acquirer`).
+pub const MERCHANT_NO: &str = "898310148160012";
+pub const MERCHANT_NAME: &str = "Zhang San Noodles";
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// `activate`'s arguments for the `n`th simulated terminal and the demo merchant (the code
+/// goes on stdin).
+pub fn activate_args(n: usize) -> Vec<String> {
+    [
+        "activate".to_owned(),
+        format!("SN2026{n:06}"),
+        "--terminal-no".into(),
+        format!("1002{:04}", 300 + n),
+        "--merchant-no".into(),
+        MERCHANT_NO.into(),
+        "--merchant-name".into(),
+        MERCHANT_NAME.into(),
+        "--phone".into(),
+        "+86 138 0000 0000".into(),
+        "--address".into(),
+        "12 Wenhua Road, Hangzhou".into(),
+    ]
+    .into()
+}
+
+/// The activation code of the `n`th simulated terminal, as a line of stdin.
+pub fn activation_code(n: usize) -> String {
+    format!("ACT{:05}\n", 7000 + n)
+}
+
+/// A passphrase file in `dir`.
+pub fn passphrase_file(dir: &DataDir) -> PathBuf {
+    let path = dir.path().join("passphrase.txt");
+    std::fs::write(&path, format!("{PASSPHRASE}\n")).unwrap();
+    path
+}
+
+/// `digits` with its Luhn check digit appended.
+pub fn luhn(digits: &str) -> String {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let d2 = d * 2;
+                d2 - if d2 > 9 { 9 } else { 0 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
+}
+
+/// Runs `cmd` expecting a usage-style failure `exit` with error `code`; returns the error.
+pub fn refused(cmd: &mut Command, exit: i32, code: &str) -> Value {
+    let err = run_json(cmd, exit, "error");
+    assert_eq!(err["error"]["code"], code, "{err:#}");
+    err
+}
+
+/// Every record of the phone, newest first, page by page (checking each page's schema).
+pub fn all_records(mut cmd: impl FnMut() -> Command) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut c = cmd();
+        c.args(["records", "list", "--limit", "500"]);
+        if let Some(a) = &after {
+            c.args(["--after", a]);
+        }
+        let page = run_json(&mut c, 0, "records-list");
+        all.extend(page["records"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return all,
+        }
+    }
+}

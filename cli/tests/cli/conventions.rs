@@ -6,8 +6,38 @@ use serde_json::Value;
 
 use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
 
-const COMMANDS: [&str; 6] = ["scan", "pair", "info", "doctor", "sim", "completions"];
-const SIM_ACTIONS: [&str; 7] = [
+const COMMANDS: [&str; 29] = [
+    "scan",
+    "pair",
+    "info",
+    "doctor",
+    "sim",
+    "completions",
+    "demo",
+    "activate",
+    "cards",
+    "cards list",
+    "cards bind",
+    "cards unbind",
+    "records",
+    "records sync",
+    "records list",
+    "records export",
+    "settle",
+    "decommission",
+    "replace",
+    "dormancy",
+    "wipe-phone",
+    "backup create",
+    "backup verify",
+    "backup restore",
+    "audit show",
+    "audit verify",
+    "audit export",
+    "flows",
+    "flows resume",
+];
+const SIM_ACTIONS: [&str; 9] = [
     "terminals",
     "screen",
     "ring-up",
@@ -15,6 +45,8 @@ const SIM_ACTIONS: [&str; 7] = [
     "drop",
     "set",
     "link",
+    "acquirer",
+    "advance",
 ];
 
 #[test]
@@ -26,7 +58,8 @@ fn every_command_has_help_with_examples() {
         .stdout(predicate::str::contains("Examples:").and(predicate::str::contains("Exit codes")));
     for command in COMMANDS {
         bare()
-            .args([command, "--help"])
+            .args(command.split(' '))
+            .arg("--help")
             .assert()
             .success()
             .stdout(predicate::str::contains("Examples:"));
@@ -42,13 +75,24 @@ fn every_command_has_help_with_examples() {
 
 #[test]
 fn bad_arguments_are_usage_errors_with_a_hint() {
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 16] = [
         &["scan", "--bogus"],
         &["pair", "--sn", "A", "--id", "B"],
         &["sim", "ring-up", "--sn", "X", "--amount", "1.234"],
         &["scan", "--timeout", "soon"],
         &["--keystore", "vault", "scan"],
         &["--sim", "--connect-sim", "127.0.0.1:1", "scan"],
+        // The activation's details are required; the code is never an argument.
+        &["activate", "SN2026000001", "--terminal-no", "10020301"],
+        &["activate", "SN1", "--activation-code", "ACT07001"],
+        &["activate", "--status", "SN1", "--terminal-no", "1"],
+        &["cards", "bind", "--holder", "X"],
+        &["cards", "bind", "--manual", "--holder", "X"],
+        &["cards", "bind", "--manual", "--pan", "6222021234567890128"],
+        &["records", "list", "--from", "yesterday"],
+        &["records", "list", "--limit", "0"],
+        &["decommission", "SN1", "--backup", "b.age"],
+        &["--backup-work-factor", "4", "demo"],
     ];
     for args in cases {
         bare()

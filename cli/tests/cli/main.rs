@@ -6,4 +6,5 @@
 mod common;
 mod conventions;
 mod embedded;
+mod lifecycle;
 mod remote;
