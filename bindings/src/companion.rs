@@ -229,7 +229,8 @@ impl PosmateCompanion {
     }
 
     /// Closes every session and releases the store. Calls after this fail with `closed`.
-    pub async fn close(&self) {
+    /// (Not `close`: Kotlin's `AutoCloseable.close` frees the object itself.)
+    pub async fn shutdown(&self) {
         let core = self.core.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(core) = core {
             let _ = run(async move {

@@ -54,32 +54,27 @@ pub trait ProgressListener: Send + Sync {
     fn on_progress(&self, progress: FlowProgress);
 }
 
-/// Why the acquirer could not be reached.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-pub enum AcquirerCallError {
+/// What the app's HTTPS client got from the acquirer.
+///
+/// A plain value rather than a thrown error: Swift 6.0's compiler crashes on UniFFI's
+/// async callbacks that throw (TransferNonSendable, in Swift 6 language mode).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum AcquirerReply {
+    /// The response body (JSON), whatever the HTTP status.
+    Answered { body: Vec<u8> },
     /// Nothing was sent (no network, DNS, TLS failure).
-    #[error("the acquirer is unreachable: {detail}")]
     Unreachable { detail: String },
     /// Sent, but no answer came back: it may have been applied (the request id makes a
     /// retry safe).
-    #[error("the acquirer did not answer in time")]
     Timeout,
 }
 
-impl From<uniffi::UnexpectedUniFFICallbackError> for AcquirerCallError {
-    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        AcquirerCallError::Unreachable {
-            detail: format!("the app's acquirer client failed: {}", e.reason),
-        }
-    }
-}
-
-/// The app's HTTPS client to the acquirer's JSON API: POST `body` (JSON) and return the
-/// response body. Do not log bodies: one may carry a card number the merchant typed.
+/// The app's HTTPS client to the acquirer's JSON API: POST `body` (JSON) and return what
+/// came back. Do not log bodies: one may carry a card number the merchant typed.
 #[uniffi::export(foreign)]
 #[async_trait]
 pub trait AcquirerClient: Send + Sync {
-    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerCallError>;
+    async fn call(&self, body: Vec<u8>) -> AcquirerReply;
 }
 
 /// The app's client as the core's acquirer exchange.
@@ -88,10 +83,11 @@ pub(crate) struct ForeignExchange(pub Arc<dyn AcquirerClient>);
 #[async_trait]
 impl Exchange for ForeignExchange {
     async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        self.0.call(body).await.map_err(|e| match e {
-            AcquirerCallError::Unreachable { detail } => AcquirerError::Unreachable { detail },
-            AcquirerCallError::Timeout => AcquirerError::Timeout,
-        })
+        match self.0.call(body).await {
+            AcquirerReply::Answered { body } => Ok(body),
+            AcquirerReply::Unreachable { detail } => Err(AcquirerError::Unreachable { detail }),
+            AcquirerReply::Timeout => Err(AcquirerError::Timeout),
+        }
     }
 }
 
@@ -112,8 +108,8 @@ impl TaskHandle {
 
 #[uniffi::export]
 impl TaskHandle {
-    /// Stops the task; no callback is made after this returns... except one already
-    /// running.
+    /// Stops the task: no callback starts after this returns (one already running
+    /// finishes).
     pub fn cancel(&self) {
         if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();

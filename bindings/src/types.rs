@@ -996,7 +996,6 @@ pub struct RestoreSummary {
     pub records_inserted: u64,
     /// Records this phone already had.
     pub records_present: u64,
-    pub records_not_restored: u64,
     pub cards: u64,
     pub settlements: u64,
     pub audit_entries: u64,
@@ -1009,7 +1008,6 @@ impl From<CoreRestore> for RestoreSummary {
             cursors: r.cursors,
             records_inserted: r.records_inserted,
             records_present: r.records_present,
-            records_not_restored: r.records_not_restored,
             cards: r.cards,
             settlements: r.settlements,
             audit_entries: r.audit_entries,

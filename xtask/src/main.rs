@@ -77,6 +77,7 @@ fn test() -> Result<(), String> {
         &cargo,
         &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
     )?;
+    bindings::test()?;
     // Last, so its closing "test result" lines are what a reader of the log sees;
     // --show-output keeps the case counts that fault tests print (disconnect at every packet).
     step(

@@ -229,16 +229,18 @@ pub fn swift() -> Result<SwiftRoot, String> {
     Ok(SwiftRoot { root })
 }
 
-/// `/proc`, `/sys`, `/dev` and `/dev/pts` mounted into a root while it is used, unmounted
-/// (innermost first) when dropped, even after a failure.
+/// `/proc`, `/sys`, `/dev` and `/dev/pts` mounted into a root while it is used; when
+/// dropped, even after a failure, everything mounted under the root is unmounted.
 pub struct Mounts {
-    mounted: Vec<PathBuf>,
+    root: PathBuf,
 }
 
 impl Mounts {
     pub fn for_root(root: &Path) -> Result<Mounts, String> {
-        let mut mounts = Mounts {
-            mounted: Vec::new(),
+        // Whatever an interrupted run left mounted goes first, so mounts never stack.
+        unmount_under(root);
+        let mounts = Mounts {
+            root: root.to_path_buf(),
         };
         for (what, args) in [
             ("proc", &["-t", "proc", "proc"][..]),
@@ -253,7 +255,6 @@ impl Mounts {
                 Command::new("mount").args(args).arg(&target),
                 "run as root (CI does); mounting needs it",
             )?;
-            mounts.mounted.push(target);
         }
         Ok(mounts)
     }
@@ -261,15 +262,29 @@ impl Mounts {
 
 impl Drop for Mounts {
     fn drop(&mut self) {
-        for target in self.mounted.drain(..).rev() {
-            let ok = Command::new("umount")
-                .arg(&target)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                // Busy (a process still inside): detach it so the root can go.
-                let _ = Command::new("umount").arg("-l").arg(&target).status();
-            }
+        unmount_under(&self.root);
+    }
+}
+
+/// Unmounts everything mounted at or below `dir`, innermost first; a mount still busy (a
+/// process left inside) is detached lazily.
+fn unmount_under(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    let table = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut inside: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in inside {
+        let ok = Command::new("umount")
+            .arg(m)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
         }
     }
 }
@@ -280,17 +295,7 @@ fn remove_root(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
         return Ok(());
     }
-    let prefix = format!("{}/", dir.display());
-    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut inside: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .filter(|m| m.starts_with(&prefix))
-        .collect();
-    inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in inside {
-        let _ = Command::new("umount").arg("-l").arg(m).status();
-    }
+    unmount_under(dir);
     run(
         "remove a stale root",
         Command::new("rm")
