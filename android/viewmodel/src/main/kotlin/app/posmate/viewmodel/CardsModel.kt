@@ -1,0 +1,92 @@
+package app.posmate.viewmodel
+
+import app.posmate.ffi.BindInput
+import app.posmate.ffi.Card
+import app.posmate.ffi.CardPurpose
+import app.posmate.ffi.CardSource
+import app.posmate.ffi.PosmateCompanion
+import app.posmate.ffi.PosmateException
+import app.posmate.kit.FlowRun
+import kotlinx.coroutines.CoroutineScope
+
+data class CardsState(
+    val cards: List<Card> = emptyList(),
+    /** The last bind or unbind; `Done` holds the card bound (or `null` after an unbind). */
+    val operation: Operation<Card?> = Operation.Idle,
+    val problem: Problem? = null,
+)
+
+/**
+ * The merchant's cards: the list the core keeps, binding one read on the terminal or typed
+ * in, unbinding. Card numbers are passed to the core as typed; the check digit, expiry and
+ * holder rules are the core's (`card-number-check-digit`, `card-expiry-invalid`, …), and
+ * only the masked number ever comes back.
+ */
+class CardsModel(
+    private val companion: PosmateCompanion,
+    val merchantNo: String,
+    /** The terminal that reads cards. */
+    val sn: String,
+    scope: CoroutineScope,
+) : ScreenModel<CardsState>(CardsState(), scope) {
+    private var run: FlowRun? = null
+
+    fun refresh() {
+        start { reload() }
+    }
+
+    /** The merchant holds the card to the terminal when the core's progress says so. */
+    fun bindFromTerminal(purpose: CardPurpose, holderName: String, timeoutMs: UInt = 60_000u) {
+        bind(BindInput(merchantNo, purpose, holderName, CardSource.Terminal(sn, timeoutMs)))
+    }
+
+    fun bindTyped(purpose: CardPurpose, holderName: String, pan: String, expiry: String) {
+        bind(BindInput(merchantNo, purpose, holderName, CardSource.Manual(pan, expiry)))
+    }
+
+    fun unbind(bindingId: String) {
+        operation(BIND_OFF) { control ->
+            companion.unbindCard(merchantNo, bindingId, control)
+            null
+        }
+    }
+
+    /** Stops the running bind or unbind at its next step. */
+    fun cancel() {
+        run?.cancel()
+    }
+
+    private fun bind(input: BindInput) {
+        operation(BIND_ON) { control -> companion.bindCard(input, control) }
+    }
+
+    private fun operation(kind: String, call: suspend (app.posmate.ffi.FlowControl) -> Card?) {
+        start {
+            update { it.copy(operation = Operation.Running()) }
+            val flowRun = FlowRun { p -> update { it.copy(operation = Operation.Running(p)) } }
+            run = flowRun
+            val result = attempt { flowRun.run(call) }
+            run = null
+            val operation: Operation<Card?> = result.fold(
+                onSuccess = { Operation.Done(it) },
+                onFailure = { e -> companion.failedOperation(e, kind, sn) },
+            )
+            update { it.copy(operation = operation) }
+            reload()
+        }
+    }
+
+    private suspend fun reload() {
+        try {
+            val cards = blocking { companion.cards(merchantNo) }
+            update { it.copy(cards = cards, problem = null) }
+        } catch (e: PosmateException) {
+            update { it.copy(problem = Problem.of(e)) }
+        }
+    }
+
+    private companion object {
+        const val BIND_ON = "card-bind"
+        const val BIND_OFF = "card-unbind"
+    }
+}

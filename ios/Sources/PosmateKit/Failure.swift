@@ -1,0 +1,50 @@
+import Foundation
+
+/// A posmate call's failure, as the core reported it: the stable `code` apps branch on,
+/// a sentence for logs, whether retrying can help, what the merchant should do next, and
+/// whether the failing step needs the internet.
+///
+/// The generated `PosmateError` is internal to this module (UniFFI 0.32 emits error enums
+/// without `public`), so this is how code outside PosmateKit reads a failure.
+public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    public let code: String
+    public let detail: String
+    public let retryable: Bool
+    public let userAction: String
+    public let needsInternet: Bool
+
+    public init(code: String, detail: String, retryable: Bool, userAction: String, needsInternet: Bool) {
+        self.code = code
+        self.detail = detail
+        self.retryable = retryable
+        self.userAction = userAction
+        self.needsInternet = needsInternet
+    }
+
+    /// The failure carried by `error`, or nil if it is not one of posmate's.
+    public init?(_ error: Error) {
+        if let failure = error as? PosmateFailure {
+            self = failure
+            return
+        }
+        guard let e = error as? PosmateError else { return nil }
+        switch e {
+        case let .Failed(code, detail, retryable, userAction, needsInternet):
+            self.init(code: code, detail: detail, retryable: retryable, userAction: userAction, needsInternet: needsInternet)
+        }
+    }
+
+    public var description: String { "\(detail) (\(code))" }
+}
+
+/// What an app's `AcquirerClient` throws when the acquirer cannot be reached (the
+/// generated `AcquirerCallError` is internal to this module).
+public enum AcquirerCallFailure {
+    /// Nothing was sent (no network, DNS, TLS failure).
+    public static func unreachable(_ detail: String) -> Error {
+        AcquirerCallError.Unreachable(detail: detail)
+    }
+
+    /// Sent, but no answer came back in time (a retry is safe: requests are idempotent).
+    public static var timeout: Error { AcquirerCallError.Timeout }
+}

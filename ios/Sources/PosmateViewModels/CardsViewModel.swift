@@ -1,0 +1,98 @@
+import Foundation
+import PosmateKit
+
+public struct CardsState {
+    public var cards: [Card] = []
+    /// The last bind or unbind; `.done` holds the card bound (nil after an unbind).
+    public var operation: Operation<Card?> = .idle
+    public var problem: Problem?
+}
+
+/// The merchant's cards: the list the core keeps, binding one read on the terminal or typed
+/// in, unbinding. Card numbers go to the core as typed; the check digit, expiry and holder
+/// rules are the core's (`card-number-check-digit`, `name-mismatch`, …), and only the
+/// masked number ever comes back.
+@MainActor
+public final class CardsViewModel: ViewModel<CardsState> {
+    private let companion: PosmateCompanion
+    public let merchantNo: String
+    /// The terminal that reads cards.
+    public let sn: String
+    private var run: FlowRun?
+
+    public init(companion: PosmateCompanion, merchantNo: String, sn: String) {
+        self.companion = companion
+        self.merchantNo = merchantNo
+        self.sn = sn
+        super.init(CardsState())
+    }
+
+    public func refresh() {
+        start { [self] in reload() }
+    }
+
+    /// The merchant holds the card to the terminal while the core's progress says so.
+    public func bindFromTerminal(purpose: CardPurpose, holderName: String, timeoutMs: UInt32 = 60_000) {
+        bind(BindInput(merchantNo: merchantNo, purpose: purpose, holderName: holderName,
+                       source: .terminal(sn: sn, timeoutMs: timeoutMs)))
+    }
+
+    public func bindTyped(purpose: CardPurpose, holderName: String, pan: String, expiry: String) {
+        bind(BindInput(merchantNo: merchantNo, purpose: purpose, holderName: holderName,
+                       source: .manual(pan: pan, expiry: expiry)))
+    }
+
+    public func unbind(bindingId: String) {
+        let merchantNo = self.merchantNo
+        operation(kind: "card-unbind") { [companion] control in
+            try await companion.unbindCard(merchantNo: merchantNo, bindingId: bindingId, control: control)
+            return nil
+        }
+    }
+
+    /// Stops the running bind or unbind at its next step.
+    public func cancel() {
+        run?.cancel()
+    }
+
+    private func bind(_ input: BindInput) {
+        operation(kind: "card-bind") { [companion] control in
+            try await companion.bindCard(input: input, control: control)
+        }
+    }
+
+    private func operation(kind: String, _ call: @escaping (FlowControl) async throws -> Card?) {
+        start { [self] in
+            var s = state
+            s.operation = .running(nil)
+            set(s)
+            let flowRun = FlowRun()
+            run = flowRun
+            let result = await runFlow(flowRun, onProgress: { [weak self] p in
+                guard let self else { return }
+                var s = self.state
+                s.operation = .running(p)
+                self.set(s)
+            }, call)
+            run = nil
+            s = state
+            switch result {
+            case let .success(card): s.operation = .done(card)
+            case let .failure(error): s.operation = companion.failedOperation(error, kind: kind, sn: sn)
+            }
+            set(s)
+            reload()
+        }
+    }
+
+    private func reload() {
+        var s = state
+        do {
+            s.cards = try posmateSync { try companion.cards(merchantNo: merchantNo) }
+            s.problem = nil
+        } catch {
+            s.problem = problem(of: error)
+        }
+        set(s)
+    }
+}

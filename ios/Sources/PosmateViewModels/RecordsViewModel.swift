@@ -1,0 +1,112 @@
+import Foundation
+import PosmateKit
+
+public struct RecordsState {
+    /// Newest first, the pages loaded so far.
+    public var records: [TransactionRecord] = []
+    /// Where the next page starts; nil once the last page is loaded.
+    public var next: HistoryCursor?
+    public var sync: Operation<SyncOutcome> = .idle
+    /// End of day: the core syncs, closes the batch and checks the totals.
+    public var endOfDay: Operation<SettlementOutcome> = .idle
+    public var problem: Problem?
+}
+
+/// A terminal's records, page by page, with sync and end of day. Totals, batch matching and
+/// what is settled are the core's; the screen shows its outcome as is.
+@MainActor
+public final class RecordsViewModel: ViewModel<RecordsState> {
+    private let companion: PosmateCompanion
+    public let sn: String
+    private let pageSize: UInt32
+    private var run: FlowRun?
+
+    public init(companion: PosmateCompanion, sn: String, pageSize: UInt32 = 50) {
+        self.companion = companion
+        self.sn = sn
+        self.pageSize = pageSize
+        super.init(RecordsState())
+    }
+
+    /// Reloads from the newest record.
+    public func refresh() {
+        start { [self] in load(after: nil) }
+    }
+
+    public func loadMore() {
+        guard let next = state.next else { return }
+        start { [self] in load(after: next) }
+    }
+
+    /// Fetches the terminal's new records.
+    public func sync() {
+        let sn = self.sn
+        start { [self] in
+            var s = state
+            s.sync = .running(nil)
+            set(s)
+            let flowRun = FlowRun()
+            run = flowRun
+            let result = await runFlow(flowRun, onProgress: { [weak self] p in
+                guard let self else { return }
+                var s = self.state
+                s.sync = .running(p)
+                self.set(s)
+            }) { [companion] control in try await companion.sync(sn: sn, control: control) }
+            run = nil
+            s = state
+            switch result {
+            case let .success(outcome): s.sync = .done(outcome)
+            case let .failure(error): s.sync = companion.failedOperation(error, kind: "sync", sn: sn)
+            }
+            set(s)
+            load(after: nil)
+        }
+    }
+
+    /// Runs end of day. After an interruption the same call resumes the settlement the core
+    /// kept open (it never settles a batch twice).
+    public func endOfDay() {
+        let sn = self.sn
+        start { [self] in
+            var s = state
+            s.endOfDay = .running(nil)
+            set(s)
+            let flowRun = FlowRun()
+            run = flowRun
+            let result = await runFlow(flowRun, onProgress: { [weak self] p in
+                guard let self else { return }
+                var s = self.state
+                s.endOfDay = .running(p)
+                self.set(s)
+            }) { [companion] control in try await companion.settle(sn: sn, control: control) }
+            run = nil
+            s = state
+            switch result {
+            case let .success(outcome): s.endOfDay = .done(outcome)
+            case let .failure(error): s.endOfDay = companion.failedOperation(error, kind: "settlement", sn: sn)
+            }
+            set(s)
+            load(after: nil)
+        }
+    }
+
+    public func cancel() {
+        run?.cancel()
+    }
+
+    private func load(after: HistoryCursor?) {
+        var s = state
+        do {
+            let page = try posmateSync {
+                try companion.history(query: HistoryQuery(sn: sn, limit: pageSize, after: after))
+            }
+            s.records = after == nil ? page.records : s.records + page.records
+            s.next = page.next
+            s.problem = nil
+        } catch {
+            s.problem = problem(of: error)
+        }
+        set(s)
+    }
+}
