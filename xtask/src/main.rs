@@ -8,9 +8,12 @@
 //! * `bindings` — Kotlin, Swift and Python generated from the `posmate-ffi` library into
 //!   `target/bindings/`; `bindings-test` runs the binding tests in those runtimes, which
 //!   `provision` installs and caches (`test` runs them too).
+//! * `shells-test` — the Android and iOS shells' view-model suites: Kotlin on the JVM, Swift
+//!   with XCTest in the provisioned Swift root (`test` runs them too).
 
 mod bindings;
 mod provision;
+mod shells;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -22,9 +25,10 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("bindings") => bindings::bindings(),
         Some("bindings-test") => bindings::test(),
+        Some("shells-test") => shells::test(),
         Some("provision") => provision::provision_all(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|bindings|bindings-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
+            eprintln!("usage: cargo xtask <test|bench|bindings|bindings-test|shells-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
             return ExitCode::from(2);
         }
     };
@@ -78,6 +82,7 @@ fn test() -> Result<(), String> {
         &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
     )?;
     bindings::test()?;
+    shells::test()?;
     // Last, so its closing "test result" lines are what a reader of the log sees;
     // --show-output keeps the case counts that fault tests print (disconnect at every packet).
     step(
