@@ -36,15 +36,3 @@ public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertibl
 
     public var description: String { "\(detail) (\(code))" }
 }
-
-/// What an app's `AcquirerClient` throws when the acquirer cannot be reached (the
-/// generated `AcquirerCallError` is internal to this module).
-public enum AcquirerCallFailure {
-    /// Nothing was sent (no network, DNS, TLS failure).
-    public static func unreachable(_ detail: String) -> Error {
-        AcquirerCallError.Unreachable(detail: detail)
-    }
-
-    /// Sent, but no answer came back in time (a retry is safe: requests are idempotent).
-    public static var timeout: Error { AcquirerCallError.Timeout }
-}
