@@ -45,7 +45,7 @@ impl PosmateCompanion {
         config: CompanionConfig,
         transport: Arc<dyn Transport>,
         gateway: Arc<dyn Gateway>,
-        default_scan: Duration,
+        default_scan: Option<Duration>,
         simulation: Option<Arc<Simulation>>,
     ) -> Result<Arc<Self>, PosmateError> {
         let core_config = core_config(config, default_scan)?;
@@ -129,7 +129,12 @@ impl Exchange for SimServerAcquirer {
     }
 }
 
-fn core_config(c: CompanionConfig, default_scan: Duration) -> Result<CoreConfig, PosmateError> {
+/// The core's configuration; `default_scan` overrides the core's scan time (for radios
+/// slower or faster than Bluetooth) unless the app chose one.
+fn core_config(
+    c: CompanionConfig,
+    default_scan: Option<Duration>,
+) -> Result<CoreConfig, PosmateError> {
     if c.data_dir.trim().is_empty() {
         return Err(PosmateError::invalid(
             "data_dir",
@@ -138,10 +143,9 @@ fn core_config(c: CompanionConfig, default_scan: Duration) -> Result<CoreConfig,
     }
     let mut config = CoreConfig::new(&c.data_dir, c.keystore.into());
     config.allow_volatile_key = c.allow_volatile_key;
-    config.scan_time = c
-        .scan_time_ms
-        .map(Duration::from_millis)
-        .unwrap_or(default_scan);
+    if let Some(scan) = c.scan_time_ms.map(Duration::from_millis).or(default_scan) {
+        config.scan_time = scan;
+    }
     if let Some(n) = c.reconnect_attempts {
         config.reconnect.max_attempts = n.max(1);
     }
@@ -170,12 +174,11 @@ impl PosmateCompanion {
                 .map_err(PosmateError::from)
         })
         .await?;
-        let scan = CoreConfig::new("", posmate_core::keystore::KeystoreChoice::Mock).scan_time;
         Self::open(
             config,
             Arc::new(btle),
             Arc::new(RemoteGateway::new(ForeignExchange(acquirer))),
-            scan,
+            None,
             None,
         )
         .await
@@ -200,7 +203,7 @@ impl PosmateCompanion {
             config,
             transport,
             Arc::new(RemoteGateway::new(SimServerAcquirer(remote))),
-            tcp::DEFAULT_SCAN,
+            Some(tcp::DEFAULT_SCAN),
             None,
         )
         .await
@@ -217,7 +220,7 @@ impl PosmateCompanion {
             config,
             Arc::new(simulation.transport()),
             gateway,
-            SIM_SCAN,
+            Some(SIM_SCAN),
             Some(simulation),
         )
         .await

@@ -45,17 +45,17 @@ pub fn bindings() -> Result<(), String> {
 pub fn generate() -> Result<Generated, String> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    provision::run(
-        "build posmate-ffi",
-        Command::new(&cargo).current_dir(&root).args([
-            "build",
-            "-p",
-            "posmate-ffi",
-            "-p",
-            "posmate-uniffi-bindgen",
-        ]),
-        "fix the build errors above",
-    )?;
+    // Two builds: built together, the generator's UniFFI features (its CLI) would be
+    // unified into the library the apps get.
+    for package in ["posmate-ffi", "posmate-uniffi-bindgen"] {
+        provision::run(
+            &format!("build {package}"),
+            Command::new(&cargo)
+                .current_dir(&root)
+                .args(["build", "-p", package]),
+            "fix the build errors above",
+        )?;
+    }
     let target = target_dir();
     let lib = target.join("debug").join(LIB);
     let bindgen = target.join("debug").join("uniffi-bindgen");

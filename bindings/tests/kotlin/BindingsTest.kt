@@ -193,14 +193,23 @@ suspend fun cancellation(root: File) {
     check("the terminal is still only paired", phone.terminal(sn).state == TerminalState.PAIRED)
     check("no flow is left open", phone.openFlows().isEmpty()) { phone.openFlows() }
 
-    // Cancelling the coroutine drops the call: the flow is cancelled at its next step.
+    // Cancelling the coroutine drops the call: the flow is cancelled at its next step. The
+    // flow waits in its first progress callback until the coroutine is cancelled, so the
+    // cancel lands between its first and second step.
     val started = CompletableDeferred<Unit>()
+    val released = java.util.concurrent.CountDownLatch(1)
+    val waitForCancel = Progress {
+        started.complete(Unit)
+        released.await(10, java.util.concurrent.TimeUnit.SECONDS)
+    }
     val job = kotlinx.coroutines.coroutineScope {
-        val call = async { runCatching { phone.activate(activationInput(sim), FlowControl(Progress { started.complete(Unit) })) } }
+        val call = async { phone.activate(activationInput(sim), FlowControl(waitForCancel)) }
         started.await()
         call.cancel()
+        call.join()
         call
     }
+    released.countDown()
     check("a cancelled coroutine's call is cancelled", job.isCancelled)
     var open = phone.openFlows()
     repeat(100) {

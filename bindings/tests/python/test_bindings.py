@@ -250,6 +250,36 @@ async def cancellation(root):
     check("nothing reached the acquirer", sim.acquirer_activations(sn) == 0)
     check("the terminal is still only paired", phone.terminal(sn).state == TerminalState.PAIRED)
     check("no flow is left open", phone.open_flows() == [], f"{phone.open_flows()}")
+
+    # Cancelling the asyncio task drops the call: the flow is cancelled at its next step.
+    # The flow waits in its first progress callback until the task is cancelled, so the
+    # cancel lands between its first and second step.
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+    released = threading.Event()
+
+    class Started(ProgressListener):
+        def on_progress(self, progress):
+            if not started.is_set():
+                loop.call_soon_threadsafe(started.set)
+                released.wait(10)
+
+    task = asyncio.ensure_future(phone.activate(activation_input(sim), FlowControl(Started())))
+    await started.wait()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    released.set()
+    check("a cancelled task's call is cancelled", task.cancelled())
+    for _ in range(100):
+        if not phone.open_flows():
+            break
+        await asyncio.sleep(0.02)
+    check("its flow stops without leaving anything open", phone.open_flows() == [], f"{phone.open_flows()}")
+    check("still nothing reached the acquirer", sim.acquirer_activations(sn) == 0)
+
     outcome = await phone.activate(activation_input(sim))
     check("activating again afterwards succeeds", outcome.is_ACTIVATED(), f"{outcome}")
     check("the acquirer saw exactly one application", sim.acquirer_activations(sn) == 1)
