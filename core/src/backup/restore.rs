@@ -1,29 +1,28 @@
 //! Gathering an archive from the phone's store, and restoring one into it.
 //!
 //! Restore only adds what is missing and never rolls anything back: a terminal row is
-//! replaced only by a newer one; records go through the store's journal append, which skips
-//! what is already there; cards and settlements already present are left as they are. So
-//! restoring the same archive twice, or an older archive after newer syncs, changes no data
-//! (each restore is still recorded in the audit trail).
+//! replaced only by a newer one; a sync cursor is taken from the archive only for a
+//! terminal the phone has none for; records go through the store's import, which adds only
+//! the (terminal, epoch, seq) it does not hold; cards and settlements already present are
+//! left as they are. So restoring the same archive twice, or an older archive after newer
+//! syncs, changes no data (each restore is still recorded in the audit trail).
 //!
-//! The store's journal append files records under the terminal whose journal they came
-//! from, in that journal's current epoch. Records outside that — moved to a replacement
-//! terminal (`origin_sn != sn`), or from an earlier journal of a terminal — cannot be
-//! imported through it; restore counts them in [`RestoreSummary::records_not_restored`]
-//! (they remain in the archive) until the store has an import for them.
+//! The import keeps each record as the archive filed it — under its terminal, journal
+//! epoch and origin — so records moved to a replacement terminal (`origin_sn != sn`) and
+//! records of a terminal's earlier journal come back too, not only the current journal's.
+//! A cursor moves only over records of its own epoch that follow it without a hole, so the
+//! next sync neither fetches a restored record again nor collides with one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use posmate_proto::message::Record;
 use serde_json::json;
 
 use super::{format, Archive, BackupError, CursorRow, Scope};
-use crate::store::{AuditDraft, AuditEntry, HistoryQuery, Store, StoreError, StoredRecord, Tx};
+use crate::store::{
+    AuditDraft, AuditEntry, HistoryQuery, Store, StoreError, StoredRecord, SyncCursor, Tx,
+};
 
-/// Records per journal append during a restore: bounds the copies made for the store's
-/// `&[Record]` interface.
-const APPEND_CHUNK: usize = 500;
 /// Audit entries read per query while collecting.
 const AUDIT_PAGE: u32 = 1000;
 
@@ -37,8 +36,6 @@ pub struct RestoreSummary {
     pub records_inserted: u64,
     /// Records the phone already had.
     pub records_present: u64,
-    /// Records the store cannot take back yet (see the module documentation).
-    pub records_not_restored: u64,
     pub cards: u64,
     pub settlements: u64,
     /// The archive's audit entries. They stay in the archive as evidence (the phone's own
@@ -194,71 +191,26 @@ pub fn restore_into(store: &Store, archive: &Archive) -> Result<RestoreSummary, 
     Ok(summary)
 }
 
-/// Appends each terminal's archived journal through the store's journal path, and sets the
-/// sync position of terminals the phone has none for.
+/// Sets the sync position of terminals the phone has none for, then imports every
+/// archived record the phone does not hold (moved and earlier-epoch records included).
 fn restore_journals(
     tx: &Tx,
     archive: &Archive,
     summary: &mut RestoreSummary,
 ) -> Result<(), StoreError> {
-    // (sn, epoch) → indices into archive.records, in seq order.
-    let mut journals: BTreeMap<(&str, [u8; 16]), Vec<usize>> = BTreeMap::new();
-    for (i, r) in archive.records.iter().enumerate() {
-        journals
-            .entry((r.sn.as_str(), r.epoch))
-            .or_default()
-            .push(i);
-    }
-    let current: BTreeMap<&str, &CursorRow> =
-        archive.cursors.iter().map(|c| (c.sn.as_str(), c)).collect();
-    let mut had_cursor = BTreeSet::new();
-    for sn in current.keys() {
-        if tx.sync_cursor(sn)?.is_some() {
-            had_cursor.insert(*sn);
+    // Cursors first: the import then moves each one on over the records that follow it.
+    for c in &archive.cursors {
+        let cursor = SyncCursor {
+            epoch: c.epoch,
+            last_seq: c.last_seq,
+        };
+        if tx.import_cursor(&c.sn, &cursor)? {
+            summary.cursors += 1;
         }
     }
-
-    for ((sn, epoch), mut indices) in journals {
-        let records = &archive.records;
-        indices.sort_by_key(|&i| records[i].record.seq);
-        let moved = indices.iter().any(|&i| records[i].origin_sn != sn);
-        let importable = !moved
-            && match tx.sync_cursor(sn)? {
-                Some(phone) => phone.epoch == epoch,
-                None => current.get(sn).is_some_and(|c| c.epoch == epoch),
-            };
-        if !importable {
-            summary.records_not_restored += indices.len() as u64;
-            continue;
-        }
-        // One append per run of records with the same merchant, at most APPEND_CHUNK long.
-        let mut start = 0;
-        while start < indices.len() {
-            let merchant = records[indices[start]].merchant_no.as_deref();
-            let run: Vec<Record> = indices[start..]
-                .iter()
-                .take(APPEND_CHUNK)
-                .take_while(|&&i| records[i].merchant_no.as_deref() == merchant)
-                .map(|&i| records[i].record.clone())
-                .collect();
-            start += run.len();
-            let outcome = tx.append_records(sn, merchant, epoch, &run)?;
-            summary.records_inserted += outcome.inserted;
-            summary.records_present += outcome.skipped;
-        }
-    }
-
-    // A terminal synced before it had any record still has a position worth keeping.
-    for cursor in &archive.cursors {
-        if tx.sync_cursor(&cursor.sn)?.is_none() {
-            tx.reset_cursor(&cursor.sn, cursor.epoch)?;
-        }
-    }
-    summary.cursors = archive
-        .cursors
-        .iter()
-        .filter(|c| !had_cursor.contains(c.sn.as_str()))
-        .count() as u64;
+    let inserted = tx.import_records(&archive.records)?;
+    summary.records_inserted = inserted;
+    summary.records_present = archive.records.len() as u64 - inserted;
     Ok(())
 }
 
@@ -278,18 +230,12 @@ fn audit_draft(archive: &Archive, summary: &RestoreSummary) -> AuditDraft {
             "merchant_no": archive.merchant_no,
             "scope": archive.scope,
         }),
-        outcome: if summary.records_not_restored == 0 {
-            "ok"
-        } else {
-            "partial"
-        }
-        .to_owned(),
+        outcome: "ok".to_owned(),
         detail: json!({
             "terminals": summary.terminals,
             "cursors": summary.cursors,
             "records_inserted": summary.records_inserted,
             "records_present": summary.records_present,
-            "records_not_restored": summary.records_not_restored,
             "cards": summary.cards,
             "settlements": summary.settlements,
             "archived_audit_entries": summary.audit_entries,

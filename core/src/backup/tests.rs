@@ -640,7 +640,6 @@ mod restore {
                 cursors: 2,
                 records_inserted: 300,
                 records_present: 0,
-                records_not_restored: 0,
                 cards: 1,
                 settlements: 1,
                 audit_entries: 2,
@@ -699,28 +698,75 @@ mod restore {
     }
 
     #[test]
-    fn restore_counts_records_the_store_cannot_take_back() {
+    fn restore_takes_back_moved_and_earlier_journal_records() {
         let dir = tempfile::tempdir().unwrap();
         let source = source_phone(&dir.path().join("a"), "moved-a", 20);
-        // SN0001 replaced by SN0003: its history moves over, then SN0003 trades itself.
+        // Later than SN0001's records, each at its own minute.
+        let at = |mut r: StoredRecord, minutes: u64| {
+            r.record.at_ms = 1_800_000_000_000 + minutes * 60_000;
+            r.record
+        };
         source
             .write(|tx| {
+                // SN0001 replaced by SN0003: its history moves over (keeping its epoch and
+                // origin), then SN0003 trades itself under its own journal.
                 tx.upsert_terminal(&terminal("SN0003", TerminalState::Activated, 9))?;
                 tx.move_records("SN0001", "SN0003")?;
-                let own: Vec<Record> = (1..=5).map(|s| record("SN0003", s).record).collect();
+                let own: Vec<Record> = (1..=5).map(|s| at(record("SN0003", s), s)).collect();
                 tx.append_records("SN0003", Some("M001"), [3; 16], &own)?;
+                // SN0002 trades, is wiped (a new journal, seqs from 1 again), trades again.
+                let first: Vec<Record> =
+                    (1..=3).map(|s| at(record("SN0002", s), 100 + s)).collect();
+                tx.append_records("SN0002", Some("M001"), [2; 16], &first)?;
+                tx.reset_cursor("SN0002", [4; 16])?;
+                let second: Vec<Record> =
+                    (1..=2).map(|s| at(record("SN0002", s), 200 + s)).collect();
+                tx.append_records("SN0002", Some("M001"), [4; 16], &second)?;
                 Ok(())
             })
             .unwrap();
         let archive = collect(&source, &Scope::Phone, 1, None).unwrap();
-        assert_eq!(archive.records.len(), 25);
+        assert_eq!(archive.records.len(), 30);
+        let moved = |a: &Archive| {
+            a.records
+                .iter()
+                .filter(|r| r.sn == "SN0003" && r.origin_sn == "SN0001" && r.epoch == EPOCH)
+                .count()
+        };
+        let earlier = |a: &Archive| {
+            a.records
+                .iter()
+                .filter(|r| r.sn == "SN0002" && r.epoch == [2; 16])
+                .count()
+        };
+        assert_eq!((moved(&archive), earlier(&archive)), (20, 3));
+
         let target = open(&dir.path().join("b"), "moved-b");
         let summary = restore_into(&target, &archive).unwrap();
-        assert_eq!(summary.records_inserted, 5);
-        assert_eq!(summary.records_not_restored, 20);
+        assert_eq!(summary.records_inserted, 30);
+        assert_eq!(summary.records_present, 0);
+        assert_eq!(summary.cursors, 3);
+        let restored = data(&target);
+        assert_eq!(restored, data(&source), "every record, filed as before");
+        assert_eq!((moved(&restored), earlier(&restored)), (20, 3));
+        // The cursors are the source's: each terminal's next sync goes on from its current
+        // journal, not from the records restored beside it.
+        target
+            .read(|tx| {
+                assert_eq!(tx.sync_cursor("SN0002")?.unwrap().epoch, [4; 16]);
+                assert_eq!(tx.sync_cursor("SN0002")?.unwrap().last_seq, 2);
+                assert_eq!(tx.sync_cursor("SN0003")?.unwrap().epoch, [3; 16]);
+                assert_eq!(tx.sync_cursor("SN0003")?.unwrap().last_seq, 5);
+                Ok(())
+            })
+            .unwrap();
         let audit = target.read(|tx| tx.audit(1, 10)).unwrap();
-        assert_eq!(audit[0].outcome, "partial");
-        assert_eq!(audit[0].detail["records_not_restored"], json!(20));
+        assert_eq!(audit[0].outcome, "ok");
+        assert_eq!(audit[0].detail["records_inserted"], json!(30));
+
+        let again = restore_into(&target, &archive).unwrap();
+        assert_eq!((again.records_inserted, again.records_present), (0, 30));
+        assert_eq!(data(&target), restored);
     }
 
     #[test]
