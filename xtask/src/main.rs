@@ -3,14 +3,15 @@
 //! * `test` — everything CI runs: formatting, clippy with warnings denied, the workspace's
 //!   tests (property tests and fuzz-style decoders included), and a type-check of the
 //!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
-//! * `bench` — the benchmarks; each prints ratios against a reference measured in the same
-//!   run.
+//! * `bench` — the benchmarks (wire, store, sync); each prints ratios against a reference
+//!   measured in the same run, and the task fails if a target is missed (`bench.rs`).
 //! * `bindings` — Kotlin, Swift and Python generated from the `posmate-ffi` library into
 //!   `target/bindings/`; `bindings-test` runs the binding tests in those runtimes, which
 //!   `provision` installs and caches (`test` runs them too).
 //! * `shells-test` — the Android and iOS shells' view-model suites: Kotlin on the JVM, Swift
 //!   with XCTest in the provisioned Swift root (`test` runs them too).
 
+mod bench;
 mod bindings;
 mod provision;
 mod shells;
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("bench") => bench(),
+        Some("bench") => bench::bench(),
         Some("bindings") => bindings::bindings(),
         Some("bindings-test") => bindings::test(),
         Some("shells-test") => shells::test(),
@@ -95,14 +96,5 @@ fn test() -> Result<(), String> {
             "--",
             "--show-output",
         ],
-    )
-}
-
-fn bench() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    step(
-        "wire benchmark",
-        &cargo,
-        &["bench", "-p", "posmate-proto", "--bench", "wire"],
     )
 }
