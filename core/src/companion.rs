@@ -464,22 +464,8 @@ impl Companion {
     /// Restores an archive into this phone's store (idempotent).
     pub fn restore(&self, path: &Path, passphrase: &Passphrase) -> Result<RestoreSummary> {
         let archive = backup::read_archive(path, passphrase)?;
-        let summary = backup::restore_into(&self.store, &archive)?;
-        self.audit(
-            "restore",
-            None,
-            json!({ "path": path.display().to_string() }),
-            "ok",
-            json!({
-                "terminals": summary.terminals,
-                "records_inserted": summary.records_inserted,
-                "records_present": summary.records_present,
-                "cards": summary.cards,
-                "settlements": summary.settlements,
-                "audit_entries": summary.audit_entries,
-            }),
-        )?;
-        Ok(summary)
+        // `restore_into` appends the "restore" audit entry in the same transaction.
+        Ok(backup::restore_into(&self.store, &archive)?)
     }
 
     /// Writes the records matching `query` (all pages) as CSV; returns the row count.
