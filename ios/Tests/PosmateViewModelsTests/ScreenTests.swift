@@ -197,6 +197,7 @@ final class ActivationTests: ViewModelTestCase, @unchecked Sendable {
         let w = try await World("act-cancel", seed: 47).open().paired()
         let activation = ActivationViewModel(companion: w.phone, sn: w.sn, pollAutomatically: false)
         activation.form = w.letter()
+        try await w.slowLink()
         activation.submit()
         try await activation.waitFor("the first step reported") { if case .submitting(_?) = $0 { true } else { false } }
         activation.cancel()
@@ -204,6 +205,8 @@ final class ActivationTests: ViewModelTestCase, @unchecked Sendable {
         guard case let .cancelled(p) = activation.state else { return XCTFail("\(activation.state)") }
         XCTAssertEqual(p.code, "cancelled")
         XCTAssertEqual(try w.phone.terminal(sn: w.sn).state, .paired)
+        XCTAssertEqual(w.sim.acquirerActivations(sn: w.sn), 0, "nothing reached the acquirer")
+        try w.mendLink()
         activation.backToForm()
         activation.submit()
         await activation.idle()
@@ -221,11 +224,14 @@ final class CardsTests: ViewModelTestCase, @unchecked Sendable {
         cards.refresh()
         await cards.idle()
         XCTAssertTrue(cards.state.cards.isEmpty)
-        cards.bindFromTerminal(purpose: .settlement, holderName: merchant.details.legalName, timeoutMs: 20_000)
-        try await cards.waitFor("waiting for the card") { $0.operation.isRunning }
-        // The merchant holds the card to the terminal (it answers the read, or is held for it).
+        // The merchant holds the card to the terminal, which reads it when the core asks.
         _ = try w.sim.presentCard(sn: w.sn, pan: pan, expiry: "1229")
-        await cards.idle()
+        let seen = await cards.recording {
+            cards.bindFromTerminal(purpose: .settlement, holderName: merchant.details.legalName, timeoutMs: 20_000)
+            await cards.idle()
+        }
+        let steps = seen.compactMap { $0.operation.progress?.step }
+        XCTAssertTrue(steps.contains("read-card"), "the screen showed the card read: \(steps)")
         guard case let .done(card?) = cards.state.operation else { return XCTFail("\(cards.state.operation)") }
         XCTAssertEqual(card.maskedPan, "622202*********0128")
         XCTAssertEqual(cards.state.cards.map(\.maskedPan), ["622202*********0128"])
@@ -320,12 +326,14 @@ final class RecordsTests: ViewModelTestCase, @unchecked Sendable {
         let w = try await World("eod-cancel", seed: 64).open().activated()
         try w.sales(900)
         let records = RecordsViewModel(companion: w.phone, sn: w.sn)
+        try await w.slowLink()
         records.endOfDay()
         try await records.waitFor("the first step reported") { $0.endOfDay.progress != nil }
         records.cancel()
         await records.idle()
         guard case let .cancelled(p) = records.state.endOfDay else { return XCTFail("\(records.state.endOfDay)") }
         XCTAssertEqual(p.code, "cancelled")
+        try w.mendLink()
         records.endOfDay()
         await records.idle()
         guard case .done = records.state.endOfDay else { return XCTFail("end of day afterwards: \(records.state.endOfDay)") }
@@ -417,6 +425,7 @@ final class DecommissionTests: ViewModelTestCase, @unchecked Sendable {
                                            defaultBackupPath: w.dir.appendingPathComponent("c.age").path)
         walk(wizard, reason: "changed my mind", passphrase: passphrase)
         wizard.form.understood = true
+        try await w.slowLink()
         wizard.begin()
         try await wizard.waitFor("the first step reported") { if case .running(_?) = $0 { true } else { false } }
         wizard.cancel()
@@ -434,6 +443,7 @@ final class DecommissionTests: ViewModelTestCase, @unchecked Sendable {
                                            defaultBackupPath: w.dir.appendingPathComponent("p.age").path)
         walk(wizard, reason: "stolen", passphrase: passphrase)
         wizard.form.understood = true
+        try await w.slowLink()
         wizard.begin()
         try await wizard.waitFor("deregistering") { if case let .running(p?) = $0 { p.step == "deregister" } else { false } }
         wizard.cancel()
@@ -441,6 +451,7 @@ final class DecommissionTests: ViewModelTestCase, @unchecked Sendable {
         guard case let .paused(p) = wizard.state else { return XCTFail("\(wizard.state)") }
         XCTAssertEqual(p.code, "cancelled")
         XCTAssertEqual(w.sim.acquirerTerminalState(sn: w.sn), "deregistered")
+        try w.mendLink()
         wizard.retry()
         await wizard.idle()
         guard case .done = wizard.state else { return XCTFail("finished after the pause: \(wizard.state)") }

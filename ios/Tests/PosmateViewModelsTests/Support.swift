@@ -124,6 +124,14 @@ final class World {
         try posmateSync { try sim.setFaults(sn: sn, faults: [.disconnectAfter(direction: .toPhone, packet: 0)]) }
     }
 
+    /// From now on every packet to the phone arrives `ms` late: a step takes long enough that
+    /// a cancel tapped after one step's report lands before the next step, however loaded
+    /// the machine.
+    func slowLink(ms: UInt64 = 150) async throws {
+        try await posmate { try await phone.disconnect() }
+        try posmateSync { try sim.setFaults(sn: sn, faults: [.extraLatency(direction: .toPhone, ms: ms)]) }
+    }
+
     func mendLink() throws {
         try posmateSync { try sim.setFaults(sn: sn, faults: []) }
     }

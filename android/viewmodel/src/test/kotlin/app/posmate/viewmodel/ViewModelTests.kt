@@ -102,6 +102,16 @@ class World(val root: File, name: String, terminals: UInt = 1u, seed: ULong, rev
         sim.setFaults(sn, listOf(SimFault.DisconnectAfter(LinkDirection.TO_PHONE, 0uL)))
     }
 
+    /**
+     * From now on every packet to the phone arrives [ms] late: a step takes long enough that
+     * a cancel tapped after one step's report lands before the next step, however loaded
+     * the machine.
+     */
+    suspend fun slowLink(ms: Long = 150) {
+        phone.disconnect()
+        sim.setFaults(sn, listOf(SimFault.ExtraLatency(LinkDirection.TO_PHONE, ms.toULong())))
+    }
+
     fun mendLink() = sim.setFaults(sn, emptyList())
 
     suspend fun close() {
@@ -328,6 +338,7 @@ suspend fun activationCancelled(root: File) {
     val w = World(root, "act-cancel", seed = 47u).open().paired()
     val activation = ActivationModel(w.phone, w.sn, w.scope, pollAutomatically = false)
     activation.fill(w.letter())
+    w.slowLink()
     activation.submit()
     activation.await("the first step reported") { (it as? ActivationState.Submitting)?.progress != null }
     activation.cancel()
@@ -336,6 +347,8 @@ suspend fun activationCancelled(root: File) {
     assertIs<ActivationState.Cancelled>(cancelled)
     assertEquals("cancelled", cancelled.problem.code)
     assertEquals(TerminalState.PAIRED, w.phone.terminal(w.sn).state)
+    assertEquals(0u, w.sim.acquirerActivations(w.sn), "nothing reached the acquirer")
+    w.mendLink()
     activation.backToForm()
     activation.submit()
     activation.idle()
@@ -352,10 +365,14 @@ suspend fun cardsBindAndUnbind(root: File) {
     cards.refresh()
     cards.idle()
     assertTrue(cards.state.value.cards.isEmpty())
-    cards.bindFromTerminal(CardPurpose.SETTLEMENT, w.sim.merchant().details.legalName, timeoutMs = 20_000u)
-    cards.await("waiting for the card") { it.operation is Operation.Running }
-    // The merchant holds the card to the terminal (it answers the read, or is held for it).
+    // The merchant holds the card to the terminal, which reads it when the core asks.
     w.sim.presentCard(w.sn, PAN, "1229")
+    val seen = cards.recording {
+        cards.bindFromTerminal(CardPurpose.SETTLEMENT, w.sim.merchant().details.legalName, timeoutMs = 20_000u)
+        cards.idle()
+    }
+    val steps = seen.mapNotNull { (it.operation as? Operation.Running)?.progress?.step }
+    assertTrue("read-card" in steps, "the screen showed the card read: $steps")
     cards.idle()
     val s = cards.state.value
     val done = assertIs<Operation.Done<app.posmate.ffi.Card?>>(s.operation, "${s.operation}")
@@ -448,12 +465,14 @@ suspend fun endOfDayCancelled(root: File) {
     val w = World(root, "eod-cancel", seed = 64u).open().activated()
     w.sales(900)
     val records = RecordsModel(w.phone, w.sn, w.scope)
+    w.slowLink()
     records.endOfDay()
     records.await("the first step reported") { (it.endOfDay as? Operation.Running)?.progress != null }
     records.cancel()
     records.idle()
     val cancelled = assertIs<Operation.Cancelled>(records.state.value.endOfDay)
     assertEquals("cancelled", cancelled.problem.code)
+    w.mendLink()
     records.endOfDay()
     records.idle()
     assertIs<Operation.Done<app.posmate.ffi.SettlementOutcome>>(records.state.value.endOfDay, "end of day afterwards")
@@ -545,6 +564,7 @@ suspend fun decommissionCancelledBeforeAnythingIsDestroyed(root: File) {
     val wizard = DecommissionModel(w.phone, w.sn, w.scope, File(w.dir, "c.age").path)
     wizard.walkTo("changed my mind", PASSPHRASE)
     wizard.edit { it.copy(understood = true) }
+    w.slowLink()
     wizard.begin()
     wizard.await("the first step reported") { (it as? DecommissionState.Running)?.progress != null }
     wizard.cancel()
@@ -561,6 +581,7 @@ suspend fun decommissionCancelledPastThePointOfNoReturn(root: File) {
     val wizard = DecommissionModel(w.phone, w.sn, w.scope, File(w.dir, "p.age").path)
     wizard.walkTo("stolen", PASSPHRASE)
     wizard.edit { it.copy(understood = true) }
+    w.slowLink()
     wizard.begin()
     wizard.await("deregistering") { (it as? DecommissionState.Running)?.progress?.step == "deregister" }
     wizard.cancel()
@@ -568,6 +589,7 @@ suspend fun decommissionCancelledPastThePointOfNoReturn(root: File) {
     val paused = assertIs<DecommissionState.Paused>(wizard.state.value)
     assertEquals("cancelled", paused.problem.code)
     assertEquals("deregistered", w.sim.acquirerTerminalState(w.sn))
+    w.mendLink()
     wizard.retry()
     wizard.idle()
     assertIs<DecommissionState.Done>(wizard.state.value, "finished after the pause")
