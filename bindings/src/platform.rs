@@ -29,16 +29,24 @@ mod android {
         {
             Ok(()) => JNI_VERSION_1_6,
             Err(e) => {
-                tracing::error!(error = ?e, "posmate could not initialise Bluetooth on Android");
+                tracing::error!(error = %e, "posmate could not initialise Bluetooth on Android");
                 JNI_ERR
             }
         }
     }
 
-    #[derive(Debug)]
     enum InitError {
         Jni(jni::errors::Error),
         Btle(btleplug::Error),
+    }
+
+    impl std::fmt::Display for InitError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                InitError::Jni(e) => write!(f, "attaching to the Java VM failed: {e}"),
+                InitError::Btle(e) => write!(f, "btleplug's Android init failed: {e}"),
+            }
+        }
     }
 
     impl From<jni::errors::Error> for InitError {
