@@ -10,9 +10,14 @@
 //!   `provision` installs and caches (`test` runs them too).
 //! * `shells-test` — the Android and iOS shells' view-model suites: Kotlin on the JVM, Swift
 //!   with XCTest in the provisioned Swift root (`test` runs them too).
+//! * `ble-test` — the tests on a real Bluetooth stack (BlueZ in User-Mode Linux), with the
+//!   kernel and Debian root it needs built and cached on first use (`docs/ble-testing.md`;
+//!   `test` runs it last); `--provision-only` builds the cache and stops, `--only NAME` runs
+//!   the matching cases.
 
 mod bench;
 mod bindings;
+mod ble;
 mod provision;
 mod shells;
 
@@ -28,8 +33,9 @@ fn main() -> ExitCode {
         Some("bindings-test") => bindings::test(),
         Some("shells-test") => shells::test(),
         Some("provision") => provision::provision_all(),
+        Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|bindings|bindings-test|shells-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)");
+            eprintln!("usage: cargo xtask <test|bench|ble-test|bindings|bindings-test|shells-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
@@ -84,7 +90,6 @@ fn test() -> Result<(), String> {
     )?;
     bindings::test()?;
     shells::test()?;
-    // Last, so its closing "test result" lines are what a reader of the log sees;
     // --show-output keeps the case counts that fault tests print (disconnect at every packet).
     step(
         "tests",
@@ -96,5 +101,8 @@ fn test() -> Result<(), String> {
             "--",
             "--show-output",
         ],
-    )
+    )?;
+    // The real Bluetooth stack, after the cargo tests (it reuses their build); it closes
+    // with its own "N passed, M failed" line.
+    ble::ble_test(&[])
 }

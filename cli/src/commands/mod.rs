@@ -20,6 +20,7 @@ pub mod replace;
 pub mod scan;
 pub mod settle;
 pub mod sim;
+pub mod sim_ble;
 mod target;
 pub mod wipe_phone;
 

@@ -77,6 +77,14 @@ pub struct Serve {
     /// Fault: lose every connection right after the terminal received N writes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub drop_after_writes: Option<u64>,
+    /// Also serve the first terminal as a real Bluetooth LE peripheral on ADAPTER (Linux,
+    /// BlueZ; e.g. hci1), with the MTU the stack negotiates (docs/ble-testing.md).
+    #[arg(long, value_name = "ADAPTER")]
+    pub ble: Option<String>,
+    /// With --ble: re-enable advertising every MS while nobody is connected, for emulated
+    /// controllers (btvirt) that report an advertisement only when it starts.
+    #[arg(long, value_name = "MS", requires = "ble")]
+    pub ble_readvertise_ms: Option<u64>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -282,8 +290,16 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
         print,
         args.state_file.clone(),
     ));
+    let ble = super::sim_ble::run(
+        out,
+        args.ble.clone(),
+        args.ble_readvertise_ms,
+        shared.clone(),
+    );
     let result = tokio::select! {
-        r = server::serve(listener, shared.clone()) => r,
+        r = server::serve(listener, shared.clone()) => r
+            .map_err(|e| CliError::new(Exit::Transport, "accept-failed", e.to_string())),
+        r = ble => r,
         () = shutdown() => Ok(()),
     };
     watcher.abort();
@@ -295,7 +311,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     } else {
         out.line("posmate sim stopped");
     }
-    result.map_err(|e| CliError::new(Exit::Transport, "accept-failed", e.to_string()))?;
+    result?;
     Ok(Exit::Ok)
 }
 

@@ -102,7 +102,7 @@ impl Shared {
     }
 
     /// Runs `f` on the host at the current time and wakes links and scanners.
-    fn change<T>(&self, f: impl FnOnce(&mut Host, u64) -> T) -> T {
+    pub fn change<T>(&self, f: impl FnOnce(&mut Host, u64) -> T) -> T {
         let result = self.read(f);
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         result

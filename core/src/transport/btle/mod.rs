@@ -88,7 +88,12 @@ pub struct BtleTransport {
     connect_timeout: Duration,
     /// Platform ids of peripherals seen while scanning, by their displayed id.
     known: Arc<Mutex<HashMap<PeripheralId, btleplug::platform::PeripheralId>>>,
+    /// The stop of the last scan, still under way: BlueZ refuses a second discovery from
+    /// the same client (`org.bluez.Error.InProgress`) until the first one is stopped.
+    stopping: Stopping,
 }
+
+type Stopping = Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>;
 
 impl BtleTransport {
     /// Opens the platform's Bluetooth stack and picks the adapter: by name when
@@ -135,6 +140,7 @@ impl BtleTransport {
             adapter,
             connect_timeout: options.connect_timeout,
             known: Arc::default(),
+            stopping: Arc::default(),
         })
     }
 
@@ -162,6 +168,7 @@ impl BtleTransport {
 struct BtleScan {
     inner: ScanStream,
     adapter: Adapter,
+    stopping: Stopping,
 }
 
 impl Stream for BtleScan {
@@ -176,10 +183,11 @@ impl Drop for BtleScan {
     fn drop(&mut self) {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let adapter = self.adapter.clone();
-            rt.spawn(async move {
+            let stop = rt.spawn(async move {
                 // Best effort: the adapter may be gone already.
                 let _ = adapter.stop_scan().await;
             });
+            *self.stopping.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
         }
     }
 }
@@ -192,6 +200,26 @@ impl Transport for BtleTransport {
             .events()
             .await
             .map_err(|e| map_err(e, io("scan")))?;
+        let previous = self
+            .stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(stop) = previous {
+            let _ = stop.await;
+        }
+        // BlueZ's scan (bluez-async) switches a powered-off adapter on by itself; the
+        // merchant switched it off, so say so instead.
+        let state = self
+            .adapter
+            .adapter_state()
+            .await
+            .map_err(|e| map_err(e, io("read adapter state")))?;
+        if state == CentralState::PoweredOff {
+            return Err(TransportError::unavailable(
+                super::Unavailability::AdapterPoweredOff,
+            ));
+        }
         let service = Uuid::from_u128(gatt::SERVICE_UUID);
         self.adapter
             .start_scan(btleplug::api::ScanFilter {
@@ -250,6 +278,7 @@ impl Transport for BtleTransport {
         Ok(Box::pin(BtleScan {
             inner: Box::pin(candidates),
             adapter: self.adapter.clone(),
+            stopping: self.stopping.clone(),
         }))
     }
 
