@@ -1,0 +1,11 @@
+plugins {
+    alias(libs.plugins.android.application) apply false
+    alias(libs.plugins.android.library) apply false
+    alias(libs.plugins.kotlin.android) apply false
+    alias(libs.plugins.kotlin.jvm) apply false
+    alias(libs.plugins.kotlin.compose) apply false
+}
+
+/** The Rust workspace this Android project lives in. */
+val cargoWorkspace: File = rootDir.parentFile
+extra["cargoWorkspace"] = cargoWorkspace
