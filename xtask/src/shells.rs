@@ -6,7 +6,9 @@
 //!   the host library (`ViewModelTestsKt`).
 //! * Swift: the `ios/` package (PosmateKit and PosmateViewModels, not the SwiftUI app)
 //!   built and tested with SwiftPM and XCTest inside the provisioned Swift root, with the
-//!   generated Swift and the host library copied in.
+//!   generated Swift and the host library copied in; then the view models' Apple-only
+//!   branch (their `ObservableObject` conformance) is type-checked in Swift 6 mode against a
+//!   stand-in Combine module (`shells_combine_stub.swift`), as far as Linux can check it.
 //!
 //! Both drive the simulated mode and close with "N passed, M failed". The generated code and
 //! the library are snapshotted into `target/shells-test/` first, so another build of the
@@ -27,6 +29,8 @@ use crate::provision;
 const LIB: &str = "libposmate_ffi.so";
 /// Where the Swift package is tested, inside the Swift root.
 const SWIFT_WORK: &str = "/posmate-shells-test";
+/// A stand-in for Combine, to type-check the view models' Apple-only branch on Linux.
+const COMBINE_STUB: &str = include_str!("shells_combine_stub.swift");
 
 /// One platform's view-model suite.
 type Suite = fn(&Snapshot) -> Result<(), String>;
@@ -248,9 +252,22 @@ fn swift(s: &Snapshot) -> Result<(), String> {
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
 
+    let stub = work.join("combine-stub/Combine.swift");
+    fs::create_dir_all(stub.parent().expect("in a folder"))
+        .map_err(|e| format!("{}: {e}", stub.display()))?;
+    fs::write(&stub, COMBINE_STUB).map_err(|e| format!("{}: {e}", stub.display()))?;
+    // The suite, then a type-check of the Apple-only branch (ObservableObject through
+    // Combine) against a stand-in module, in Swift 6 mode like an app would build it.
     let script = format!(
         "cd {dir}/ios && LD_LIBRARY_PATH={dir}/lib nice -n 10 swift test \
-         --disable-swift-testing -Xlinker -L{dir}/lib",
+         --disable-swift-testing -Xlinker -L{dir}/lib && \
+         cd {dir} && swiftc -parse-as-library -emit-module -module-name Combine \
+         -emit-module-path combine-stub/Combine.swiftmodule combine-stub/Combine.swift && \
+         swiftc -typecheck -swift-version 6 -module-name PosmateViewModels -I combine-stub \
+         -I ios/.build/debug/Modules \
+         -Xcc -fmodule-map-file=ios/Sources/posmate_ffiFFI/module.modulemap \
+         ios/Sources/PosmateViewModels/*.swift && \
+         echo 'swift: the view models type-check with Combine (stand-in module)'",
         dir = inside.display()
     );
     provision::run(

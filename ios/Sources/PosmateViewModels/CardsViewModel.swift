@@ -4,7 +4,7 @@ import PosmateKit
 public struct CardsState {
     public var cards: [Card] = []
     /// The last bind or unbind; `.done` holds the card bound (nil after an unbind).
-    public var operation: Operation<Card?> = .idle
+    public var operation: OperationState<Card?> = .idle
     public var problem: Problem?
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import PosmateKit
 #if canImport(Combine)
-import Combine
+@preconcurrency import Combine
 #endif
 
 /// A failure exactly as the core reported it. Screens show `detail` and `userAction` and
@@ -17,7 +17,7 @@ public enum Codes {
 
 /// One long operation on a screen (a sync, an end of day, a card binding), as the core
 /// reports it.
-public enum Operation<T> {
+public enum OperationState<T> {
     case idle
     /// Running; `progress` is the core's last report (none before the first step).
     case running(FlowProgress?)
@@ -63,7 +63,9 @@ open class ViewModel<State> {
     private var task: Task<Void, Never>?
 
     #if canImport(Combine)
-    public nonisolated let objectWillChange = ObservableObjectPublisher()
+    /// Sent before every change, on the main actor only (`nonisolated(unsafe)`: the
+    /// protocol requirement is nonisolated, the publisher is only used from the main actor).
+    public nonisolated(unsafe) let objectWillChange = ObservableObjectPublisher()
     #endif
 
     public init(_ initial: State) {
@@ -129,7 +131,7 @@ extension PosmateCompanion {
 
     /// The screen state for a failed flow, from what the core says: its code, whether a
     /// retry can help, and whether it kept the flow open.
-    func failedOperation<T>(_ error: Error, kind: String, sn: String) -> Operation<T> {
+    func failedOperation<T>(_ error: Error, kind: String, sn: String) -> OperationState<T> {
         guard let problem = Problem(error) else {
             return .failed(Problem(code: "internal", detail: "\(error)", retryable: false,
                                    userAction: "contact support with this error's code", needsInternet: false))

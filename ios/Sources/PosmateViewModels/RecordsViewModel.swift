@@ -6,9 +6,9 @@ public struct RecordsState {
     public var records: [TransactionRecord] = []
     /// Where the next page starts; nil once the last page is loaded.
     public var next: HistoryCursor?
-    public var sync: Operation<SyncOutcome> = .idle
+    public var sync: OperationState<SyncOutcome> = .idle
     /// End of day: the core syncs, closes the batch and checks the totals.
-    public var endOfDay: Operation<SettlementOutcome> = .idle
+    public var endOfDay: OperationState<SettlementOutcome> = .idle
     public var problem: Problem?
 }
 
