@@ -3,6 +3,10 @@
 //! * `test` — everything CI runs: formatting, clippy with warnings denied, the workspace's
 //!   tests (property tests and fuzz-style decoders included), and a type-check of the
 //!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
+//! * `cross-check` — `cargo check` of the core and the UniFFI layer for Android and iOS, with
+//!   a cached C-compiler stand-in (`test` runs it too).
+//! * `size` — the stripped mobile-profile library against its 8 MB target, and its growth per
+//!   dependency (`bench` runs it too).
 //! * `bench` — the benchmarks (wire, store, sync); each prints ratios against a reference
 //!   measured in the same run, and the task fails if a target is missed (`bench.rs`).
 //! * `bindings` — Kotlin, Swift and Python generated from the `posmate-ffi` library into
@@ -18,8 +22,10 @@
 mod bench;
 mod bindings;
 mod ble;
+mod cross;
 mod provision;
 mod shells;
+mod size;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -28,14 +34,16 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("bench") => bench::bench(),
+        Some("bench") => bench::bench().and_then(|()| size::size()),
+        Some("cross-check") => cross::cross_check(),
+        Some("size") => size::size(),
         Some("bindings") => bindings::bindings(),
         Some("bindings-test") => bindings::test(),
         Some("shells-test") => shells::test(),
         Some("provision") => provision::provision_all(),
         Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|ble-test|bindings|bindings-test|shells-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  provision      install the binding tests' runtimes (cached)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
+            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo check for the Android and iOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
@@ -88,6 +96,7 @@ fn test() -> Result<(), String> {
         &cargo,
         &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
     )?;
+    cross::cross_check()?;
     bindings::test()?;
     shells::test()?;
     // --show-output keeps the case counts that fault tests print (disconnect at every packet).

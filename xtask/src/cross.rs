@@ -1,0 +1,392 @@
+//! `cargo xtask cross-check`: `cargo check` of the crates that carry platform-specific Rust
+//! (Android JNI init, keystores, CoreBluetooth through btleplug) for the phone targets, on a
+//! machine with neither the Android NDK nor Xcode.
+//!
+//! Rust needs no SDK to type-check, but build scripts still compile C (SQLCipher's
+//! amalgamation) with the target's C compiler. zig's bundled clang (PyPI `ziglang`, in a venv
+//! under the cache) stands in for it: per-target wrapper scripts, set as `CC_<target>` and
+//! `AR_<target>`, compile that C against zig's musl (Android) or Darwin (iOS) headers. The
+//! objects are never linked and never shipped: this is a type check, not a mobile build
+//! (that needs the NDK or Xcode). For the same reason OpenSSL is not
+//! built from source for Android here (the shipped build vendors it): SQLCipher compiles
+//! against the host's OpenSSL headers, which saves minutes of C per target for nothing the
+//! check would see.
+//!
+//! Warnings are errors, as clippy's are on the host.
+//!
+//! rustup adds the targets' standard libraries to the toolchain; zig is cached in
+//! `/var/cache/posmate/zig` (or `$POSMATE_CACHE/zig`). The check builds in `target/cross`,
+//! apart from the host build. Nothing is skipped: whatever is missing is installed, or the
+//! error names it and the fix.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The phone targets, each with the zig target whose C headers stand in for its SDK's.
+const TARGETS: &[(&str, &str)] = &[
+    ("aarch64-linux-android", "aarch64-linux-musl"),
+    ("armv7-linux-androideabi", "arm-linux-musleabi"),
+    ("aarch64-apple-ios", "aarch64-macos"),
+];
+/// The crates checked: the core and the UniFFI layer (JNI init lives there).
+const CRATES: &[&str] = &["posmate-core", "posmate-ffi"];
+/// The `ziglang` package installed from PyPI.
+const ZIGLANG_VERSION: &str = "0.17.0";
+
+/// `cargo xtask cross-check`.
+pub fn cross_check() -> Result<(), String> {
+    let start = Instant::now();
+    eprintln!(
+        "\n==> cross-check: {} for {}",
+        CRATES.join(", "),
+        target_names()
+    );
+    rust_targets()?;
+    let zig = Zig::provision()?;
+    eprintln!(
+        "cross-check: toolchain ready in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = workspace_root().join("target/cross");
+    let mut failed = Vec::new();
+    for &(target, _) in TARGETS {
+        let began = Instant::now();
+        let mut check = Command::new(&cargo);
+        check
+            .args(["check", "--target", target, "--target-dir"])
+            .arg(&target_dir);
+        for krate in CRATES {
+            check.args(["-p", krate]);
+        }
+        // Code that only one platform compiles is otherwise never linted.
+        check.env("RUSTFLAGS", "-D warnings");
+        zig.configure(&mut check, target);
+        let ok = check
+            .status()
+            .map_err(|e| format!("cross-check (could not start {cargo}: {e})"))?
+            .success();
+        eprintln!(
+            "cross-check: {target}: {} in {:.1} s",
+            if ok { "ok" } else { "FAILED" },
+            began.elapsed().as_secs_f64()
+        );
+        if !ok {
+            failed.push(target);
+        }
+    }
+    eprintln!(
+        "<== cross-check: {} in {:.1} s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        start.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("cross-check ({})", failed.join(", ")))
+    }
+}
+
+fn target_names() -> String {
+    TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Adds the phone targets' standard libraries that rustup does not have yet.
+fn rust_targets() -> Result<(), String> {
+    let installed = output("rustup", &["target", "list", "--installed"])?;
+    let missing: Vec<&str> = TARGETS
+        .iter()
+        .map(|t| t.0)
+        .filter(|t| !installed.lines().any(|line| line.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("cross-check: rustup target add {}", missing.join(" "));
+    let status = Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing)
+        .status()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`rustup target add {}` failed (see above). Fix: the standard libraries come from \
+             rustup's distribution server; make it reachable and run again",
+            missing.join(" ")
+        ))
+    }
+}
+
+/// zig's C compiler, installed, with the wrappers and stand-ins the check needs.
+struct Zig {
+    /// Where the cache keeps zig's own compilation cache, the wrappers and stand-ins.
+    dir: PathBuf,
+}
+
+impl Zig {
+    /// Installs `ziglang` into a venv unless a complete install is cached, then writes the
+    /// wrappers and stand-ins (cheap; rewritten only where they differ).
+    fn provision() -> Result<Zig, String> {
+        let dir = cache_dir()?.join("zig");
+        let zig = Zig { dir };
+        let wanted = format!("{ZIGLANG_VERSION}\n");
+        // The stamp is written last: a venv without it is an interrupted install.
+        let stamp = zig.dir.join("venv/posmate-ready");
+        if fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+            zig.install()?;
+            fs::write(&stamp, &wanted).map_err(|e| write_error(&stamp, e))?;
+        }
+        zig.write_stand_ins()?;
+        Ok(zig)
+    }
+
+    fn install(&self) -> Result<(), String> {
+        let began = Instant::now();
+        let venv = self.dir.join("venv");
+        if venv.exists() {
+            fs::remove_dir_all(&venv).map_err(|e| {
+                format!(
+                    "cannot remove the incomplete zig install {}: {e}",
+                    venv.display()
+                )
+            })?;
+        }
+        eprintln!(
+            "cross-check: installing ziglang {ZIGLANG_VERSION} (PyPI) into {}",
+            venv.display()
+        );
+        run(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "python3 -m venv",
+            "install Python 3 with its venv module",
+        )?;
+        run(
+            Command::new(venv.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                &format!("ziglang=={ZIGLANG_VERSION}"),
+            ]),
+            "pip install ziglang",
+            "make PyPI reachable",
+        )?;
+        let version = output(&self.zig().to_string_lossy(), &["version"])?;
+        if version.trim() != ZIGLANG_VERSION {
+            return Err(format!(
+                "{} reports version {:?}, expected {ZIGLANG_VERSION}",
+                self.zig().display(),
+                version.trim()
+            ));
+        }
+        eprintln!(
+            "cross-check: zig installed in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// The zig executable inside the venv's `ziglang` package.
+    fn zig(&self) -> PathBuf {
+        let lib = self.dir.join("venv/lib");
+        fs::read_dir(&lib)
+            .ok()
+            .and_then(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path().join("site-packages/ziglang/zig"))
+                    .find(|p| p.exists())
+            })
+            .unwrap_or_else(|| lib.join("python3/site-packages/ziglang/zig"))
+    }
+
+    fn wrapper(&self, tool: &str, target: &str) -> PathBuf {
+        self.dir.join("bin").join(format!("{tool}-{target}"))
+    }
+
+    fn openssl_dir(&self) -> PathBuf {
+        self.dir.join("openssl")
+    }
+
+    fn sdk_stand_in(&self) -> PathBuf {
+        self.dir.join("empty-sdk")
+    }
+
+    /// The per-target `cc` and `ar` wrappers, the host's OpenSSL headers in one folder (Debian
+    /// splits them between `/usr/include` and the multiarch folder), an empty folder that
+    /// stands in for the iOS SDK (the `cc` crate asks `xcrun` for one otherwise).
+    fn write_stand_ins(&self) -> Result<(), String> {
+        let zig = self.zig();
+        for &(target, zig_target) in TARGETS {
+            // cc-rs passes the Rust triple and the SDK's flags; zig wants its own triple and
+            // brings its own headers, so those are dropped.
+            let cc = format!(
+                "#!/bin/bash\n\
+                 # posmate cross-check: zig's clang standing in for {target}'s C compiler.\n\
+                 # For `cargo check` only: its objects are never linked or shipped.\n\
+                 args=()\n\
+                 skip=0\n\
+                 for a in \"$@\"; do\n\
+                 \x20 if ((skip)); then skip=0; continue; fi\n\
+                 \x20 case \"$a\" in\n\
+                 \x20   --target=*|-m*-version-min=*) continue ;;\n\
+                 \x20   -target|-isysroot) skip=1; continue ;;\n\
+                 \x20 esac\n\
+                 \x20 args+=(\"$a\")\n\
+                 done\n\
+                 exec {zig} cc -target {zig_target} \"${{args[@]}}\"\n",
+                zig = zig.display()
+            );
+            write_script(&self.wrapper("cc", target), &cc)?;
+            let ar = format!("#!/bin/sh\nexec {} ar \"$@\"\n", zig.display());
+            write_script(&self.wrapper("ar", target), &ar)?;
+        }
+
+        // Links, touched only where they differ: openssl-sys re-runs when the folder changes.
+        let include = self.openssl_dir().join("include/openssl");
+        fs::create_dir_all(&include).map_err(|e| write_error(&include, e))?;
+        let mut headers = Vec::new();
+        for dir in openssl_header_dirs()? {
+            for entry in fs::read_dir(&dir)
+                .map_err(|e| read_error(&dir, e))?
+                .flatten()
+            {
+                headers.push((entry.file_name(), entry.path()));
+            }
+        }
+        for entry in fs::read_dir(&include)
+            .map_err(|e| read_error(&include, e))?
+            .flatten()
+        {
+            let wanted = headers.iter().find(|(name, _)| *name == entry.file_name());
+            if wanted.map(|(_, header)| header) != fs::read_link(entry.path()).ok().as_ref() {
+                fs::remove_file(entry.path()).map_err(|e| write_error(&entry.path(), e))?;
+            }
+        }
+        for (name, header) in &headers {
+            let link = include.join(name);
+            if fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(header, &link).map_err(|e| write_error(&link, e))?;
+            }
+        }
+        // openssl-sys wants a library folder; `cargo check` never links from it.
+        for dir in [self.openssl_dir().join("lib"), self.sdk_stand_in()] {
+            fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Points `cargo check --target target` at the stand-ins.
+    fn configure(&self, cmd: &mut Command, target: &str) {
+        let var = target.replace('-', "_");
+        let upper = var.to_uppercase();
+        cmd.env(format!("CC_{var}"), self.wrapper("cc", target))
+            .env(format!("AR_{var}"), self.wrapper("ar", target))
+            .env(format!("{upper}_OPENSSL_NO_VENDOR"), "1")
+            .env(format!("{upper}_OPENSSL_DIR"), self.openssl_dir())
+            .env(format!("{upper}_OPENSSL_STATIC"), "1")
+            .env("ZIG_GLOBAL_CACHE_DIR", self.dir.join("cache"))
+            .env("ZIG_LOCAL_CACHE_DIR", self.dir.join("cache"));
+        if target.contains("apple") {
+            // zig has no iOS SDK, so no <os/log.h>: SQLCipher's log device is left out.
+            cmd.env("SDKROOT", self.sdk_stand_in())
+                .env("LIBSQLITE3_FLAGS", "-DSQLCIPHER_OMIT_LOG_DEVICE");
+        }
+    }
+}
+
+/// `/usr/include/openssl` and the host's multiarch folder with `opensslconf.h` (not any
+/// other `openssl` folder: Node.js installs its own under `/usr/include/node`).
+fn openssl_header_dirs() -> Result<Vec<PathBuf>, String> {
+    let common = PathBuf::from("/usr/include/openssl");
+    let multiarch = PathBuf::from(format!(
+        "/usr/include/{}-linux-gnu/openssl",
+        std::env::consts::ARCH
+    ));
+    if common.join("evp.h").exists() && multiarch.join("opensslconf.h").exists() {
+        Ok(vec![common, multiarch])
+    } else {
+        Err(
+            "the host's OpenSSL headers are missing (SQLCipher compiles against them). \
+             Fix: apt-get install libssl-dev"
+                .into(),
+        )
+    }
+}
+
+/// Where cached tools live (`POSMATE_CACHE`, by default `/var/cache/posmate`).
+pub fn cache_dir() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("POSMATE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/posmate"));
+    fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "cannot create the cache folder {}: {e}. Fix: create it, or point POSMATE_CACHE at \
+             a writable folder",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
+}
+
+/// Writes an executable script unless it already has exactly this content (an unchanged
+/// file keeps its timestamp).
+fn write_script(path: &Path, content: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if fs::read_to_string(path).ok().as_deref() == Some(content) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+    }
+    fs::write(path, content).map_err(|e| write_error(path, e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| write_error(path, e))
+}
+
+/// Runs an installation step; its error says what to do.
+fn run(cmd: &mut Command, what: &str, fix: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {what}: {e}. Fix: {fix}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status}). Fix: {fix}"))
+    }
+}
+
+/// A command's standard output, or an error naming it.
+pub fn output(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> String {
+    format!("cannot read {}: {e}", path.display())
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
