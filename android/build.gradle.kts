@@ -6,6 +6,13 @@ plugins {
     alias(libs.plugins.kotlin.compose) apply false
 }
 
+// Coordinates of the modules, so an app's composite build (`includeBuild`) can depend on
+// "app.posmate:posmate" and Gradle substitutes this project (docs/mobile.md).
+subprojects {
+    group = "app.posmate"
+    version = "0.1.0"
+}
+
 /** The Rust workspace this Android project lives in. */
 val cargoWorkspace: File = rootDir.parentFile
 extra["cargoWorkspace"] = cargoWorkspace
