@@ -78,8 +78,9 @@ impl Report for DecommissionReport {
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let owned = phone::open(ctx).await?;
     let phone = &owned;
+    // No check that the phone still knows the terminal: a decommission cut after its last
+    // step erased the terminal from the phone is finished by the flow, which it finds by SN.
     let sn = known_sn(phone, args.sn)?;
-    phone.terminal(&sn)?;
     prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
     let passphrase: Passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
     if args.from_screen {

@@ -5,6 +5,8 @@
 
 mod common;
 mod conventions;
+mod demo;
 mod embedded;
+mod kill;
 mod lifecycle;
 mod remote;
