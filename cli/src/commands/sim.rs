@@ -372,8 +372,8 @@ fn acquirer_text(a: &AcquirerJson) -> String {
         })
         .collect();
     format!(
-        "simulated acquirer (clock {}):\n{}\n{}",
-        a.now_ms,
+        "simulated acquirer (clock {} UTC):\n{}\n{}",
+        crate::fmt::time(a.now_ms),
         table(
             &["MERCHANT NO", "NAME", "PHONE", "ADDRESS", "REVIEW"],
             &merchants
@@ -542,7 +542,14 @@ fn describe(control: &Control, result: &Value) -> String {
             Ok(a) => acquirer_text(&a),
             Err(_) => result.to_string(),
         },
-        Control::Advance { .. } => format!("the acquirer's clock is now {}", s("now_ms")),
+        Control::Advance { .. } => format!(
+            "the acquirer's clock is now {} UTC",
+            result
+                .get("now_ms")
+                .and_then(Value::as_u64)
+                .map(crate::fmt::time)
+                .unwrap_or_default()
+        ),
         Control::PresentCard { .. } => match s("outcome").as_str() {
             "answered" => "the card answered the phone's card read".into(),
             _ => "no card read was pending: the card is held for the next one".into(),
