@@ -18,6 +18,7 @@ use posmate_core::transport::manager::ReconnectPolicy;
 use posmate_core::transport::tcp::TcpTransport;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
+use posmate_sim::terminal::Sale;
 use posmate_sim::{SimTerminal, TerminalConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -171,28 +172,24 @@ pub fn write_terminal(path: &Path, sn: &str, seed: u64) -> Result<SimTerminal, S
     Ok(terminal)
 }
 
-/// Waits until the terminal's flash in `path` (written by `posmate sim` after changes)
-/// holds a journal of `head` records: what a power cut cannot take away.
-pub async fn flash_holds(path: &Path, head: u64, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    let mut seen = 0;
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read(path) {
-            if let Ok(fleet) = serde_json::from_slice::<SavedFleet>(&text) {
-                if let Some((t, _)) = fleet.into_terminals().into_iter().next() {
-                    seen = t.info().journal_head;
-                    if seen >= head {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Rings up `count` sales of `amount_minor + i` on the terminal whose flash is in `path`
+/// (its process stopped), and writes the flash back.
+pub fn ring_up_offline(path: &Path, count: u64, amount_minor: u64) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fleet: SavedFleet = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+    let mut terminals = fleet.into_terminals();
+    let (terminal, _) = terminals.first().ok_or("no terminal in the state file")?;
+    for i in 0..count {
+        terminal
+            .ring_up(
+                terminal.link_now(),
+                &Sale::new(amount_minor + i, 156, "6222021234567890128"),
+            )
+            .map_err(|e| format!("ring-up {i}: {e}"))?;
     }
-    Err(format!(
-        "{} holds {seen} records after {timeout:?}, not {head}",
-        path.display()
-    ))
+    let terminal = terminals.remove(0);
+    let text = serde_json::to_vec(&SavedFleet::of(&[terminal])).map_err(|e| e.to_string())?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Everything the peripheral printed, shared with whoever waits for a line.
@@ -313,19 +310,32 @@ impl Peripheral {
         self.child.id()
     }
 
-    /// Stops it as Ctrl-C would; it saves its flash and stops advertising.
+    /// Switches the terminal off: the process stops as on Ctrl-C (it saves its flash and
+    /// stops advertising), then its link is dropped — BlueZ owns the LE link and keeps it
+    /// up after the process that served the GATT service is gone.
     pub async fn stop(mut self) -> Result<(), String> {
         if let Some(pid) = self.child.id() {
             // SAFETY: signals a child process of ours by its pid.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Err("the peripheral did not stop on SIGTERM within 10 s".into())
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+            return Err("the peripheral did not stop on SIGTERM within 10 s".into());
+        }
+        let radio = adapter(PERIPHERAL).await?;
+        for address in radio.device_addresses().await.map_err(|e| e.to_string())? {
+            let device = radio.device(address).map_err(|e| e.to_string())?;
+            if device.is_connected().await.unwrap_or(false) {
+                device
+                    .disconnect()
+                    .await
+                    .map_err(|e| format!("dropping the link to {address}: {e}"))?;
             }
         }
+        Ok(())
     }
 
     pub async fn wait_exit(&mut self) {
