@@ -310,9 +310,9 @@ impl Peripheral {
         self.child.id()
     }
 
-    /// Switches the terminal off: the process stops as on Ctrl-C (it saves its flash and
-    /// stops advertising), then its link is dropped — BlueZ owns the LE link and keeps it
-    /// up after the process that served the GATT service is gone.
+    /// Switches the terminal off: the process stops as on Ctrl-C; it saves its flash, stops
+    /// advertising and drops its link (BlueZ owns the LE link and would keep it up), which
+    /// this checks.
     pub async fn stop(mut self) -> Result<(), String> {
         if let Some(pid) = self.child.id() {
             // SAFETY: signals a child process of ours by its pid.
@@ -326,16 +326,25 @@ impl Peripheral {
             return Err("the peripheral did not stop on SIGTERM within 10 s".into());
         }
         let radio = adapter(PERIPHERAL).await?;
-        for address in radio.device_addresses().await.map_err(|e| e.to_string())? {
-            let device = radio.device(address).map_err(|e| e.to_string())?;
-            if device.is_connected().await.unwrap_or(false) {
-                device
-                    .disconnect()
-                    .await
-                    .map_err(|e| format!("dropping the link to {address}: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut connected = Vec::new();
+            for address in radio.device_addresses().await.map_err(|e| e.to_string())? {
+                let device = radio.device(address).map_err(|e| e.to_string())?;
+                if device.is_connected().await.unwrap_or(false) {
+                    connected.push(address);
+                }
             }
+            if connected.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the stopped terminal still has a link to {connected:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(())
     }
 
     pub async fn wait_exit(&mut self) {

@@ -10,8 +10,8 @@
 //! the advertisement, the manufacturer data and the complete local name in the scan
 //! response (see [`legacy_layout`]). Centrals scan actively and see both merged.
 //!
-//! Adding an advertising instance needs CAP_NET_ADMIN (root, or
-//! `setcap cap_net_admin+ep posmate`).
+//! The same socket drops the link when the terminal stops ([`Advertiser::disconnect`]).
+//! Both need CAP_NET_ADMIN (root, or `setcap cap_net_admin+ep posmate`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -27,6 +27,10 @@ const HCI_DEV_NONE: u16 = 0xffff;
 const OP_READ_ADV_FEATURES: u16 = 0x003d;
 const OP_ADD_ADVERTISING: u16 = 0x003e;
 const OP_REMOVE_ADVERTISING: u16 = 0x003f;
+const OP_DISCONNECT: u16 = 0x0014;
+/// mgmt address types of LE devices.
+const LE_PUBLIC: u8 = 1;
+const LE_RANDOM: u8 = 2;
 const EV_CMD_COMPLETE: u16 = 0x0001;
 const EV_CMD_STATUS: u16 = 0x0002;
 
@@ -232,6 +236,15 @@ impl Advertiser {
             Err(AdvertiseError::Refused { status: 0x0d, .. }) => Ok(()),
             other => other.map(|_| ()),
         }
+    }
+
+    /// Drops the link to the device at `address` (most significant byte first, as
+    /// displayed).
+    pub fn disconnect(&mut self, address: [u8; 6], public: bool) -> Result<(), AdvertiseError> {
+        let mut params: Vec<u8> = address.iter().rev().copied().collect();
+        params.push(if public { LE_PUBLIC } else { LE_RANDOM });
+        self.command("disconnect", OP_DISCONNECT, &params)
+            .map(|_| ())
     }
 
     /// Sends one command and waits for its Command Complete (return parameters) or

@@ -273,6 +273,8 @@ async fn run_blocking<T: Send + 'static>(
 struct Active {
     link: LinkId,
     central: Address,
+    /// Whether the central's address is public (for the kernel's disconnect at shutdown).
+    public: bool,
     /// BlueZ's notification socket: each message one notification.
     notify: UnixDatagram,
     /// BlueZ's socket of the central's writes, once it wrote.
@@ -367,6 +369,10 @@ impl<H: HostAccess> Driver<H> {
             .clamp(gatt::MIN_MTU, gatt::MAX_MTU);
         let firmware_mtu = att_mtu.min(NOTIFY_MAX as u16 + gatt::ATT_HEADER as u16);
         let central = writer.device_address();
+        let public = match self.adapter.device(central) {
+            Ok(d) => d.address_type().await.ok() != Some(bluer::AddressType::LeRandom),
+            Err(_) => true,
+        };
         let notify = match into_socket(writer) {
             Ok(s) => s,
             Err(e) => {
@@ -385,6 +391,7 @@ impl<H: HostAccess> Driver<H> {
                 self.link = Some(Active {
                     link,
                     central,
+                    public,
                     notify,
                     writes,
                     piece: gatt::max_value_len(mtu),
@@ -571,6 +578,19 @@ impl<H: HostAccess> Driver<H> {
             adapter: self.options.adapter.clone(),
             source,
         })
+    }
+}
+
+/// A terminal that stops serving drops its link, as one switched off would: BlueZ owns
+/// the LE link and would keep it up after this process has gone. (Blocking, like the
+/// advertiser's own stop that follows; both are local calls to the kernel.)
+impl<H> Drop for Driver<H> {
+    fn drop(&mut self) {
+        if let (Some(active), Some(advertiser)) = (&self.link, &mut self.advertiser) {
+            if let Err(e) = advertiser.disconnect(active.central.0, active.public) {
+                tracing::debug!(error = %e, "dropping the link at shutdown");
+            }
+        }
     }
 }
 
