@@ -420,9 +420,13 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Run folders kept (older ones are removed before a new run).
+const RUNS_KEPT: usize = 5;
+
 /// A fresh run folder with the binaries and the guest's script.
 fn prepare_run(bins: &[PathBuf], only: Option<&str>) -> Result<RunDir, String> {
     let base = target_dir().join("ble-test");
+    prune_runs(&base);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -431,7 +435,11 @@ fn prepare_run(bins: &[PathBuf], only: Option<&str>) -> Result<RunDir, String> {
     fs::create_dir_all(path.join("bin")).map_err(|e| format!("{}: {e}", path.display()))?;
     for b in bins {
         let name = b.file_name().expect("a binary has a name");
-        fs::copy(b, path.join("bin").join(name)).map_err(|e| format!("{}: {e}", b.display()))?;
+        let to = path.join("bin").join(name);
+        // A hard link costs nothing; a copy where the run folder is on another filesystem.
+        fs::hard_link(b, &to)
+            .or_else(|_| fs::copy(b, &to).map(|_| ()))
+            .map_err(|e| format!("{}: {e}", b.display()))?;
     }
     let script = path.join("guest.sh");
     let only = only.map_or(String::new(), |o| format!(" --only {o}"));
@@ -442,6 +450,25 @@ fn prepare_run(bins: &[PathBuf], only: Option<&str>) -> Result<RunDir, String> {
     let _ = fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(&path, &latest);
     Ok(RunDir { path })
+}
+
+/// Removes all but the newest run folders (each holds its binaries and capture).
+fn prune_runs(base: &Path) {
+    let mut runs: Vec<PathBuf> = fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+        })
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(RUNS_KEPT - 1);
+    for old in &runs[..excess] {
+        let _ = fs::remove_dir_all(old);
+    }
 }
 
 /// The guest's part of a run: system bus, two virtual controllers, BlueZ, a capture, then
