@@ -127,7 +127,7 @@ pub enum Action {
     },
     /// Hold a card to the terminal's reader (answers the phone's pending card read).
     #[command(
-        after_help = "Examples:\n  posmate sim present-card --sn SN2026000001 --pan 6222020200112233445"
+        after_help = "Examples:\n  posmate sim present-card --sn SN2026000001 --pan 6222021234567890128"
     )]
     PresentCard {
         #[arg(long)]
