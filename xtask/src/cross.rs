@@ -7,10 +7,8 @@
 //! under the cache) stands in for it: per-target wrapper scripts, set as `CC_<target>` and
 //! `AR_<target>`, compile that C against zig's musl (Android) or Darwin (iOS) headers. The
 //! objects are never linked and never shipped: this is a type check, not a mobile build
-//! (that needs the NDK or Xcode). For the same reason OpenSSL is not
-//! built from source for Android here (the shipped build vendors it): SQLCipher compiles
-//! against the host's OpenSSL headers, which saves minutes of C per target for nothing the
-//! check would see.
+//! (that needs the NDK or Xcode). SQLCipher needs no OpenSSL on any target: it uses
+//! posmate's Rust crypto provider (`core/src/store/cipher.rs`).
 //!
 //! Warnings are errors, as clippy's are on the host.
 //!
@@ -32,6 +30,8 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 /// The crates checked: the core and the UniFFI layer (JNI init lives there).
 const CRATES: &[&str] = &["posmate-core", "posmate-ffi"];
+/// `LIBSQLITE3_FLAGS` as `.cargo/config.toml` sets it (SQLCipher with posmate's provider).
+const SQLCIPHER_FLAGS: &str = "-DSQLCIPHER_CRYPTO_CUSTOM=posmate_sqlcipher_setup";
 /// The `ziglang` package installed from PyPI.
 const ZIGLANG_VERSION: &str = "0.17.0";
 
@@ -216,17 +216,12 @@ impl Zig {
         self.dir.join("bin").join(format!("{tool}-{target}"))
     }
 
-    fn openssl_dir(&self) -> PathBuf {
-        self.dir.join("openssl")
-    }
-
     fn sdk_stand_in(&self) -> PathBuf {
         self.dir.join("empty-sdk")
     }
 
-    /// The per-target `cc` and `ar` wrappers, the host's OpenSSL headers in one folder (Debian
-    /// splits them between `/usr/include` and the multiarch folder), an empty folder that
-    /// stands in for the iOS SDK (the `cc` crate asks `xcrun` for one otherwise).
+    /// The per-target `cc` and `ar` wrappers, and an empty folder that stands in for the iOS
+    /// SDK (the `cc` crate asks `xcrun` for one otherwise).
     fn write_stand_ins(&self) -> Result<(), String> {
         let zig = self.zig();
         for &(target, zig_target) in TARGETS {
@@ -254,75 +249,28 @@ impl Zig {
             write_script(&self.wrapper("ar", target), &ar)?;
         }
 
-        // Links, touched only where they differ: openssl-sys re-runs when the folder changes.
-        let include = self.openssl_dir().join("include/openssl");
-        fs::create_dir_all(&include).map_err(|e| write_error(&include, e))?;
-        let mut headers = Vec::new();
-        for dir in openssl_header_dirs()? {
-            for entry in fs::read_dir(&dir)
-                .map_err(|e| read_error(&dir, e))?
-                .flatten()
-            {
-                headers.push((entry.file_name(), entry.path()));
-            }
-        }
-        for entry in fs::read_dir(&include)
-            .map_err(|e| read_error(&include, e))?
-            .flatten()
-        {
-            let wanted = headers.iter().find(|(name, _)| *name == entry.file_name());
-            if wanted.map(|(_, header)| header) != fs::read_link(entry.path()).ok().as_ref() {
-                fs::remove_file(entry.path()).map_err(|e| write_error(&entry.path(), e))?;
-            }
-        }
-        for (name, header) in &headers {
-            let link = include.join(name);
-            if fs::symlink_metadata(&link).is_err() {
-                std::os::unix::fs::symlink(header, &link).map_err(|e| write_error(&link, e))?;
-            }
-        }
-        // openssl-sys wants a library folder; `cargo check` never links from it.
-        for dir in [self.openssl_dir().join("lib"), self.sdk_stand_in()] {
-            fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
-        }
-        Ok(())
+        let sdk = self.sdk_stand_in();
+        fs::create_dir_all(&sdk).map_err(|e| write_error(&sdk, e))
     }
 
     /// Points `cargo check --target target` at the stand-ins.
     fn configure(&self, cmd: &mut Command, target: &str) {
         let var = target.replace('-', "_");
-        let upper = var.to_uppercase();
         cmd.env(format!("CC_{var}"), self.wrapper("cc", target))
             .env(format!("AR_{var}"), self.wrapper("ar", target))
-            .env(format!("{upper}_OPENSSL_NO_VENDOR"), "1")
-            .env(format!("{upper}_OPENSSL_DIR"), self.openssl_dir())
-            .env(format!("{upper}_OPENSSL_STATIC"), "1")
             .env("ZIG_GLOBAL_CACHE_DIR", self.dir.join("cache"))
             .env("ZIG_LOCAL_CACHE_DIR", self.dir.join("cache"));
         if target.contains("apple") {
-            // zig has no iOS SDK, so no <os/log.h>: SQLCipher's log device is left out.
-            cmd.env("SDKROOT", self.sdk_stand_in())
-                .env("LIBSQLITE3_FLAGS", "-DSQLCIPHER_OMIT_LOG_DEVICE");
+            // zig has no iOS SDK, so no <os/log.h>: SQLCipher's log device is left out. The
+            // workspace forces LIBSQLITE3_FLAGS (.cargo/config.toml), so the flag is added
+            // there, next to the provider's.
+            cmd.env("SDKROOT", self.sdk_stand_in()).args([
+                "--config",
+                &format!(
+                    "env.LIBSQLITE3_FLAGS.value = \"{SQLCIPHER_FLAGS} -DSQLCIPHER_OMIT_LOG_DEVICE\""
+                ),
+            ]);
         }
-    }
-}
-
-/// `/usr/include/openssl` and the host's multiarch folder with `opensslconf.h` (not any
-/// other `openssl` folder: Node.js installs its own under `/usr/include/node`).
-fn openssl_header_dirs() -> Result<Vec<PathBuf>, String> {
-    let common = PathBuf::from("/usr/include/openssl");
-    let multiarch = PathBuf::from(format!(
-        "/usr/include/{}-linux-gnu/openssl",
-        std::env::consts::ARCH
-    ));
-    if common.join("evp.h").exists() && multiarch.join("opensslconf.h").exists() {
-        Ok(vec![common, multiarch])
-    } else {
-        Err(
-            "the host's OpenSSL headers are missing (SQLCipher compiles against them). \
-             Fix: apt-get install libssl-dev"
-                .into(),
-        )
     }
 }
 
@@ -381,10 +329,6 @@ pub fn output(program: &str, args: &[&str]) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn read_error(path: &Path, e: std::io::Error) -> String {
-    format!("cannot read {}: {e}", path.display())
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> String {

@@ -2,13 +2,13 @@
 //!
 //! Builds `posmate-ffi`'s cdylib for x86_64 Linux with the `mobile` profile (in
 //! `target/size`), strips a copy with `strip --strip-all` and prints its size against the
-//! 8 MB target. Two builds, because SQLCipher's crypto differs by platform: here it links
-//! the system libcrypto dynamically, while Android ships OpenSSL inside the library
-//! (`bundled-sqlcipher-vendored-openssl`). The target is judged on the second, the larger.
+//! 8 MB target. Everything the database needs is inside: SQLCipher and its crypto provider
+//! (`core/src/store/cipher.rs`, Rust), so the library needs no libcrypto on any platform;
+//! the command checks that it does not ask for one.
 //!
-//! Growth per dependency: every sized symbol of the OpenSSL build (`nm -S`), attributed to
+//! Growth per dependency: every sized symbol (`nm -S`), attributed to
 //! the crate its (demangled) path names, or, for C, to the static archive that defines it
-//! (SQLCipher's or OpenSSL's, found through the build scripts' `out_dir`). Generic code is
+//! (SQLCipher's or libdbus's, found through the build scripts' `out_dir`). Generic code is
 //! counted where it was instantiated from (`drop_in_place<tokio::…>` counts for tokio),
 //! like `cargo bloat --crates`.
 
@@ -25,11 +25,6 @@ const TARGET_BYTES: u64 = 8_000_000;
 /// does it, the archive in its `out_dir`, the name shown.
 const C_ARCHIVES: &[(&str, &str, &str)] = &[
     ("libsqlite3-sys", "libsqlcipher.a", "sqlcipher (C)"),
-    (
-        "openssl-sys",
-        "openssl-build/install/lib/libcrypto.a",
-        "openssl (C)",
-    ),
     ("libdbus-sys", "libdbus.a", "libdbus (C, Linux only)"),
 ];
 /// Crates printed one by one; the rest are summed on one line.
@@ -45,39 +40,29 @@ pub fn size() -> Result<(), String> {
         .to_path_buf();
     let target_dir = root.join("target/size");
 
-    let system = build(&target_dir, &[])?;
-    let system_bytes = stripped_size(&system.library, &target_dir, "system-libcrypto")?;
-    let vendored = build(
-        &target_dir,
-        // posmate-core is selected too: a dependency's feature can only be named through a
-        // package that depends on it directly.
-        &[
-            "-p",
-            "posmate-core",
-            "--features",
-            "rusqlite/bundled-sqlcipher-vendored-openssl",
-        ],
-    )?;
-    let vendored_bytes = stripped_size(&vendored.library, &target_dir, "vendored-openssl")?;
-
-    let shares = attribute(&vendored)?;
-    let verdict = if vendored_bytes <= TARGET_BYTES {
+    let build = build(&target_dir)?;
+    let bytes = stripped_size(&build.library, &target_dir)?;
+    let needed = needed_libraries(&build.library)?;
+    if let Some(crypto) = needed.iter().find(|l| l.starts_with("libcrypto")) {
+        return Err(format!(
+            "size (the library needs {crypto}: SQLCipher was built with its OpenSSL provider; \
+             check that LIBSQLITE3_FLAGS from .cargo/config.toml reaches libsqlite3-sys)"
+        ));
+    }
+    let shares = attribute(&build)?;
+    let verdict = if bytes <= TARGET_BYTES {
         "PASS"
     } else {
         "MISS"
     };
     println!("\nlibposmate_ffi.so, x86_64 Linux, profile mobile, strip --strip-all:");
     println!(
-        "  with OpenSSL inside (as Android ships it)  {}  target <= {}: {verdict}",
-        mb(vendored_bytes),
-        mb(TARGET_BYTES)
+        "  {}  target <= {}: {verdict}  (SQLCipher and its crypto inside; needs {})",
+        mb(bytes),
+        mb(TARGET_BYTES),
+        needed.join(", ")
     );
-    println!(
-        "  with the system libcrypto (as built here)  {}  (OpenSSL adds {})",
-        mb(system_bytes),
-        mb(vendored_bytes.saturating_sub(system_bytes))
-    );
-    print_shares(&shares, vendored_bytes);
+    print_shares(&shares, bytes);
     eprintln!(
         "<== size: {verdict} in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -87,7 +72,7 @@ pub fn size() -> Result<(), String> {
     } else {
         Err(format!(
             "size ({} is over the {} target)",
-            mb(vendored_bytes),
+            mb(bytes),
             mb(TARGET_BYTES)
         ))
     }
@@ -100,9 +85,9 @@ struct Build {
     archives: Vec<(&'static str, PathBuf)>,
 }
 
-fn build(target_dir: &Path, extra: &[&str]) -> Result<Build, String> {
+fn build(target_dir: &Path) -> Result<Build, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut args = vec![
+    let args = [
         "build",
         "--lib",
         "-p",
@@ -112,11 +97,10 @@ fn build(target_dir: &Path, extra: &[&str]) -> Result<Build, String> {
         "--message-format",
         "json-render-diagnostics",
     ];
-    args.extend_from_slice(extra);
     eprintln!("size: {cargo} {}", args.join(" "));
     let began = Instant::now();
     let out = Command::new(&cargo)
-        .args(&args)
+        .args(args)
         .arg("--target-dir")
         .arg(target_dir)
         .stderr(Stdio::inherit())
@@ -159,8 +143,8 @@ fn build(target_dir: &Path, extra: &[&str]) -> Result<Build, String> {
 }
 
 /// Strips a copy of the library and returns its size.
-fn stripped_size(library: &Path, target_dir: &Path, variant: &str) -> Result<u64, String> {
-    let stripped = target_dir.join(format!("libposmate_ffi-{variant}.stripped.so"));
+fn stripped_size(library: &Path, target_dir: &Path) -> Result<u64, String> {
+    let stripped = target_dir.join("libposmate_ffi.stripped.so");
     let status = Command::new("strip")
         .arg("--strip-all")
         .arg("-o")
@@ -174,6 +158,16 @@ fn stripped_size(library: &Path, target_dir: &Path, variant: &str) -> Result<u64
     fs::metadata(&stripped)
         .map(|m| m.len())
         .map_err(|e| format!("size (cannot read {}: {e})", stripped.display()))
+}
+
+/// The shared libraries the library asks the loader for (`DT_NEEDED`).
+fn needed_libraries(library: &Path) -> Result<Vec<String>, String> {
+    let dynamic = output("readelf", &["--dynamic", &library.to_string_lossy()])?;
+    Ok(dynamic
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| Some(l.split_once('[')?.1.split_once(']')?.0.to_owned()))
+        .collect())
 }
 
 /// Bytes of the library's symbols per crate (or C archive), largest first.
@@ -251,7 +245,7 @@ fn crate_of(symbol: &str) -> String {
 
 fn print_shares(shares: &[(String, u64)], file_bytes: u64) {
     let total: u64 = shares.iter().map(|s| s.1).sum();
-    println!("\ngrowth per dependency (bytes of code and data in the OpenSSL build):");
+    println!("\ngrowth per dependency (bytes of code and data):");
     for (name, bytes) in shares.iter().take(TOP) {
         println!(
             "  {name:<28} {:>10}  {:>5.1}%",

@@ -233,6 +233,7 @@ fn create(path: &Path, key: &DbKey) -> Result<Connection, StoreError> {
 
 /// SQLCipher logs decryption failures to stderr by default; the store reports them itself.
 fn quiet(conn: &Connection) -> Result<(), StoreError> {
+    super::cipher::link();
     conn.execute_batch("PRAGMA cipher_log_level = NONE")?;
     Ok(())
 }

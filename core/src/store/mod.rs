@@ -26,6 +26,7 @@
 mod audit;
 mod backups;
 mod cards;
+mod cipher;
 mod error;
 mod flows;
 mod key;
