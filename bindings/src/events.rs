@@ -2,16 +2,22 @@
 //! opens (pairing, reconnecting, resuming a flow) goes through [`ObservedTransport`],
 //! which publishes what happened to it.
 //!
+//! A link lost under an open, idle session is reported at once: the connection's event
+//! receiver is handed to the session's reader task with an observer
+//! ([`LinkEvents::observe`]), so `Disconnected` is published the moment that reader takes
+//! the link's last event, not at the next call. A failing write, `disconnect()` and the
+//! connection being released report it too; whichever comes first is published, once.
+//!
 //! The core's reconnect manager publishes richer states but the companion does not
-//! expose them yet, and a link lost under an open session is seen here only when the
-//! session releases its connection or a write finds it down.
+//! expose them yet.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use posmate_core::transport::{
-    Connection, LinkEvents, PeripheralId, ScanFilter, ScanStream, Transport, TransportError,
+    self, Connection, LinkEvent, LinkEvents, PeripheralId, ScanFilter, ScanStream, Transport,
+    TransportError,
 };
 use tokio::sync::broadcast;
 
@@ -88,7 +94,7 @@ impl Transport for ObservedTransport {
                 Ok(Box::new(ObservedConnection {
                     inner,
                     states: self.states.clone(),
-                    ended: AtomicBool::new(false),
+                    ended: Arc::new(AtomicBool::new(false)),
                 }))
             }
             Err(e) => {
@@ -106,17 +112,29 @@ impl Transport for ObservedTransport {
 struct ObservedConnection {
     inner: Box<dyn Connection>,
     states: broadcast::Sender<ConnectionState>,
-    ended: AtomicBool,
+    /// Set by whoever publishes `Disconnected` first (this connection, or the observer of its
+    /// events), so it is published once.
+    ended: Arc<AtomicBool>,
+}
+
+/// Publishes `Disconnected` for `peripheral_id` unless it already was.
+fn publish_ended(
+    states: &broadcast::Sender<ConnectionState>,
+    ended: &AtomicBool,
+    peripheral_id: &str,
+    reason: DisconnectReason,
+) {
+    if !ended.swap(true, Ordering::SeqCst) {
+        let _ = states.send(ConnectionState::Disconnected {
+            peripheral_id: peripheral_id.into(),
+            reason,
+        });
+    }
 }
 
 impl ObservedConnection {
     fn ended(&self, reason: DisconnectReason) {
-        if !self.ended.swap(true, Ordering::SeqCst) {
-            let _ = self.states.send(ConnectionState::Disconnected {
-                peripheral_id: self.inner.id().as_str().into(),
-                reason,
-            });
-        }
+        publish_ended(&self.states, &self.ended, self.inner.id().as_str(), reason);
     }
 }
 
@@ -139,7 +157,20 @@ impl Connection for ObservedConnection {
     }
 
     fn take_events(&self) -> Option<LinkEvents> {
-        self.inner.take_events()
+        let events = self.inner.take_events()?;
+        let peripheral_id = self.inner.id().as_str().to_owned();
+        let states = self.states.clone();
+        let ended = self.ended.clone();
+        Some(events.observe(move |event| {
+            if let LinkEvent::Disconnected(why) = event {
+                let reason = match why {
+                    transport::DisconnectReason::LocalRequest => DisconnectReason::ClosedByPhone,
+                    transport::DisconnectReason::RemoteClosed
+                    | transport::DisconnectReason::LinkLost => DisconnectReason::LinkLost,
+                };
+                publish_ended(&states, &ended, &peripheral_id, reason);
+            }
+        }))
     }
 
     async fn disconnect(&self) -> Result<(), TransportError> {

@@ -187,6 +187,7 @@ pub struct Stamped {
 }
 
 type ReadHook = Arc<dyn Fn(Micros) + Send + Sync>;
+type Observer = Box<dyn Fn(&LinkEvent) + Send + Sync>;
 
 /// The ordered receiver of a connection's events, taken once with
 /// [`Connection::take_events`] by the one reader task that owns it.
@@ -195,11 +196,44 @@ pub struct LinkEvents {
     /// Told the time of every event the reader takes: the simulated link advances the phone's
     /// causal clock with it.
     on_read: Option<ReadHook>,
+    /// Shown every event the reader takes, before the reader sees it (see [`LinkEvents::observe`]).
+    observer: Option<Observer>,
 }
 
 impl LinkEvents {
     pub(crate) fn new(rx: mpsc::UnboundedReceiver<Stamped>, on_read: Option<ReadHook>) -> Self {
-        LinkEvents { rx, on_read }
+        LinkEvents {
+            rx,
+            on_read,
+            observer: None,
+        }
+    }
+
+    /// These events with `f` shown each one as the reader takes it, in order, before the
+    /// reader gets it.
+    ///
+    /// For wrappers of a [`Connection`] that must learn of the link's events without owning
+    /// the receiver: the session's reader task is always awaiting it, so the bindings report
+    /// a lost link (`Disconnected`) the moment that reader sees it, not at the next write.
+    /// An observer set earlier is kept and called first.
+    pub fn observe(mut self, f: impl Fn(&LinkEvent) + Send + Sync + 'static) -> LinkEvents {
+        self.observer = Some(match self.observer.take() {
+            None => Box::new(f),
+            Some(earlier) => Box::new(move |event| {
+                earlier(event);
+                f(event);
+            }),
+        });
+        self
+    }
+
+    fn taken(&self, stamped: &Stamped) {
+        if let Some(hook) = &self.on_read {
+            hook(stamped.at);
+        }
+        if let Some(observer) = &self.observer {
+            observer(&stamped.event);
+        }
     }
 
     /// The next event; `None` once `Disconnected` has been taken.
@@ -210,18 +244,14 @@ impl LinkEvents {
     /// The next event with its link time.
     pub async fn recv_stamped(&mut self) -> Option<Stamped> {
         let stamped = self.rx.recv().await?;
-        if let Some(hook) = &self.on_read {
-            hook(stamped.at);
-        }
+        self.taken(&stamped);
         Some(stamped)
     }
 
     /// The next event if one is ready now.
     pub fn try_recv(&mut self) -> Option<Stamped> {
         let stamped = self.rx.try_recv().ok()?;
-        if let Some(hook) = &self.on_read {
-            hook(stamped.at);
-        }
+        self.taken(&stamped);
         Some(stamped)
     }
 }
@@ -506,5 +536,45 @@ mod tests {
             }
         ));
         assert!(TransportError::check_len(&[0; 20], 23).is_ok());
+    }
+
+    #[tokio::test]
+    async fn observer_sees_every_taken_event_in_order_and_read_hook_still_runs() {
+        use std::sync::Mutex;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let read_at = Arc::new(Mutex::new(Vec::new()));
+        let hook: ReadHook = {
+            let read_at = read_at.clone();
+            Arc::new(move |at| read_at.lock().unwrap().push(at))
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut events = {
+            let seen = seen.clone();
+            LinkEvents::new(rx, Some(hook)).observe(move |e| seen.lock().unwrap().push(e.clone()))
+        };
+        let sent = [
+            LinkEvent::Notification(vec![1]),
+            LinkEvent::Notification(vec![2, 3]),
+            LinkEvent::Disconnected(DisconnectReason::LinkLost),
+        ];
+        for (at, event) in sent.iter().enumerate() {
+            tx.send(Stamped {
+                at: at as Micros * 10,
+                event: event.clone(),
+            })
+            .unwrap();
+        }
+        drop(tx);
+
+        // Nothing is observed before the reader takes it.
+        assert!(seen.lock().unwrap().is_empty());
+        assert_eq!(events.try_recv().unwrap().event, sent[0]);
+        assert_eq!(*seen.lock().unwrap(), sent[..1]);
+        assert_eq!(events.recv().await, Some(sent[1].clone()));
+        assert_eq!(events.recv_stamped().await.unwrap().event, sent[2]);
+        assert_eq!(events.recv().await, None);
+        assert_eq!(*seen.lock().unwrap(), sent);
+        assert_eq!(*read_at.lock().unwrap(), [0, 10, 20]);
     }
 }
