@@ -138,6 +138,17 @@ fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
+/// An error with its sources (the platform's own words), for a failing case's report.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -173,7 +184,7 @@ async fn first_match(
     want: impl Fn(&Candidate) -> bool,
 ) -> Result<Option<(Candidate, Duration)>, String> {
     let start = Instant::now();
-    let mut stream = transport.scan(filter).await.map_err(|e| e.to_string())?;
+    let mut stream = transport.scan(filter).await.map_err(|e| chain(&e))?;
     let deadline = tokio::time::Instant::now() + timeout;
     while let Ok(Some(c)) = tokio::time::timeout_at(deadline, stream.next()).await {
         if want(&c) {
@@ -195,7 +206,7 @@ async fn scan_with_filters(env: &mut Env) -> CaseResult {
         ..BtleOptions::default()
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     let (found, took) = first_match(
         &transport,
         ScanFilter::sn_suffix("100001"),
@@ -256,7 +267,7 @@ async fn pairing(env: &mut Env) -> CaseResult {
         ..BtleOptions::default()
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     let start = Instant::now();
     let (found, seen) = first_match(
         &scanner,
@@ -270,7 +281,7 @@ async fn pairing(env: &mut Env) -> CaseResult {
     let row = phone
         .pair(&found.id, &merchant)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     let took = start.elapsed();
     let pairing = paired.elapsed();
     check(row.sn == SN1, || format!("paired with {}", row.sn))?;
@@ -311,7 +322,7 @@ async fn reconnect_paired(env: &mut Env) -> CaseResult {
             .await?;
         let mark = p1.mark();
         let start = Instant::now();
-        let info = phone.info(SN1).await.map_err(|e| e.to_string())?;
+        let info = phone.info(SN1).await.map_err(|e| chain(&e))?;
         times.push(start.elapsed());
         check(info.sn == SN1, || format!("info from {}", info.sn))?;
         // No code was shown: a resume, not a new pairing.
@@ -358,7 +369,7 @@ fn all_records(phone: &Companion, sn: &str) -> Result<Vec<StoredRecord>, String>
     let mut query = history(sn);
     let mut all = Vec::new();
     loop {
-        let page = phone.history(&query).map_err(|e| e.to_string())?;
+        let page = phone.history(&query).map_err(|e| chain(&e))?;
         all.extend(page.records);
         match page.next {
             Some(next) => query.after = Some(next),
@@ -425,7 +436,7 @@ async fn lifecycle(env: &mut Env) -> CaseResult {
         synced.inserted == SYNC_RECORDS && synced.last_seq == SYNC_RECORDS,
         || format!("{synced:?}"),
     )?;
-    let again = phone.sync(SN1, &ctl).await.map_err(|e| e.to_string())?;
+    let again = phone.sync(SN1, &ctl).await.map_err(|e| chain(&e))?;
     check(again.inserted == 0, || format!("second sync {again:?}"))?;
     let held = all_records(phone, SN1)?.len();
     check(held as u64 == SYNC_RECORDS, || format!("{held} held"))?;
@@ -478,7 +489,7 @@ async fn lifecycle(env: &mut Env) -> CaseResult {
         ..BtleOptions::default()
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     first_match(
         &transport,
         ScanFilter::sn_suffix("100001"),
@@ -514,7 +525,7 @@ async fn disappears_mid_sync(env: &mut Env) -> CaseResult {
     let found = phone
         .scan(ScanFilter::sn_suffix("100002"), Duration::from_secs(2))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     let id = found.first().map(|c| c.id.clone()).ok_or("t2 not found")?;
     phone
         .pair(&id, &p2.merchant())
@@ -648,7 +659,7 @@ async fn adapter_powered_off() -> CaseResult {
             ..BtleOptions::default()
         })
     };
-    let transport = open().await.map_err(|e| e.to_string())?;
+    let transport = open().await.map_err(|e| chain(&e))?;
     btmgmt(CENTRAL, &["power", "off"]).await?;
     let result = async {
         let err = open()

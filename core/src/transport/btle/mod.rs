@@ -82,6 +82,10 @@ fn adapter_name(info: &str) -> &str {
     info.split_whitespace().next().unwrap_or(info)
 }
 
+/// How often a scan start refused with an I/O error is tried, and the wait between tries.
+const SCAN_START_ATTEMPTS: u32 = 4;
+const SCAN_START_RETRY: Duration = Duration::from_millis(250);
+
 /// A real Bluetooth radio.
 pub struct BtleTransport {
     adapter: Adapter,
@@ -221,12 +225,28 @@ impl Transport for BtleTransport {
             ));
         }
         let service = Uuid::from_u128(gatt::SERVICE_UUID);
-        self.adapter
-            .start_scan(btleplug::api::ScanFilter {
-                services: vec![service],
-            })
-            .await
-            .map_err(|e| map_err(e, io("scan")))?;
+        // BlueZ can refuse StartDiscovery for a moment after the previous discovery was
+        // stopped (its own stop is still winding down inside bluetoothd), so a start that
+        // fails with a plain I/O error is tried again a few times before the scan fails.
+        let mut attempt = 1;
+        loop {
+            let started = self
+                .adapter
+                .start_scan(btleplug::api::ScanFilter {
+                    services: vec![service],
+                })
+                .await
+                .map_err(|e| map_err(e, io("scan")));
+            match started {
+                Ok(()) => break,
+                Err(e @ TransportError::Io { .. }) if attempt < SCAN_START_ATTEMPTS => {
+                    tracing::debug!(attempt, error = ?e, "scan start refused; retrying");
+                    tokio::time::sleep(SCAN_START_RETRY).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let adapter = self.adapter.clone();
         let known = self.known.clone();
         let last: Arc<Mutex<HashMap<PeripheralId, Candidate>>> = Arc::default();
