@@ -505,15 +505,16 @@ impl PosmateCompanion {
         self.read(|c| Ok(c.open_flows()?.into_iter().map(Into::into).collect()))
     }
 
-    /// Resumes an open flow that needs no new input; returns its outcome as JSON.
+    /// Resumes an open flow that needs no new input and returns its outcome. A finished
+    /// flow is refused with `flow-finished`.
     #[uniffi::method(default(control = None))]
     pub async fn resume(
         &self,
         flow_id: String,
         control: Option<Arc<FlowControl>>,
-    ) -> Result<String, PosmateError> {
+    ) -> Result<ResumeOutcome, PosmateError> {
         self.flow(control, move |c, ctl| async move {
-            Ok(c.resume(&flow_id, &ctl).await?.to_string())
+            Ok(c.resume(&flow_id, &ctl).await?.into())
         })
         .await
     }

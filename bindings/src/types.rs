@@ -686,6 +686,28 @@ impl From<core_flows::DecommissionOutcome> for DecommissionOutcome {
     }
 }
 
+/// What finishing an open flow with `resume` produced, by the flow's kind.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ResumeOutcome {
+    Activation { outcome: ActivationOutcome },
+    Settlement { outcome: SettlementOutcome },
+    CardBound { card: Card },
+    CardUnbound { binding_id: String },
+    Decommissioned { outcome: DecommissionOutcome },
+}
+
+impl From<comp::Resumed> for ResumeOutcome {
+    fn from(r: comp::Resumed) -> Self {
+        match r {
+            comp::Resumed::Activation(o) => ResumeOutcome::Activation { outcome: o.into() },
+            comp::Resumed::Settlement(o) => ResumeOutcome::Settlement { outcome: o.into() },
+            comp::Resumed::CardBound(row) => ResumeOutcome::CardBound { card: row.into() },
+            comp::Resumed::CardUnbound { binding_id } => ResumeOutcome::CardUnbound { binding_id },
+            comp::Resumed::Decommissioned(o) => ResumeOutcome::Decommissioned { outcome: o.into() },
+        }
+    }
+}
+
 #[derive(Clone, uniffi::Record)]
 pub struct ReplacementInput {
     pub old_sn: String,

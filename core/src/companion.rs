@@ -25,8 +25,8 @@ use crate::flows::{
 use crate::keystore::{self, KeyringStore, KeystoreChoice, Namespace, SecretStore};
 use crate::session::{CodeEntry, Session, SessionConfig, SessionError};
 use crate::store::{
-    AuditCheck, AuditEntry, CardRow, FlowRow, HistoryPage, HistoryQuery, Store, StoreOptions,
-    TerminalRow,
+    AuditCheck, AuditEntry, CardRow, FlowRow, FlowStatus, HistoryPage, HistoryQuery, Store,
+    StoreOptions, TerminalRow,
 };
 use crate::terminals::{LinkError, Terminals};
 use crate::transport::manager::ReconnectPolicy;
@@ -383,31 +383,41 @@ impl Companion {
 
     /// Resumes an open flow that needs no new input (activation, settlement, card bind
     /// read on a terminal, unbind, and decommission or replacement past their backup).
-    pub async fn resume(&self, flow_id: &str, control: &FlowControl) -> Result<serde_json::Value> {
+    /// A finished flow (done, failed or cancelled) is refused with `flow-finished`: running
+    /// it again would start a new settlement or decommission, not finish the old one.
+    pub async fn resume(&self, flow_id: &str, control: &FlowControl) -> Result<Resumed> {
         let row = self
             .store
             .read(|tx| tx.flow(flow_id))?
             .ok_or_else(|| Error::FlowNotFound { id: flow_id.into() })?;
+        if !matches!(row.status, FlowStatus::Running | FlowStatus::Paused) {
+            return Err(Error::FlowFinished {
+                id: row.id,
+                status: row.status.as_str(),
+            });
+        }
         let link = Link { c: self };
         let ctx = self.ctx(&link, control);
         let sn = row.sn.clone().unwrap_or_default();
-        let value = match FlowKind::parse(&row.kind) {
-            Some(FlowKind::Activation) => to_json(flows::resume_activation(&ctx, row).await?),
-            Some(FlowKind::Settlement) => to_json(flows::settle(&ctx, &sn).await?),
-            Some(FlowKind::CardBind) => to_json(flows::resume_bind(&ctx, row).await?),
+        Ok(match FlowKind::parse(&row.kind) {
+            Some(FlowKind::Activation) => {
+                Resumed::Activation(flows::resume_activation(&ctx, row).await?)
+            }
+            Some(FlowKind::Settlement) => Resumed::Settlement(flows::settle(&ctx, &sn).await?),
+            Some(FlowKind::CardBind) => Resumed::CardBound(flows::resume_bind(&ctx, row).await?),
             Some(FlowKind::CardUnbind) => {
                 let merchant = row.state["merchant_no"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                let binding = row.state["binding_id"]
+                let binding_id = row.state["binding_id"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                flows::resume_unbind(&ctx, row, &merchant, &binding).await?;
-                json!({ "unbound": binding })
+                flows::resume_unbind(&ctx, row, &merchant, &binding_id).await?;
+                Resumed::CardUnbound { binding_id }
             }
-            Some(FlowKind::Decommission) => to_json(
+            Some(FlowKind::Decommission) => Resumed::Decommissioned(
                 flows::decommission(
                     &ctx,
                     DecommissionInput {
@@ -425,8 +435,7 @@ impl Companion {
                     what: "the replacement's inputs (run replace again with the same terminals)",
                 })
             }
-        };
-        Ok(value)
+        })
     }
 
     // ---- backup, export, audit --------------------------------------------------------
@@ -607,8 +616,19 @@ impl Companion {
     }
 }
 
-fn to_json<T: Serialize>(v: T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
+/// What finishing a flow with [`Companion::resume`] produced, by the flow's kind. As JSON it
+/// is the outcome alone (untagged), as the CLI prints it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Resumed {
+    Activation(ActivationOutcome),
+    Settlement(SettlementOutcome),
+    CardBound(CardRow),
+    CardUnbound {
+        #[serde(rename = "unbound")]
+        binding_id: String,
+    },
+    Decommissioned(DecommissionOutcome),
 }
 
 /// The companion as the flows' link to terminals.

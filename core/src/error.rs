@@ -71,6 +71,8 @@ pub enum Error {
     FlowInProgress { flow_id: String, kind: String },
     #[error("no flow {id}")]
     FlowNotFound { id: String },
+    #[error("flow {id} is already {status}; there is nothing to resume")]
+    FlowFinished { id: String, status: &'static str },
     #[error("no card with binding {binding_id}")]
     CardNotFound { binding_id: String },
     #[error("cancelled")]
@@ -140,6 +142,7 @@ impl Error {
             Error::NeedsInput { .. } => "needs-input",
             Error::FlowInProgress { .. } => "flow-in-progress",
             Error::FlowNotFound { .. } => "flow-not-found",
+            Error::FlowFinished { .. } => "flow-finished",
             Error::CardNotFound { .. } => "card-not-found",
             Error::Cancelled => "cancelled",
         }
@@ -262,6 +265,9 @@ impl Error {
             Error::FlowInProgress { .. } => "resume or cancel the flow in progress".into(),
             Error::FlowNotFound { .. } | Error::CardNotFound { .. } => {
                 "list what exists and pick one of those".into()
+            }
+            Error::FlowFinished { .. } => {
+                "nothing to do: list the open flows to see what still needs finishing".into()
             }
             Error::Cancelled => "nothing was changed after the cancelled step".into(),
         }

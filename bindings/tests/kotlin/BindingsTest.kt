@@ -244,14 +244,32 @@ suspend fun droppedLink(root: File) {
         synchronized(states.seen) { states.seen.any { it is ConnectionState.Disconnected } }) { states.kinds() }
     sim.setFaults(sn, emptyList())
     val resumed = if (open.isNotEmpty()) phone.resume(open[0].id) else null
-    check("resume finishes the settlement", resumed != null && resumed.contains("\"matched\":true")) { resumed }
+    check(
+        "resume finishes the settlement, typed",
+        resumed is ResumeOutcome.Settlement && resumed.outcome.matched && resumed.outcome.records == 4uL,
+    ) { resumed }
+    val again = if (open.isNotEmpty()) errorOf { phone.resume(open[0].id) } else null
+    check(
+        "resuming the finished flow again is refused, not re-run",
+        again?.code == "flow-finished" && again.retryable == false,
+    ) { again }
     val seqs = phone.history(HistoryQuery(sn = sn, limit = 100u)).records.map { it.seq }.sorted()
     check("every record once, none twice", seqs == (1..4).map { it.toULong() }) { seqs }
     check("no flow is left open", phone.openFlows().isEmpty()) { phone.openFlows() }
 
     // The terminal walks out of range mid-session and comes back. A call racing the loss may
     // fail (retryable); a retry reconnects without a code.
+    val before = states.seen.size
     sim.dropLink(sn)
+    // The listener hears of it while the session is idle, before any call: wait up to 3 s.
+    var ended = emptyList<ConnectionState.Disconnected>()
+    for (i in 0 until 60) {
+        ended = synchronized(states.seen) { states.seen.drop(before).filterIsInstance<ConnectionState.Disconnected>() }
+        if (ended.isNotEmpty()) break
+        delay(50)
+    }
+    check("the connection listener hears of the lost link without a call",
+        ended.size == 1 && ended[0].reason == DisconnectReason.LINK_LOST) { "${states.kinds().drop(before)} $ended" }
     val raced = errorOf { phone.info(sn) }
     check("a call racing the lost link fails retryable, if at all", raced == null || raced.retryable) { raced }
     val info = phone.info(sn)

@@ -306,14 +306,30 @@ async def dropped_link(root):
     check("the connection listener saw the link go down", len(disconnected) >= 1, f"{states.kinds()}")
     sim.set_faults(sn, [])
     resumed = await phone.resume(open_flows[0].id) if open_flows else None
-    check("resume finishes the settlement", resumed is not None and '"matched":true' in resumed, f"{resumed}")
+    check("resume finishes the settlement, typed",
+          resumed is not None and resumed.is_SETTLEMENT() and resumed.outcome.matched
+          and resumed.outcome.records == 4, f"{resumed}")
+    again = await error_of(phone.resume(open_flows[0].id)) if open_flows else None
+    check("resuming the finished flow again is refused, not re-run",
+          again is not None and again.code == "flow-finished" and not again.retryable, f"{again!r}")
     page = phone.history(HistoryQuery(sn=sn, limit=100))
     check("every record once, none twice", sorted(r.seq for r in page.records) == [1, 2, 3, 4], f"{[r.seq for r in page.records]}")
     check("no flow is left open", phone.open_flows() == [], f"{phone.open_flows()}")
 
     # The terminal walks out of range mid-session and comes back. A call racing the loss
     # may fail (retryable); a retry reconnects without a code.
+    before = len(states.seen)
     sim.drop_link(sn)
+    # The listener hears of it while the session is idle, before any call: wait up to 3 s.
+    ended = []
+    for _ in range(60):
+        with states.lock:
+            ended = [s for s in states.seen[before:] if s.is_DISCONNECTED()]
+        if ended:
+            break
+        await asyncio.sleep(0.05)
+    check("the connection listener hears of the lost link without a call",
+          len(ended) == 1 and ended[0].reason == DisconnectReason.LINK_LOST, f"{states.kinds()[before:]} {ended}")
     err = await error_of(phone.info(sn))
     check("a call racing the lost link fails retryable, if at all", err is None or err.retryable, f"{err!r}")
     info = await phone.info(sn)

@@ -272,14 +272,34 @@ func paired(_ root: URL, _ name: String, _ seed: UInt64) async throws -> (Simula
     check("the connection listener saw the link go down", states.kinds().contains("disconnected"), states.kinds())
     try sim.setFaults(sn: sn, faults: [])
     let resumed = open.isEmpty ? nil : try await phone.resume(flowId: open[0].id)
-    check("resume finishes the settlement", resumed?.contains("\"matched\":true") == true, resumed as Any)
+    if case .settlement(let outcome)? = resumed {
+        check("resume finishes the settlement, typed", outcome.matched && outcome.records == 4, outcome)
+    } else {
+        check("resume finishes the settlement, typed", false, resumed as Any)
+    }
+    let again = open.isEmpty ? nil : await failure { _ = try await phone.resume(flowId: open[0].id) }
+    check("resuming the finished flow again is refused, not re-run",
+          again?.code == "flow-finished" && again?.retryable == false, again as Any)
     let seqs = try phone.history(query: HistoryQuery(sn: sn, limit: 100)).records.map(\.seq).sorted()
     check("every record once, none twice", seqs == [1, 2, 3, 4], seqs)
     check("no flow is left open", try phone.openFlows().isEmpty)
 
     // The terminal walks out of range mid-session and comes back. A call racing the loss may
     // fail (retryable); a retry reconnects without a code.
+    let before = states.seen.all.count
     try sim.dropLink(sn: sn)
+    // The listener hears of it while the session is idle, before any call: wait up to 3 s.
+    var ended: [DisconnectReason] = []
+    for _ in 0..<60 {
+        ended = states.seen.all.dropFirst(before).compactMap { (state: ConnectionState) -> DisconnectReason? in
+            if case .disconnected(_, let reason) = state { return reason }
+            return nil
+        }
+        if !ended.isEmpty { break }
+        try await Task.sleep(nanoseconds: 50_000_000)
+    }
+    check("the connection listener hears of the lost link without a call",
+          ended == [.linkLost], "\(Array(states.kinds().dropFirst(before))) \(ended)")
     let raced = await failure { _ = try await phone.info(sn: sn) }
     check("a call racing the lost link fails retryable, if at all", raced == nil || raced?.retryable == true, raced as Any)
     let info = try await phone.info(sn: sn)

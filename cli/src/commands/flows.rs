@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use posmate_core::companion::Resumed;
 use posmate_core::store::FlowRow;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
@@ -116,7 +116,7 @@ pub struct ResumeReport {
     pub id: String,
     pub kind: String,
     /// The finished flow's outcome, as the command that started it prints it.
-    pub outcome: Value,
+    pub outcome: Resumed,
 }
 
 impl Report for ResumeReport {
