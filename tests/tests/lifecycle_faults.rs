@@ -573,9 +573,13 @@ async fn sync_disconnect_after_every_packet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_killed_after_every_page() {
+    // A persisted step is a run of contiguous pages, and up to PIPELINE (4) answers can be
+    // in when the sync next looks, so a slow machine may persist several pages at once.
+    // 12,000 records span about a dozen pages (the sync benchmark moves 10,000 in 10), so at
+    // least three steps however the answers bunch up.
     assert!(
-        every_step(&sync(3_000)).await >= 3,
-        "the sync spans several pages"
+        every_step(&sync(12_000)).await >= 3,
+        "the sync spans several persisted steps"
     );
 }
 
