@@ -14,7 +14,6 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use crate::provision::{self, Mounts};
 
@@ -22,7 +21,7 @@ const LANGUAGES: [&str; 3] = ["kotlin", "swift", "python"];
 const LIB: &str = "libposmate_ffi.so";
 
 /// Runs one language's binding tests.
-type LanguageTest = fn(&Generated) -> Result<(), String>;
+type LanguageTest = crate::suites::Suite<Generated>;
 
 /// What `generate` produced.
 pub struct Generated {
@@ -81,36 +80,9 @@ pub fn generate() -> Result<Generated, String> {
 
 /// `cargo xtask bindings-test`: every language, each reported; fails if any failed.
 pub fn test() -> Result<(), String> {
-    let start = Instant::now();
-    let generated = generate()?;
     let runs: [(&str, LanguageTest); 3] =
         [("kotlin", kotlin), ("swift", swift), ("python", python)];
-    let mut failed = Vec::new();
-    for (lang, run) in runs {
-        eprintln!("\n==> binding tests: {lang}");
-        let t = Instant::now();
-        match run(&generated) {
-            Ok(()) => eprintln!(
-                "<== binding tests: {lang} ok in {:.1} s",
-                t.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                eprintln!("<== binding tests: {lang} FAILED: {e}");
-                failed.push(lang);
-            }
-        }
-    }
-    eprintln!(
-        "binding tests: {} of {} languages passed in {:.0} s",
-        LANGUAGES.len() - failed.len(),
-        LANGUAGES.len(),
-        start.elapsed().as_secs_f64()
-    );
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("binding tests ({})", failed.join(", ")))
-    }
+    crate::suites::run_each("binding tests", "languages", &runs, &generate()?)
 }
 
 fn python(g: &Generated) -> Result<(), String> {

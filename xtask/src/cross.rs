@@ -30,8 +30,6 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 /// The crates checked: the core and the UniFFI layer (JNI init lives there).
 const CRATES: &[&str] = &["posmate-core", "posmate-ffi"];
-/// `LIBSQLITE3_FLAGS` as `.cargo/config.toml` sets it (SQLCipher with posmate's provider).
-const SQLCIPHER_FLAGS: &str = "-DSQLCIPHER_CRYPTO_CUSTOM=posmate_sqlcipher_setup";
 /// The `ziglang` package installed from PyPI.
 const ZIGLANG_VERSION: &str = "0.17.0";
 
@@ -52,6 +50,7 @@ pub fn cross_check() -> Result<(), String> {
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = workspace_root().join("target/cross");
+    let sqlite_flags = workspace_sqlite_flags()?;
     let mut failed = Vec::new();
     for &(target, _) in TARGETS {
         let began = Instant::now();
@@ -64,7 +63,7 @@ pub fn cross_check() -> Result<(), String> {
         }
         // Code that only one platform compiles is otherwise never linted.
         check.env("RUSTFLAGS", "-D warnings");
-        zig.configure(&mut check, target);
+        zig.configure(&mut check, target, &sqlite_flags);
         let ok = check
             .status()
             .map_err(|e| format!("cross-check (could not start {cargo}: {e})"))?
@@ -254,7 +253,7 @@ impl Zig {
     }
 
     /// Points `cargo check --target target` at the stand-ins.
-    fn configure(&self, cmd: &mut Command, target: &str) {
+    fn configure(&self, cmd: &mut Command, target: &str, sqlite_flags: &str) {
         let var = target.replace('-', "_");
         cmd.env(format!("CC_{var}"), self.wrapper("cc", target))
             .env(format!("AR_{var}"), self.wrapper("ar", target))
@@ -267,11 +266,28 @@ impl Zig {
             cmd.env("SDKROOT", self.sdk_stand_in()).args([
                 "--config",
                 &format!(
-                    "env.LIBSQLITE3_FLAGS.value = \"{SQLCIPHER_FLAGS} -DSQLCIPHER_OMIT_LOG_DEVICE\""
+                    "env.LIBSQLITE3_FLAGS.value = \"{sqlite_flags} -DSQLCIPHER_OMIT_LOG_DEVICE\""
                 ),
             ]);
         }
     }
+}
+
+/// The `LIBSQLITE3_FLAGS` value `.cargo/config.toml` sets (SQLCipher with posmate's crypto
+/// provider), read from there so the iOS check extends it rather than a copy of it.
+fn workspace_sqlite_flags() -> Result<String, String> {
+    let config = workspace_root().join(".cargo/config.toml");
+    let text = fs::read_to_string(&config)
+        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("LIBSQLITE3_FLAGS"))
+        .find_map(|rest| {
+            rest.split_once("value = \"")?
+                .1
+                .split_once('"')
+                .map(|(v, _)| v.to_owned())
+        })
+        .ok_or_else(|| format!("{} sets no LIBSQLITE3_FLAGS value", config.display()))
 }
 
 /// Where cached tools live (`POSMATE_CACHE`, by default `/var/cache/posmate`).

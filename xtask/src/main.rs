@@ -26,6 +26,7 @@ mod cross;
 mod provision;
 mod shells;
 mod size;
+mod suites;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;

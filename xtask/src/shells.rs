@@ -21,7 +21,6 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use crate::bindings::{self, Generated};
 use crate::provision;
@@ -33,7 +32,7 @@ const SWIFT_WORK: &str = "/posmate-shells-test";
 const COMBINE_STUB: &str = include_str!("shells_combine_stub.swift");
 
 /// One platform's view-model suite.
-type Suite = fn(&Snapshot) -> Result<(), String>;
+type Suite = crate::suites::Suite<Snapshot>;
 
 /// The generated code and library, copied so they stay consistent for the whole run.
 struct Snapshot {
@@ -45,35 +44,9 @@ struct Snapshot {
 
 /// `cargo xtask shells-test`: both suites, each reported; fails if either failed.
 pub fn test() -> Result<(), String> {
-    let start = Instant::now();
     let snapshot = snapshot(&bindings::generate()?)?;
     let suites: [(&str, Suite); 2] = [("kotlin", kotlin), ("swift", swift)];
-    let mut failed = Vec::new();
-    for (name, run) in suites {
-        eprintln!("\n==> view-model tests: {name}");
-        let t = Instant::now();
-        match run(&snapshot) {
-            Ok(()) => eprintln!(
-                "<== view-model tests: {name} ok in {:.1} s",
-                t.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                eprintln!("<== view-model tests: {name} FAILED: {e}");
-                failed.push(name);
-            }
-        }
-    }
-    eprintln!(
-        "view-model tests: {} of {} suites passed in {:.0} s",
-        suites.len() - failed.len(),
-        suites.len(),
-        start.elapsed().as_secs_f64()
-    );
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("view-model tests ({})", failed.join(", ")))
-    }
+    crate::suites::run_each("view-model tests", "suites", &suites, &snapshot)
 }
 
 fn snapshot(g: &Generated) -> Result<Snapshot, String> {
