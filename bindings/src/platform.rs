@@ -5,7 +5,9 @@
 //! keeps the Java VM and initialises btleplug's Android backend with the app's class
 //! loader. Every runtime thread is attached to the VM for good when it starts
 //! (uniffi #2133): btleplug calls into Java from them, and attaching per call is slow and
-//! detaches threads the JVM still references. Elsewhere nothing is needed.
+//! detaches threads the JVM still references. `PosmateAndroid.init(context)` then calls
+//! `nativeInit`, which hands the application Context to the core's Android Keystore backend.
+//! Elsewhere nothing is needed.
 
 #[cfg(target_os = "android")]
 mod android {
@@ -53,6 +55,36 @@ mod android {
         fn from(e: jni::errors::Error) -> Self {
             InitError::Jni(e)
         }
+    }
+
+    /// `PosmateAndroid.nativeInit(context)`: hands the application Context to the core's
+    /// Android Keystore backend (`Keystore.OS`), which reaches the Keystore through it. The
+    /// Context is kept as a global reference for the rest of the process; later calls change
+    /// nothing. A failure is thrown to Kotlin as a `RuntimeException`.
+    #[no_mangle]
+    pub extern "system" fn Java_app_posmate_android_PosmateAndroid_nativeInit<'caller>(
+        mut unowned: jni::EnvUnowned<'caller>,
+        _class: jni::objects::JClass<'caller>,
+        context: jni::objects::JObject<'caller>,
+    ) {
+        unowned
+            .with_env(|env| -> jni::errors::Result<()> {
+                if posmate_core::keystore::android::has_context() || context.is_null() {
+                    return Ok(());
+                }
+                let vm = env.get_java_vm()?;
+                let global = env.new_global_ref(&context)?;
+                // SAFETY: the VM pointer is this process's; the global reference is leaked on
+                // purpose (`into_raw`), so it stays valid for as long as the core may use it.
+                unsafe {
+                    posmate_core::keystore::android::provide_context(
+                        vm.get_raw().cast(),
+                        global.into_raw().cast(),
+                    );
+                }
+                Ok(())
+            })
+            .resolve::<jni::errors::ThrowRuntimeExAndDefault>()
     }
 
     /// Attaches a runtime thread to the VM permanently (a no-op before `JNI_OnLoad`).

@@ -23,9 +23,9 @@ fn hex(bytes: &[u8]) -> String {
 /// Where the phone's secrets (database key, identity, terminal pins) are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Keystore {
-    /// The platform's keystore: the kernel keyutils store on Linux. Android Keystore and iOS
-    /// Keychain backends are not built yet; on a phone this fails with
-    /// `keystore.unavailable` (docs/mobile.md, "Keystores on the phones").
+    /// The platform's keystore: the Android Keystore (after `PosmateAndroid.init(context)`),
+    /// the iOS Keychain, the kernel keyutils store on Linux (docs/mobile.md, "Keystores on
+    /// the phones").
     Os,
     /// The Linux kernel key-retention service (volatile: lost at reboot).
     Keyutils,

@@ -102,7 +102,7 @@ impl Ctx {
                 tracing::warn!(%reason, "no session keyring of our own");
             }
         }
-        let namespace = Namespace::for_data_dir(self.ensure_data_dir()?)?;
+        let namespace = Namespace::anchored(self.ensure_data_dir()?)?;
         let store = Arc::new(KeyringStore::open(self.keystore_choice(), namespace)?);
         *cached = Some(store.clone());
         Ok(store)

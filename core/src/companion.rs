@@ -126,7 +126,7 @@ impl Companion {
                 detail: format!("{}: {e}", config.data_dir.display()),
             })
         })?;
-        let namespace = Namespace::for_data_dir(&config.data_dir)?;
+        let namespace = Namespace::anchored(&config.data_dir)?;
         let secrets: Arc<dyn SecretStore> =
             Arc::new(KeyringStore::open(config.keystore, namespace)?);
         Self::open_with_secrets(config, secrets, transport, gateway, clock)

@@ -10,8 +10,9 @@
 
 use posmate_core::keystore::{
     linux, wipe_all, KeyringStore, KeystoreChoice, Namespace, PhoneIdentity, Secret, SecretStore,
-    TerminalPins,
+    TerminalPins, NAMESPACE_FILE,
 };
+use posmate_core::store::{Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -97,6 +98,43 @@ fn keystore_keyutils_persists_across_store_instances() {
         [PhoneIdentity::NAME, "terminal-pin.SN-42"]
     );
     assert_eq!(wipe_all(&reopened).unwrap(), 2);
+}
+
+/// An app update on iOS moves the app's container to a new path: the database must still find
+/// its key there, through the namespace anchored in the data directory.
+#[test]
+fn keystore_keyutils_moved_data_directory_still_opens_its_database() {
+    let root = tempfile::tempdir().unwrap();
+    let before = root.path().join("container-A/posmate");
+    std::fs::create_dir_all(&before).unwrap();
+    // The namespace must be unique to this run (keyutils keys outlive the process): anchor one.
+    let ns = unique_namespace("moved");
+    std::fs::write(before.join(NAMESPACE_FILE), format!("{ns}\n")).unwrap();
+    let opts = StoreOptions {
+        allow_volatile_key: true,
+        max_pages: None,
+    };
+    {
+        let secrets = keyutils_store(&Namespace::anchored(&before).unwrap());
+        Store::open(&before, &secrets, &opts).unwrap();
+        assert_eq!(secrets.list().unwrap(), ["db-key"]);
+    }
+
+    let after = root.path().join("container-B/posmate");
+    std::fs::create_dir_all(after.parent().unwrap()).unwrap();
+    std::fs::rename(&before, &after).unwrap();
+    let anchored = Namespace::anchored(&after).unwrap();
+    assert_eq!(anchored, ns);
+    let secrets = keyutils_store(&anchored);
+    let reopened = Store::open(&after, &secrets, &opts);
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    drop(reopened);
+
+    // Through the path alone the key is not found, and the database is not replaced.
+    let by_path = keyutils_store(&Namespace::for_data_dir(&after).unwrap());
+    let err = Store::open(&after, &by_path, &opts).err().unwrap();
+    assert_eq!(err.code(), "db-key-missing", "{err}");
+    assert_eq!(wipe_all(&secrets).unwrap(), 1);
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl Drop for DataDir {
             if posmate_core::keystore::linux::join_session_keyring().is_err() {
                 return;
             }
-            let Ok(ns) = Namespace::for_data_dir(self.path()) else {
+            let Ok(ns) = Namespace::anchored(self.path()) else {
                 return;
             };
             if let Ok(store) = KeyringStore::open(KeystoreChoice::LinuxKeyutils, ns) {

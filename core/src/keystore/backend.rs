@@ -5,6 +5,7 @@
 //! (`set_default_store`) is never used: two stores can coexist in one process (tests do
 //! this) and which one a secret went to is always visible in the code.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::CredentialStore;
@@ -14,7 +15,8 @@ use super::error::{KeystoreError, Result};
 /// The store a user or test asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeystoreChoice {
-    /// The platform's default keystore (on Linux today: the kernel keyutils store).
+    /// The platform's keystore: the Android Keystore, the iOS Keychain (protected data), and
+    /// on Linux today the kernel keyutils store.
     Os,
     /// The Linux kernel key-retention service (volatile: lost at reboot).
     LinuxKeyutils,
@@ -42,7 +44,7 @@ impl std::str::FromStr for KeystoreChoice {
 /// What the selected backend is and whether it keeps secrets across reboots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInfo {
-    /// Short stable name: `linux-keyutils`, `mock`.
+    /// Short stable name: `android-keystore`, `ios-keychain`, `linux-keyutils`, `mock`.
     pub name: &'static str,
     /// Whether secrets survive a reboot and stay until deleted.
     pub durable: bool,
@@ -69,6 +71,8 @@ pub(crate) struct Backend {
     pub info: BackendInfo,
     /// What to do when the backend reports it cannot be reached.
     pub fix: &'static str,
+    /// keyring-core entry modifiers every entry is built with (the Keychain's access policy).
+    pub modifiers: HashMap<&'static str, &'static str>,
 }
 
 pub(crate) fn open(choice: KeystoreChoice) -> Result<Backend> {
@@ -90,6 +94,7 @@ pub(crate) fn mock() -> Backend {
                 .into(),
         },
         fix: "the mock store is always available; this is a bug in the test",
+        modifiers: HashMap::new(),
     }
 }
 
@@ -99,12 +104,78 @@ fn os_default() -> Result<Backend> {
     linux_keyutils()
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "android")]
+fn os_default() -> Result<Backend> {
+    const FIX: &str = "call PosmateAndroid.init(context) once, before opening posmate: it hands \
+                       posmate the app's Context, which the Android Keystore needs";
+    if !super::android::has_context() {
+        return Err(KeystoreError::Unavailable {
+            backend: "android-keystore",
+            reason: "the app has not handed posmate its Android Context".into(),
+            fix: FIX.into(),
+        });
+    }
+    // One named store: its own SharedPreferences file and its own Keystore key, so nothing
+    // else in the app that uses keyring-core can read or wipe posmate's secrets.
+    let config = HashMap::from([("name", "posmate")]);
+    let store = android_native_keyring_store::Store::new_with_configuration(&config)
+        .map_err(|e| unavailable("android-keystore", e, FIX))?;
+    Ok(Backend {
+        store,
+        info: BackendInfo {
+            name: "android-keystore",
+            durable: true,
+            description: "secrets are sealed with AES-GCM under a key the Android Keystore keeps \
+                          (in secure hardware where the phone has it) and stored in the app's \
+                          private preferences file keyring-posmate."
+                .into(),
+        },
+        fix: FIX,
+        modifiers: HashMap::new(),
+    })
+}
+
+#[cfg(target_os = "ios")]
+fn os_default() -> Result<Backend> {
+    const FIX: &str = "check that the app is signed with a provisioning profile (the Keychain \
+                       needs an access group) and that the phone has been unlocked since it \
+                       started";
+    let store = apple_native_keyring_store::protected::Store::new()
+        .map_err(|e| unavailable("ios-keychain", e, FIX))?;
+    Ok(Backend {
+        store,
+        info: BackendInfo {
+            name: "ios-keychain",
+            durable: true,
+            description: "secrets are kept in the iOS Keychain (data protection class \
+                          after-first-unlock, this device only)."
+                .into(),
+        },
+        fix: FIX,
+        // After first unlock: posmate reconnects and syncs terminals in the background while
+        // the phone is locked. This device only: the phone's identity and its database key
+        // must never reach another phone through an iCloud or computer backup (moving to a
+        // new phone goes through posmate's own encrypted backup archive).
+        modifiers: HashMap::from([("access-policy", "after-first-unlock-this-device-only")]),
+    })
+}
+
+/// A store that could not be opened at all, in the keystore's terms.
+#[cfg(any(target_os = "android", target_os = "ios"))]
+fn unavailable(backend: &'static str, err: keyring_core::Error, fix: &str) -> KeystoreError {
+    KeystoreError::Unavailable {
+        backend,
+        reason: format!("opening it failed: {err}"),
+        fix: fix.into(),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "ios")))]
 fn os_default() -> Result<Backend> {
     Err(KeystoreError::Unavailable {
         backend: "os",
         reason: "posmate has no keystore backend for this platform yet".into(),
-        fix: "use a Linux build, or the mobile apps once their keystores land".into(),
+        fix: "use Linux, Android or iOS".into(),
     })
 }
 
@@ -133,6 +204,7 @@ fn linux_keyutils() -> Result<Backend> {
         fix: "give the process a session keyring: posmate calls \
               keystore::linux::join_session_keyring() at startup, or run it under \
               `keyctl session - <command>`",
+        modifiers: HashMap::new(),
     })
 }
 

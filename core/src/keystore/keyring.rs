@@ -53,6 +53,7 @@ impl Namespace {
 
     /// The namespace for a data directory: a hash of its absolute, canonical path, so the same
     /// directory always maps to the same keys and different directories never share them.
+    /// This is what [`Namespace::anchored`] records the first time it sees a directory.
     pub fn for_data_dir(dir: &Path) -> Result<Self> {
         let absolute = std::path::absolute(dir).map_err(|e| KeystoreError::InvalidInput {
             what: "data directory",
@@ -64,6 +65,37 @@ impl Namespace {
         Ok(Namespace(format!("dir-{hex}")))
     }
 
+    /// The namespace recorded in an existing data directory's [`NAMESPACE_FILE`], written
+    /// from [`Namespace::for_data_dir`] when the directory has none yet.
+    ///
+    /// Why a file and not the path alone: a path is not a stable identity on the phones. iOS
+    /// moves an app's container to a new path when the app is updated, and Android moves
+    /// it when the user moves the app to adopted storage. Keys found through the path would
+    /// then be lost with the database they unlock. The file moves with the directory.
+    pub fn anchored(dir: &Path) -> Result<Self> {
+        let path = dir.join(NAMESPACE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                Namespace::new(text.trim_end_matches('\n')).map_err(|_| KeystoreError::Corrupt {
+                    name: path.display().to_string(),
+                    reason: "it does not hold a namespace label".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let namespace = Namespace::for_data_dir(dir)?;
+                write_anchor(dir, &path, &namespace).map_err(|e| KeystoreError::InvalidInput {
+                    what: "data directory",
+                    reason: format!("cannot write {}: {e}", path.display()),
+                })?;
+                Ok(namespace)
+            }
+            Err(e) => Err(KeystoreError::InvalidInput {
+                what: "data directory",
+                reason: format!("cannot read {}: {e}", path.display()),
+            }),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,6 +105,23 @@ impl std::fmt::Display for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The file in a data directory that names its keystore namespace (not a secret: a label).
+pub const NAMESPACE_FILE: &str = "keystore-namespace";
+
+/// Writes the anchor file so that a crash leaves either no file or a complete one.
+fn write_anchor(dir: &Path, path: &Path, namespace: &Namespace) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{NAMESPACE_FILE}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(format!("{}\n", namespace.0).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    // The rename itself must reach the disk before keys are written under this namespace.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Secrets in a keyring-core credential store, under one namespace.
@@ -135,8 +184,13 @@ impl KeyringStore {
 
     fn entry(&self, user: &str) -> Result<Entry> {
         let store: &Arc<CredentialStore> = &self.backend.store;
+        let modifiers = &self.backend.modifiers;
         store
-            .build(&self.service, user, None)
+            .build(
+                &self.service,
+                user,
+                (!modifiers.is_empty()).then_some(modifiers),
+            )
             .map_err(|e| from_keyring(e, &self.ctx(user)))
     }
 

@@ -6,6 +6,11 @@
 //! `cfg`s). On top sit the domain helpers: [`PhoneIdentity`], [`TerminalPins`], [`wipe_all`].
 //!
 //! Which backends exist and how long they keep secrets:
+//! - `android-keystore` (`Os` on Android): values sealed with AES-GCM under a key held by the
+//!   Android Keystore, kept in the app's private preferences; durable. Needs the app's
+//!   Context first ([`android::provide_context`], called by the UniFFI layer's JNI init).
+//! - `ios-keychain` (`Os` on iOS): the Keychain's protected data store, after first unlock,
+//!   this device only; durable.
 //! - `linux-keyutils` (Linux, also `Os` there): kernel memory, **not durable**: lost at reboot,
 //!   expires after days unused. Needs a session keyring ([`linux::join_session_keyring`]).
 //! - `mock`: keyring-core's in-memory store, for tests; lost at process exit.
@@ -14,7 +19,12 @@
 //! (`dbus-secret-service-keyring-store`) is the intended `Os` default there, but it needs a
 //! session bus and an unlocked keyring to test against, which CI does not set up yet. Until
 //! then callers must show [`BackendInfo::warning`] to the user.
+//!
+//! Which namespace a data directory's secrets live under is recorded in the directory itself
+//! ([`Namespace::anchored`]), so they stay found when the OS moves the directory.
 
+#[cfg(target_os = "android")]
+pub mod android;
 mod backend;
 mod error;
 mod identity;
@@ -26,7 +36,7 @@ mod secret;
 pub use backend::{BackendInfo, KeystoreChoice};
 pub use error::{KeystoreError, Result};
 pub use identity::{wipe_all, PhoneIdentity, TerminalPins};
-pub use keyring::{KeyringStore, Namespace};
+pub use keyring::{KeyringStore, Namespace, NAMESPACE_FILE};
 pub use secret::Secret;
 
 /// Where the phone keeps its secrets. Calls block on the platform keystore; call them from a

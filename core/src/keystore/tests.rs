@@ -363,6 +363,63 @@ fn keystore_data_dir_namespaces_are_stable_and_distinct() {
 }
 
 #[test]
+fn keystore_anchored_namespace_is_written_once_and_moves_with_the_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let first = root.path().join("first");
+    std::fs::create_dir(&first).unwrap();
+    let anchored = Namespace::anchored(&first).unwrap();
+    assert_eq!(anchored, Namespace::for_data_dir(&first).unwrap());
+    let file = first.join(NAMESPACE_FILE);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{anchored}\n")
+    );
+    assert!(!first.join(format!("{NAMESPACE_FILE}.tmp")).exists());
+    assert_eq!(Namespace::anchored(&first).unwrap(), anchored);
+
+    // The OS moves the directory (an iOS app update): the path hash changes, the anchor not.
+    let moved = root.path().join("moved");
+    std::fs::rename(&first, &moved).unwrap();
+    assert_ne!(Namespace::for_data_dir(&moved).unwrap(), anchored);
+    assert_eq!(Namespace::anchored(&moved).unwrap(), anchored);
+
+    // Another directory gets its own.
+    let other = root.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    assert_ne!(Namespace::anchored(&other).unwrap(), anchored);
+}
+
+#[test]
+fn keystore_anchor_that_is_not_a_label_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(NAMESPACE_FILE);
+    for bad in ["", "\n", "has space", "../escape", &"x".repeat(65)] {
+        std::fs::write(&file, bad).unwrap();
+        let err = Namespace::anchored(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "keystore.corrupt", "{bad:?}");
+        assert!(err.to_string().contains(NAMESPACE_FILE), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+    }
+    // A label written by hand (no newline) is accepted as it is.
+    std::fs::write(&file, "phone-1").unwrap();
+    assert_eq!(Namespace::anchored(dir.path()).unwrap().as_str(), "phone-1");
+}
+
+#[test]
+fn keystore_entries_are_built_with_the_backends_modifiers() {
+    // keyring-core's mock refuses every modifier, so a refusal proves they reach `build`
+    // (the iOS Keychain's access policy travels this way).
+    let mut backend = backend::mock();
+    backend.modifiers.insert("access-policy", "when-unlocked");
+    let store = KeyringStore::with_backend(backend, Namespace::new("mods").unwrap());
+    let err = store
+        .set("db-key", &Secret::from_slice(&SECRET_BYTES))
+        .unwrap_err();
+    assert_eq!(err.code(), "keystore.backend");
+    assert!(err.to_string().contains("modifiers"), "{err}");
+}
+
+#[test]
 fn keystore_choice_parsing_and_backend_info() {
     assert_eq!("os".parse::<KeystoreChoice>().unwrap(), KeystoreChoice::Os);
     assert_eq!(

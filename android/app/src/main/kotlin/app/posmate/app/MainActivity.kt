@@ -47,8 +47,9 @@ class MainActivity : ComponentActivity() {
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        // Before any posmate call, on the main thread: runs JNI_OnLoad (JNA would not).
-        PosmateAndroid.init()
+        // Before any posmate call, on the main thread: runs JNI_OnLoad (JNA would not) and
+        // gives Keystore.OS the Context it reaches the Android Keystore through.
+        PosmateAndroid.init(this)
         setContent {
             MaterialTheme { App(model) }
         }
