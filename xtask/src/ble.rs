@@ -8,7 +8,7 @@
 //! program (`posmate-ble-tests`, the core's btleplug transport) the central on the other.
 //!
 //! Everything is built once and cached under `/var/cache/posmate` (override with
-//! `POSMATE_BLE_CACHE`): the kernel (`uml-<KEY>/linux`, 7–11 min to build) and the root
+//! `POSMATE_CACHE`): the kernel (`uml-<KEY>/linux`, 7–11 min to build) and the root
 //! (`root-<KEY>/`, about a minute). A cache entry exists only once complete: each is built
 //! in a `.partial` folder and renamed. Bumping a key rebuilds that entry.
 //!
@@ -104,7 +104,7 @@ pub fn ble_test(args: &[String]) -> Result<(), String> {
         .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     let started = Instant::now();
     preflight()?;
-    let cache = cache_dir()?;
+    let cache = crate::provision::cache_dir()?;
     ensure_host_packages()?;
     let kernel = ensure_kernel(&cache)?;
     let root = ensure_root(&cache)?;
@@ -145,20 +145,6 @@ fn preflight() -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn cache_dir() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("POSMATE_BLE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/posmate"));
-    fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "cannot create the cache folder {}: {e}. Fix: create it, or point \
-             POSMATE_BLE_CACHE at a writable folder",
-            dir.display()
-        )
-    })?;
-    Ok(dir)
 }
 
 /// Installs the Debian packages that are missing (apt is reachable on every machine of

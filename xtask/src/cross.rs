@@ -138,7 +138,7 @@ impl Zig {
     /// Installs `ziglang` into a venv unless a complete install is cached, then writes the
     /// wrappers and stand-ins (cheap; rewritten only where they differ).
     fn provision() -> Result<Zig, String> {
-        let dir = cache_dir()?.join("zig");
+        let dir = crate::provision::cache_dir()?.join("zig");
         let zig = Zig { dir };
         let wanted = format!("{ZIGLANG_VERSION}\n");
         // The stamp is written last: a venv without it is an interrupted install.
@@ -288,21 +288,6 @@ fn workspace_sqlite_flags() -> Result<String, String> {
                 .map(|(v, _)| v.to_owned())
         })
         .ok_or_else(|| format!("{} sets no LIBSQLITE3_FLAGS value", config.display()))
-}
-
-/// Where cached tools live (`POSMATE_CACHE`, by default `/var/cache/posmate`).
-pub fn cache_dir() -> Result<PathBuf, String> {
-    let dir = std::env::var_os("POSMATE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/posmate"));
-    fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "cannot create the cache folder {}: {e}. Fix: create it, or point POSMATE_CACHE at \
-             a writable folder",
-            dir.display()
-        )
-    })?;
-    Ok(dir)
 }
 
 /// Writes an executable script unless it already has exactly this content (an unchanged

@@ -39,7 +39,8 @@ pub fn provision_all() -> Result<(), String> {
     Ok(())
 }
 
-/// Where the cached runtimes live.
+/// Where cached tools live (`POSMATE_CACHE`, by default `/var/cache/posmate`): the binding
+/// runtimes, zig for the cross-check, the BLE test kernel and root.
 pub fn cache_dir() -> Result<PathBuf, String> {
     let dir = std::env::var_os("POSMATE_CACHE")
         .map(PathBuf::from)
