@@ -3,7 +3,7 @@
 //! rules (validation, preconditions, states) are the core's.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -108,6 +108,23 @@ impl PosmateCompanion {
             run(async move { work(core, control).await.map_err(PosmateError::from) }).await;
         guard.finished();
         result
+    }
+
+    /// A backup-archive operation on the path and passphrase the app passed.
+    async fn archive<T, U>(
+        &self,
+        path: String,
+        passphrase: String,
+        op: fn(&Companion, &Path, &Passphrase) -> Result<U, CoreError>,
+    ) -> Result<T, PosmateError>
+    where
+        T: Send + 'static,
+        U: Into<T> + 'static,
+    {
+        self.call(move |c| async move {
+            Ok(op(&c, &PathBuf::from(path), &Passphrase::new(passphrase))?.into())
+        })
+        .await
     }
 
     /// A synchronous read of the store.
@@ -527,13 +544,8 @@ impl PosmateCompanion {
         path: String,
         passphrase: String,
     ) -> Result<BackupInfo, PosmateError> {
-        self.call(move |c| async move {
-            Ok(
-                c.backup_create(&PathBuf::from(path), &Passphrase::new(passphrase))?
-                    .into(),
-            )
-        })
-        .await
+        self.archive(path, passphrase, Companion::backup_create)
+            .await
     }
 
     /// Decrypts and checks a backup end to end.
@@ -542,13 +554,8 @@ impl PosmateCompanion {
         path: String,
         passphrase: String,
     ) -> Result<BackupInfo, PosmateError> {
-        self.call(move |c| async move {
-            Ok(
-                c.backup_verify(&PathBuf::from(path), &Passphrase::new(passphrase))?
-                    .into(),
-            )
-        })
-        .await
+        self.archive(path, passphrase, Companion::backup_verify)
+            .await
     }
 
     /// Restores a backup into this phone (what it already has is kept, nothing twice).
@@ -557,13 +564,7 @@ impl PosmateCompanion {
         path: String,
         passphrase: String,
     ) -> Result<RestoreSummary, PosmateError> {
-        self.call(move |c| async move {
-            Ok(
-                c.restore(&PathBuf::from(path), &Passphrase::new(passphrase))?
-                    .into(),
-            )
-        })
-        .await
+        self.archive(path, passphrase, Companion::restore).await
     }
 
     /// Writes the records matching `query` (all pages) as CSV to `path`; returns the row

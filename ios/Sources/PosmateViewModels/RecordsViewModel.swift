@@ -41,26 +41,8 @@ public final class RecordsViewModel: ViewModel<RecordsState> {
     /// Fetches the terminal's new records.
     public func sync() {
         let sn = self.sn
-        start { [self] in
-            var s = state
-            s.sync = .running(nil)
-            set(s)
-            let flowRun = FlowRun()
-            run = flowRun
-            let result = await runFlow(flowRun, onProgress: { [weak self] p in
-                guard let self else { return }
-                var s = self.state
-                s.sync = .running(p)
-                self.set(s)
-            }) { [companion] control in try await companion.sync(sn: sn, control: control) }
-            run = nil
-            s = state
-            switch result {
-            case let .success(outcome): s.sync = .done(outcome)
-            case let .failure(error): s.sync = companion.failedOperation(error, kind: "sync", sn: sn)
-            }
-            set(s)
-            load(after: nil)
+        operate(\.sync, kind: "sync") { [companion] control in
+            try await companion.sync(sn: sn, control: control)
         }
     }
 
@@ -68,23 +50,32 @@ public final class RecordsViewModel: ViewModel<RecordsState> {
     /// kept open (it never settles a batch twice).
     public func endOfDay() {
         let sn = self.sn
+        operate(\.endOfDay, kind: "settlement") { [companion] control in
+            try await companion.settle(sn: sn, control: control)
+        }
+    }
+
+    /// Runs a flow into one operation of the state (`kind` is the core's flow kind, to find
+    /// it open after an interruption), then reloads the first page.
+    private func operate<T>(_ field: WritableKeyPath<RecordsState, OperationState<T>>, kind: String,
+                            _ call: @escaping (FlowControl) async throws -> T) {
         start { [self] in
             var s = state
-            s.endOfDay = .running(nil)
+            s[keyPath: field] = .running(nil)
             set(s)
             let flowRun = FlowRun()
             run = flowRun
             let result = await runFlow(flowRun, onProgress: { [weak self] p in
                 guard let self else { return }
                 var s = self.state
-                s.endOfDay = .running(p)
+                s[keyPath: field] = .running(p)
                 self.set(s)
-            }) { [companion] control in try await companion.settle(sn: sn, control: control) }
+            }, call)
             run = nil
             s = state
             switch result {
-            case let .success(outcome): s.endOfDay = .done(outcome)
-            case let .failure(error): s.endOfDay = companion.failedOperation(error, kind: "settlement", sn: sn)
+            case let .success(outcome): s[keyPath: field] = .done(outcome)
+            case let .failure(error): s[keyPath: field] = companion.failedOperation(error, kind: kind, sn: sn)
             }
             set(s)
             load(after: nil)
