@@ -1,6 +1,6 @@
-//! `cargo xtask cross-check`: `cargo check` of the crates that carry platform-specific Rust
-//! (Android JNI init, keystores, CoreBluetooth through btleplug) for the phone targets, on a
-//! machine with neither the Android NDK nor Xcode.
+//! `cargo xtask cross-check`: `cargo clippy` (`cargo check` plus lints) of the crates that
+//! carry platform-specific Rust (Android JNI init, keystores, CoreBluetooth through btleplug)
+//! for the phone targets, on a machine with neither the Android NDK nor Xcode.
 //!
 //! Rust needs no SDK to type-check, but build scripts still compile C (SQLCipher's
 //! amalgamation) with the target's C compiler. zig's bundled clang (PyPI `ziglang`, in a venv
@@ -10,7 +10,8 @@
 //! (that needs the NDK or Xcode). SQLCipher needs no OpenSSL on any target: it uses
 //! posmate's Rust crypto provider (`core/src/store/cipher.rs`).
 //!
-//! Warnings are errors, as clippy's are on the host.
+//! Warnings, clippy's included, are errors, as on the host: code that only one platform
+//! compiles is linted there and nowhere else.
 //!
 //! rustup adds the targets' standard libraries to the toolchain; zig is cached in
 //! `/var/cache/posmate/zig` (or `$POSMATE_CACHE/zig`). The check builds in `target/cross`,
@@ -56,7 +57,7 @@ pub fn cross_check() -> Result<(), String> {
         let began = Instant::now();
         let mut check = Command::new(&cargo);
         check
-            .args(["check", "--target", target, "--target-dir"])
+            .args(["clippy", "--target", target, "--target-dir"])
             .arg(&target_dir);
         for krate in CRATES {
             check.args(["-p", krate]);

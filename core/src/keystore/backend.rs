@@ -121,7 +121,7 @@ fn os_default() -> Result<Backend> {
     let store = android_native_keyring_store::Store::new_with_configuration(&config)
         .map_err(|e| unavailable("android-keystore", e, FIX))?;
     Ok(Backend {
-        store,
+        store: Arc::new(android_store::WithoutSearch(store)),
         info: BackendInfo {
             name: "android-keystore",
             durable: true,
@@ -133,6 +133,50 @@ fn os_default() -> Result<Backend> {
         fix: FIX,
         modifiers: HashMap::new(),
     })
+}
+
+#[cfg(target_os = "android")]
+mod android_store {
+    use std::any::Any;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use keyring_core::api::CredentialStoreApi;
+    use keyring_core::{CredentialPersistence, Entry};
+
+    /// The Android store with keyring-core's default `search` (not supported) instead of its
+    /// own. posmate never searches (it keeps an index entry, see `keyring.rs`), and the
+    /// store's search is the only user of the regex engine: behind `dyn` its vtable would
+    /// link that in, measured at 1.4 MB of the library (docs/performance.md).
+    #[derive(Debug)]
+    pub(super) struct WithoutSearch(pub Arc<android_native_keyring_store::Store>);
+
+    impl CredentialStoreApi for WithoutSearch {
+        fn vendor(&self) -> String {
+            self.0.vendor()
+        }
+
+        fn id(&self) -> String {
+            self.0.id()
+        }
+
+        fn build(
+            &self,
+            service: &str,
+            user: &str,
+            modifiers: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            self.0.build(service, user, modifiers)
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+
+        fn persistence(&self) -> CredentialPersistence {
+            self.0.persistence()
+        }
+    }
 }
 
 #[cfg(target_os = "ios")]
