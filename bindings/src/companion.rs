@@ -18,7 +18,6 @@ use posmate_core::transport::tcp::{self, TcpTransport};
 use posmate_core::transport::{PeripheralId, Transport};
 
 use crate::error::PosmateError;
-use crate::events::ObservedTransport;
 use crate::handles::{
     AcquirerClient, CancelOnDrop, CodeEntry, ConnectionListener, FlowControl, ForeignCodeEntry,
     ForeignExchange, ScanListener, TaskHandle,
@@ -36,7 +35,6 @@ const SIM_SCAN: Duration = Duration::from_millis(200);
 pub struct PosmateCompanion {
     /// `None` once closed (or after `wipe_phone`).
     core: Mutex<Option<Arc<Companion>>>,
-    transport: Arc<ObservedTransport>,
     simulation: Option<Arc<Simulation>>,
 }
 
@@ -49,16 +47,13 @@ impl PosmateCompanion {
         simulation: Option<Arc<Simulation>>,
     ) -> Result<Arc<Self>, PosmateError> {
         let core_config = core_config(config, default_scan)?;
-        let observed = Arc::new(ObservedTransport::new(transport));
-        let for_core: Arc<dyn Transport> = observed.clone();
         let core = run(async move {
-            Companion::open(core_config, for_core, gateway, Arc::new(SystemClock))
+            Companion::open(core_config, transport, gateway, Arc::new(SystemClock))
                 .map_err(PosmateError::from)
         })
         .await?;
         Ok(Arc::new(PosmateCompanion {
             core: Mutex::new(Some(Arc::new(core))),
-            transport: observed,
             simulation,
         }))
     }
@@ -270,16 +265,20 @@ impl PosmateCompanion {
         listener: Arc<dyn ScanListener>,
         filter: Option<ScanFilter>,
     ) -> Arc<TaskHandle> {
-        let transport = self.transport.clone();
+        let core = self.core();
         let filter = filter.unwrap_or_default().into();
         TaskHandle::new(runtime().spawn(async move {
-            match transport.scan(filter).await {
+            let stream = match core {
+                Ok(core) => core.scan_live(filter).await.map_err(PosmateError::from),
+                Err(closed) => Err(closed),
+            };
+            match stream {
                 Ok(mut stream) => {
                     while let Some(candidate) = stream.next().await {
                         listener.on_terminal(candidate.into());
                     }
                 }
-                Err(e) => listener.on_error(e.into()),
+                Err(e) => listener.on_error(e),
             }
         }))
     }
@@ -325,16 +324,17 @@ impl PosmateCompanion {
     }
 
     /// Connection states of every link the companion opens, in order, until the handle is
-    /// cancelled (or dropped).
+    /// cancelled (or dropped); the handle finishes when the companion is closed.
     pub fn subscribe_connection_states(
         &self,
         listener: Arc<dyn ConnectionListener>,
     ) -> Arc<TaskHandle> {
-        let mut states = self.transport.subscribe();
+        let states = self.core().map(|core| core.link_states());
         TaskHandle::new(runtime().spawn(async move {
+            let Ok(mut states) = states else { return };
             loop {
                 match states.recv().await {
-                    Ok(state) => listener.on_state(state),
+                    Ok(state) => listener.on_state(state.into()),
                     // A listener too slow for the events misses some; the next ones come.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,

@@ -30,7 +30,10 @@ use crate::store::{
 };
 use crate::terminals::{LinkError, Terminals};
 use crate::transport::manager::ReconnectPolicy;
-use crate::transport::{scan_for, Candidate, PeripheralId, ScanFilter, Transport, TransportError};
+use crate::transport::observed::{LinkState, ObservedTransport};
+use crate::transport::{
+    scan_for, Candidate, PeripheralId, ScanFilter, ScanStream, Transport, TransportError,
+};
 
 /// How to open a companion.
 #[derive(Clone)]
@@ -105,7 +108,8 @@ pub struct Companion {
     store: Store,
     secrets: Arc<dyn SecretStore>,
     terminals: Terminals,
-    transport: Arc<dyn Transport>,
+    /// Every connection goes through it, so the UI sees each one's states.
+    transport: Arc<ObservedTransport>,
     gateway: Arc<dyn Gateway>,
     clock: Arc<dyn Clock>,
     config: CompanionConfig,
@@ -148,6 +152,7 @@ impl Companion {
                 max_pages: config.max_db_pages,
             },
         )?;
+        let transport = Arc::new(ObservedTransport::new(transport));
         let terminals = Terminals::new(
             transport.clone(),
             secrets.clone(),
@@ -211,6 +216,21 @@ impl Companion {
     }
 
     // ---- terminals --------------------------------------------------------------------
+
+    /// What happens to every connection the companion opens (pairing, reconnecting, a flow's
+    /// session), per peripheral and in order, from now on.
+    pub fn link_states(&self) -> tokio::sync::broadcast::Receiver<LinkState> {
+        self.transport.subscribe()
+    }
+
+    /// Terminals advertising nearby, as they are seen, until the stream is dropped.
+    pub async fn scan_live(&self, filter: ScanFilter) -> Result<ScanStream> {
+        Ok(self
+            .transport
+            .scan(filter)
+            .await
+            .map_err(SessionError::from)?)
+    }
 
     /// Terminals advertising nearby.
     pub async fn scan(&self, filter: ScanFilter, duration: Duration) -> Result<Vec<Candidate>> {

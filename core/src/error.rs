@@ -14,6 +14,7 @@ use crate::keystore::KeystoreError;
 use crate::session::SessionError;
 use crate::store::StoreError;
 use crate::terminals::LinkError;
+use crate::transport::TransportError;
 
 /// Everything a flow or the companion can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,9 @@ impl Error {
                 }
                 SessionError::VersionUnsupported { .. } => {
                     "update the app or the terminal's firmware".into()
+                }
+                SessionError::Transport(TransportError::BluetoothUnavailable { cause, .. }) => {
+                    cause.fix().into()
                 }
                 _ if e.is_retryable() => {
                     "keep the terminal on and close to the phone, then try again".into()

@@ -47,6 +47,16 @@ class States : ConnectionListener {
         seen.add(state)
     }
     fun kinds(): List<String> = synchronized(seen) { seen.map { it::class.simpleName ?: "?" } }
+
+    /** The kinds seen, once [done] holds of them or after 5 s: states arrive on posmate's threads. */
+    suspend fun kindsWhen(done: (List<String>) -> Boolean): List<String> {
+        repeat(250) {
+            val now = kinds()
+            if (done(now)) return now
+            delay(20)
+        }
+        return kinds()
+    }
 }
 
 class Progress(var onFirst: (() -> Unit)? = null) : ProgressListener {
@@ -123,7 +133,7 @@ suspend fun lifecycle(root: File) {
     val terminal = phone.pair(strongest.peripheralId, entry)
     check("pairing with the code from the sim screen", terminal.sn == sn && terminal.state == TerminalState.PAIRED) { terminal }
     check("the code was asked for once, for that terminal", entry.asked == listOf(sn)) { entry.asked }
-    val kinds = states.kinds()
+    val kinds = states.kindsWhen { "Connected" in it }
     check("connection states: connecting then connected",
         kinds.indexOf("Connecting") in 0 until kinds.indexOf("Connected")) { kinds }
 

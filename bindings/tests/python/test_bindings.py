@@ -91,6 +91,15 @@ class States(ConnectionListener):
         with self.lock:
             return [next(n for n in names if getattr(s, "is_" + n)()) for s in self.seen]
 
+    async def kinds_when(self, done):
+        """The kinds seen, once `done` holds of them or after 5 s: states arrive on posmate's threads."""
+        for _ in range(250):
+            now = self.kinds()
+            if done(now):
+                return now
+            await asyncio.sleep(0.02)
+        return self.kinds()
+
 
 class Progress(ProgressListener):
     def __init__(self, on_first=None):
@@ -178,7 +187,7 @@ async def lifecycle(root):
     terminal = await phone.pair(strongest.peripheral_id, entry)
     check("pairing with the code from the sim screen", terminal.sn == sn and terminal.state == TerminalState.PAIRED, f"{terminal}")
     check("the code was asked for once, for that terminal", entry.asked == [sn], f"{entry.asked}")
-    kinds = states.kinds()
+    kinds = await states.kinds_when(lambda k: "CONNECTED" in k)
     check("connection states: connecting then connected",
           "CONNECTING" in kinds and "CONNECTED" in kinds and kinds.index("CONNECTING") < kinds.index("CONNECTED"), f"{kinds}")
 

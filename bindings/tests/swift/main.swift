@@ -67,6 +67,16 @@ final class States: ConnectionListener, @unchecked Sendable {
             }
         }
     }
+
+    /// The kinds seen, once `done` holds of them or after 5 s: states arrive on posmate's threads.
+    func kindsWhen(_ done: @Sendable ([String]) -> Bool) async -> [String] {
+        for _ in 0..<250 {
+            let now = kinds()
+            if done(now) { return now }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return kinds()
+    }
 }
 
 final class Progress: ProgressListener, @unchecked Sendable {
@@ -164,7 +174,7 @@ func paired(_ root: URL, _ name: String, _ seed: UInt64) async throws -> (Simula
     let terminal = try await phone.pair(peripheralId: strongest.peripheralId, codeEntry: entry)
     check("pairing with the code from the sim screen", terminal.sn == sn && terminal.state == .paired, terminal)
     check("the code was asked for once, for that terminal", entry.asked.all == [sn], entry.asked.all)
-    let kinds = states.kinds()
+    let kinds = await states.kindsWhen { $0.contains("connected") }
     if let connecting = kinds.firstIndex(of: "connecting"), let connected = kinds.firstIndex(of: "connected") {
         check("connection states: connecting then connected", connecting < connected, kinds)
     } else {

@@ -8,13 +8,15 @@
 //! * [`sim_link`] — a deterministic simulated radio driving `proto::gatt::Peripheral`s under a
 //!   virtual clock, with a BLE timing model, fault injection, traces and replay.
 //!
-//! [`manager`] (re)establishes a connection under a documented reconnect policy.
+//! [`manager`] (re)establishes a connection under a documented reconnect policy;
+//! [`observed`] publishes what happens to every connection, for the UI.
 //!
 //! Fragmentation is the caller's job: a [`Connection`] carries single ATT values of at most
 //! `mtu() − 3` bytes and says so with [`TransportError::ValueTooLong`] otherwise.
 
 pub mod btle;
 pub mod manager;
+pub mod observed;
 pub mod sim_link;
 pub mod tcp;
 
@@ -213,7 +215,7 @@ impl LinkEvents {
     /// reader gets it.
     ///
     /// For wrappers of a [`Connection`] that must learn of the link's events without owning
-    /// the receiver: the session's reader task is always awaiting it, so the bindings report
+    /// the receiver: the session's reader task is always awaiting it, so [`observed`] reports
     /// a lost link (`Disconnected`) the moment that reader sees it, not at the next write.
     /// An observer set earlier is kept and called first.
     pub fn observe(mut self, f: impl Fn(&LinkEvent) + Send + Sync + 'static) -> LinkEvents {
