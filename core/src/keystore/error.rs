@@ -88,9 +88,16 @@ pub(crate) fn from_keyring(err: keyring_core::Error, ctx: &ErrorContext<'_>) -> 
             name,
             detail: platform.to_string(),
         },
-        K::PlatformFailure(platform) => KeystoreError::Backend {
-            backend,
-            detail: platform.to_string(),
+        K::PlatformFailure(platform) => match unavailable_reason(&platform) {
+            Some(reason) => KeystoreError::Unavailable {
+                backend,
+                reason: format!("{reason} ({platform})"),
+                fix: ctx.fix.to_string(),
+            },
+            None => KeystoreError::Backend {
+                backend,
+                detail: platform.to_string(),
+            },
         },
         K::BadEncoding(_) => KeystoreError::Corrupt {
             name,
@@ -132,6 +139,25 @@ pub(crate) fn from_keyring(err: keyring_core::Error, ctx: &ErrorContext<'_>) -> 
             detail: "unrecognised keyring error".into(),
         },
     }
+}
+
+/// Why the keystore as a whole cannot be used now, for platform failures that mean that
+/// rather than a problem with one entry. The iOS Keychain reports these as plain failures.
+#[cfg(target_os = "ios")]
+fn unavailable_reason(platform: &PlatformError) -> Option<&'static str> {
+    let err = platform.downcast_ref::<security_framework::base::Error>()?;
+    match err.code() {
+        // errSecMissingEntitlement: no keychain access group (an unsigned build).
+        -34018 => Some("the app has no keychain access group"),
+        // errSecInteractionNotAllowed: items are readable only after the first unlock.
+        -25308 => Some("the phone has not been unlocked since it started"),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "ios"))]
+fn unavailable_reason(_platform: &PlatformError) -> Option<&'static str> {
+    None
 }
 
 /// Whether a platform error is a permission refusal rather than a missing service.
