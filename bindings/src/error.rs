@@ -3,6 +3,7 @@
 //! whether the internet is involved. Apps branch on `code`, never on the text.
 
 use posmate_core::error::Error as CoreError;
+use posmate_core::session::SessionError;
 use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
 
@@ -84,23 +85,11 @@ impl From<CoreError> for PosmateError {
     }
 }
 
+/// Opening the Bluetooth transport failed: said in the core's terms (its code, whether a
+/// retry helps, and what to do, e.g. the platform's fix when Bluetooth is unavailable).
 impl From<TransportError> for PosmateError {
     fn from(e: TransportError) -> Self {
-        // The transport's messages already end with what to do ("…; to fix: …").
-        let action = match &e {
-            TransportError::BluetoothUnavailable { cause, .. } => cause.fix().to_owned(),
-            _ if e.is_transient() => {
-                "keep the terminal on and close to the phone, then try again".into()
-            }
-            _ => "choose a posmate terminal and try again".into(),
-        };
-        PosmateError::Failed {
-            code: e.code().into(),
-            detail: e.to_string(),
-            retryable: e.is_transient(),
-            user_action: action,
-            needs_internet: false,
-        }
+        CoreError::from(SessionError::from(e)).into()
     }
 }
 

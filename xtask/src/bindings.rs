@@ -42,7 +42,7 @@ pub fn bindings() -> Result<(), String> {
 
 /// Builds the library and generates every language's code from it.
 pub fn generate() -> Result<Generated, String> {
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Two builds: built together, the generator's UniFFI features (its CLI) would be
     // unified into the library the apps get.
@@ -55,7 +55,7 @@ pub fn generate() -> Result<Generated, String> {
             "fix the build errors above",
         )?;
     }
-    let target = target_dir();
+    let target = crate::target_dir();
     let lib = target.join("debug").join(LIB);
     let bindgen = target.join("debug").join("uniffi-bindgen");
     let out = target.join("bindings");
@@ -87,7 +87,7 @@ pub fn test() -> Result<(), String> {
 
 fn python(g: &Generated) -> Result<(), String> {
     let python = provision::python()?;
-    let test = workspace_root().join("bindings/tests/python/test_bindings.py");
+    let test = crate::workspace_root().join("bindings/tests/python/test_bindings.py");
     provision::run(
         "python binding tests",
         Command::new(python)
@@ -101,8 +101,8 @@ fn python(g: &Generated) -> Result<(), String> {
 fn kotlin(g: &Generated) -> Result<(), String> {
     let kotlin = provision::kotlin()?;
     let generated = find_file(&g.out.join("kotlin"), "posmate_ffi.kt")?;
-    let test = workspace_root().join("bindings/tests/kotlin/BindingsTest.kt");
-    let work = target_dir().join("bindings-test/kotlin");
+    let test = crate::workspace_root().join("bindings/tests/kotlin/BindingsTest.kt");
+    let work = crate::target_dir().join("bindings-test/kotlin");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let jar = work.join("bindings-test.jar");
     let coroutines = kotlin.lib("kotlinx-coroutines-core-jvm.jar");
@@ -140,7 +140,7 @@ fn kotlin(g: &Generated) -> Result<(), String> {
 fn swift(g: &Generated) -> Result<(), String> {
     let swift = provision::swift()?;
     let src = g.out.join("swift");
-    let test = workspace_root().join("bindings/tests/swift/main.swift");
+    let test = crate::workspace_root().join("bindings/tests/swift/main.swift");
     // The test runs inside the Swift root: its sources, the generated module and the
     // library are copied there.
     let inside = Path::new("/posmate-bindings-test");
@@ -210,19 +210,6 @@ fn swift(g: &Generated) -> Result<(), String> {
 }
 
 // ---- helpers --------------------------------------------------------------------------------
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
     fs::copy(from, to)

@@ -396,14 +396,7 @@ fn build_binaries() -> Result<Vec<PathBuf>, String> {
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
 }
 
 /// Run folders kept (older ones are removed before a new run).

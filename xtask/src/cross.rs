@@ -50,7 +50,7 @@ pub fn cross_check() -> Result<(), String> {
     );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = workspace_root().join("target/cross");
+    let target_dir = crate::workspace_root().join("target/cross");
     let sqlite_flags = workspace_sqlite_flags()?;
     let mut failed = Vec::new();
     for &(target, _) in TARGETS {
@@ -92,13 +92,6 @@ pub fn cross_check() -> Result<(), String> {
 
 fn target_names() -> String {
     TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
 }
 
 /// Adds the phone targets' standard libraries that rustup does not have yet.
@@ -277,7 +270,7 @@ impl Zig {
 /// The `LIBSQLITE3_FLAGS` value `.cargo/config.toml` sets (SQLCipher with posmate's crypto
 /// provider), read from there so the iOS check extends it rather than a copy of it.
 fn workspace_sqlite_flags() -> Result<String, String> {
-    let config = workspace_root().join(".cargo/config.toml");
+    let config = crate::workspace_root().join(".cargo/config.toml");
     let text = fs::read_to_string(&config)
         .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
     text.lines()

@@ -50,7 +50,7 @@ pub fn test() -> Result<(), String> {
 }
 
 fn snapshot(g: &Generated) -> Result<Snapshot, String> {
-    let dir = target_dir().join("shells-test");
+    let dir = crate::target_dir().join("shells-test");
     let s = Snapshot {
         lib: dir.join("ffi").join(LIB),
         kotlin: dir.join("ffi").join("posmate_ffi.kt"),
@@ -73,7 +73,7 @@ fn snapshot(g: &Generated) -> Result<Snapshot, String> {
 
 fn kotlin(s: &Snapshot) -> Result<(), String> {
     let kotlin = provision::kotlin()?;
-    let android = workspace_root().join("android");
+    let android = crate::workspace_root().join("android");
     let work = s.dir.join("kotlin");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let coroutines = kotlin.lib("kotlinx-coroutines-core-jvm.jar");
@@ -184,7 +184,7 @@ fn swift(s: &Snapshot) -> Result<(), String> {
     let inside = Path::new(SWIFT_WORK);
     let work = swift.root.join(inside.strip_prefix("/").expect("absolute"));
     let package = work.join("ios");
-    let ios = workspace_root().join("ios");
+    let ios = crate::workspace_root().join("ios");
 
     // The package as it is in the repository, minus the app and anything built; then the
     // generated Swift and header where the package expects them.
@@ -269,19 +269,6 @@ fn in_root(root: &Path, tmp: &Path, script: &str) -> Command {
 }
 
 // ---- helpers --------------------------------------------------------------------------------
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
 
 /// Every file under `dir`.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {

@@ -34,10 +34,7 @@ const TOP: usize = 25;
 pub fn size() -> Result<(), String> {
     let start = Instant::now();
     eprintln!("\n==> size: posmate-ffi (cdylib), x86_64 Linux, profile mobile");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf();
+    let root = crate::workspace_root();
     let target_dir = root.join("target/size");
 
     let build = build(&target_dir)?;
