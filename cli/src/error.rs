@@ -2,11 +2,9 @@
 //! is translated here once: a stable code, the exit status scripts branch on, the message
 //! the layer wrote for people, and a hint for what to do next.
 
-use posmate_core::backup::BackupError;
-use posmate_core::error::Error as CoreError;
+use posmate_core::error::{Error as CoreError, ErrorKind};
 use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
-use posmate_core::store::StoreError;
 use posmate_core::terminals::LinkError;
 use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
@@ -94,77 +92,21 @@ impl std::fmt::Display for CliError {
 const TRY_SIM: &str = "to work without hardware, add --sim (simulated terminals in this \
                        process) or --connect-sim ADDR (a running `posmate sim`)";
 
-fn transport_status(e: &TransportError) -> Exit {
-    match e {
-        TransportError::NotFound { .. } => Exit::NotFound,
-        TransportError::ServiceMissing { .. } => Exit::Refused,
-        TransportError::ValueTooLong { .. } => Exit::Other,
-        _ => Exit::Transport,
-    }
-}
-
-fn session_status(e: &SessionError) -> Exit {
-    match e {
-        SessionError::Transport(t) => transport_status(t),
-        SessionError::WrongCode { .. }
-        | SessionError::PairingLocked { .. }
-        | SessionError::BadCode
-        | SessionError::NotPaired
-        | SessionError::VersionUnsupported { .. }
-        | SessionError::Refused { .. } => Exit::Refused,
-        SessionError::Cancelled => Exit::Cancelled,
-        SessionError::PossibleImpostor { .. }
-        | SessionError::HandshakeFailed
-        | SessionError::Security(_) => Exit::Security,
-        SessionError::Closed(_) | SessionError::Timeout(_) => Exit::Transport,
-        _ => Exit::Other,
-    }
-}
-
-fn keystore_status(e: &KeystoreError) -> Exit {
-    match e {
-        KeystoreError::PinConflict { .. } => Exit::Security,
-        _ => Exit::Storage,
-    }
-}
-
-fn store_status(e: &StoreError) -> Exit {
-    match e {
-        StoreError::Keystore(k) => keystore_status(k),
-        StoreError::JournalRewound { .. } | StoreError::JournalGap { .. } => Exit::Refused,
-        StoreError::AuditBroken { .. } => Exit::Security,
-        _ => Exit::Storage,
-    }
-}
-
-fn backup_status(e: &BackupError) -> Exit {
-    match e {
-        BackupError::WeakPassphrase { .. } => Exit::Usage,
-        BackupError::WrongPassphrase
-        | BackupError::NotABackup { .. }
-        | BackupError::NewerFormat { .. }
-        | BackupError::WorkFactorTooHigh { .. } => Exit::Refused,
-        BackupError::Store(s) => store_status(s),
-        _ => Exit::Storage,
-    }
-}
-
-/// The exit status of a core error (`docs/cli.md`, "Exit codes").
-fn core_status(e: &CoreError) -> Exit {
-    match e {
-        CoreError::Session(s) => session_status(s),
-        CoreError::Store(s) => store_status(s),
-        CoreError::Acquirer(_) | CoreError::ActivationRejected { .. } => Exit::Acquirer,
-        CoreError::Backup(b) => backup_status(b),
-        CoreError::Keystore(k) => keystore_status(k),
-        CoreError::Card(_) | CoreError::InvalidInput { .. } => Exit::Usage,
-        CoreError::UnknownTerminal { .. }
-        | CoreError::FlowNotFound { .. }
-        | CoreError::CardNotFound { .. } => Exit::NotFound,
-        CoreError::Unreachable { .. } => Exit::Transport,
-        CoreError::KeyCheckFailed { .. } | CoreError::ReceiptInvalid { .. } => Exit::Security,
-        CoreError::Cancelled => Exit::Cancelled,
-        _ => Exit::Refused,
+/// The exit status of each kind of core failure (`docs/cli.md`, "Exit codes"): the one place
+/// the CLI decides what a failure means to a script.
+impl From<ErrorKind> for Exit {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Internal => Exit::Other,
+            ErrorKind::InvalidInput => Exit::Usage,
+            ErrorKind::NotFound => Exit::NotFound,
+            ErrorKind::Refused => Exit::Refused,
+            ErrorKind::Unavailable => Exit::Transport,
+            ErrorKind::Storage => Exit::Storage,
+            ErrorKind::Acquirer => Exit::Acquirer,
+            ErrorKind::Cancelled => Exit::Cancelled,
+            ErrorKind::Security => Exit::Security,
+        }
     }
 }
 
@@ -172,7 +114,7 @@ fn core_status(e: &CoreError) -> Exit {
 /// should do next.
 impl From<CoreError> for CliError {
     fn from(e: CoreError) -> Self {
-        let mut err = CliError::new(core_status(&e), e.code(), e.to_string()).hint(e.user_action());
+        let mut err = CliError::new(e.kind().into(), e.code(), e.to_string()).hint(e.user_action());
         err.retryable = Some(e.is_retryable());
         err
     }
@@ -180,7 +122,7 @@ impl From<CoreError> for CliError {
 
 impl From<TransportError> for CliError {
     fn from(e: TransportError) -> Self {
-        let status = transport_status(&e);
+        let status = e.kind().into();
         let err = CliError::new(status, e.code(), e.to_string());
         match e {
             TransportError::BluetoothUnavailable { .. }
@@ -195,7 +137,7 @@ impl From<SessionError> for CliError {
         if let SessionError::Transport(t) = e {
             return t.into();
         }
-        let status = session_status(&e);
+        let status = e.kind().into();
         let hint = match &e {
             SessionError::NotPaired => Some("pair it again: posmate pair --sn <SN>"),
             SessionError::PossibleImpostor { .. } => Some(
@@ -214,7 +156,7 @@ impl From<SessionError> for CliError {
 
 impl From<KeystoreError> for CliError {
     fn from(e: KeystoreError) -> Self {
-        CliError::new(keystore_status(&e), e.code(), e.to_string())
+        CliError::new(e.kind().into(), e.code(), e.to_string())
             .hint("`posmate doctor` checks the keystore; --keystore chooses another backend")
     }
 }
@@ -224,7 +166,7 @@ impl From<LinkError> for CliError {
         match e {
             LinkError::Session(e) => e.into(),
             LinkError::Keystore(e) => e.into(),
-            e @ LinkError::GaveUp { .. } => CliError::new(Exit::Transport, e.code(), e.to_string())
+            e @ LinkError::GaveUp { .. } => CliError::new(e.kind().into(), e.code(), e.to_string())
                 .hint("check the terminal is on and in range, then retry"),
         }
     }
@@ -232,12 +174,7 @@ impl From<LinkError> for CliError {
 
 impl From<SimLinkError> for CliError {
     fn from(e: SimLinkError) -> Self {
-        let status = match &e {
-            SimLinkError::Refused { code, .. } if code == "not-found" => Exit::NotFound,
-            SimLinkError::Refused { code, .. } if code.starts_with("acquirer") => Exit::Acquirer,
-            SimLinkError::Refused { .. } => Exit::Refused,
-            _ => Exit::Transport,
-        };
+        let status = e.kind().into();
         let code = match &e {
             SimLinkError::Refused { code, .. } => code.clone(),
             other => other.code().to_owned(),

@@ -62,6 +62,19 @@ impl SimLinkError {
             SimLinkError::Refused { .. } => "sim-refused",
         }
     }
+
+    /// What kind of failure this is: the server's refusals keep the kind their code names.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            SimLinkError::Refused { code, .. } if code == "not-found" => ErrorKind::NotFound,
+            SimLinkError::Refused { code, .. } if code.starts_with("acquirer") => {
+                ErrorKind::Acquirer
+            }
+            SimLinkError::Refused { .. } => ErrorKind::Refused,
+            _ => ErrorKind::Unavailable,
+        }
+    }
 }
 
 /// A line-oriented JSON connection to the server.
