@@ -1,11 +1,10 @@
-//! The command line: global options and the command list. Each command's own arguments
-//! live in its module under `commands/`.
+//! The top-level parser: the options every command takes (`global`) and the commands
+//! (`commands::Command`, each one's own arguments in its module under `commands/`).
 
-use std::path::PathBuf;
+use clap::Parser;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::commands;
+use crate::commands::Command;
+use crate::global::Global;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,66 +40,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
-#[derive(Debug, Clone, Args)]
-pub struct Global {
-    /// Print one JSON document (the schemas in docs/cli.md) instead of readable text.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    /// Where posmate keeps its data [default: the platform data directory, e.g.
-    /// ~/.local/share/posmate]. Keystore entries are namespaced by this directory.
-    #[arg(long, global = true, env = "POSMATE_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Where the phone's keys live: the OS keystore, the Linux kernel keyutils store, or an
-    /// in-memory mock (lost at exit; for tests).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value_t = KeystoreArg::Os,
-        env = "POSMATE_KEYSTORE"
-    )]
-    pub keystore: KeystoreArg,
-
-    /// Use simulated terminals (and acquirer) embedded in this process instead of
-    /// Bluetooth. Their state is kept in DATA_DIR/sim/world.json between runs.
-    /// (An option on the command line beats POSMATE_SIM_ADDR / POSMATE_SIM.)
-    #[arg(
-        long,
-        global = true,
-        env = "POSMATE_SIM",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub sim: bool,
-
-    /// Use the simulated terminals of a running `posmate sim` at ADDR (host:port).
-    #[arg(long, global = true, env = "POSMATE_SIM_ADDR", value_name = "ADDR")]
-    pub connect_sim: Option<String>,
-
-    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
-    pub verbose: u8,
-
-    /// Only errors on stderr: no progress, notes or warnings.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-
-    /// Keep the phone's database key in a keystore that does not survive a reboot (the
-    /// Linux kernel keystore, the mock). Implied with --sim and --connect-sim.
-    #[arg(long, global = true, env = "POSMATE_ALLOW_VOLATILE_KEY", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
-    pub allow_volatile_key: bool,
-
-    /// scrypt work factor (log2 N) of new backups [default: 18, about a second and 256 MiB].
-    /// Lower only for tests and demos: it is what protects an archive that leaves the phone.
-    #[arg(long, global = true, env = "POSMATE_BACKUP_WORK_FACTOR", value_name = "N",
-          value_parser = clap::value_parser!(u8).range(10..=20))]
-    pub backup_work_factor: Option<u8>,
-}
-
 impl Cli {
     /// Parses the command line. `--sim` and `--connect-sim` together on the command line
     /// are a usage error; otherwise the command line beats the environment, and of two
@@ -129,35 +68,6 @@ impl Cli {
         }
         cli
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeystoreArg {
-    Os,
-    Keyutils,
-    Mock,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    Demo(commands::demo::Args),
-    Scan(commands::scan::Args),
-    Pair(commands::pair::Args),
-    Info(commands::info::Args),
-    Activate(commands::activate::Args),
-    Cards(commands::cards::Args),
-    Records(commands::records::Args),
-    Settle(commands::settle::Args),
-    Decommission(commands::decommission::Args),
-    Replace(commands::replace::Args),
-    Dormancy(commands::dormancy::Args),
-    WipePhone(commands::wipe_phone::Args),
-    Backup(commands::backup::Args),
-    Audit(commands::audit::Args),
-    Flows(commands::flows::Args),
-    Doctor(commands::doctor::Args),
-    Sim(commands::sim::Args),
-    Completions(commands::completions::Args),
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
 use tokio::sync::OnceCell;
 
-use crate::cli::{Global, KeystoreArg};
 use crate::error::{CliError, Exit};
+use crate::global::{Global, KeystoreArg};
 use crate::output::Output;
 use crate::transport_select::Link;
 

@@ -9,6 +9,7 @@ mod context;
 mod embedded;
 mod error;
 mod fmt;
+mod global;
 mod output;
 mod phone;
 mod prompt;
@@ -19,9 +20,12 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, KeystoreArg};
+use clap::CommandFactory;
+
+use crate::cli::Cli;
 use crate::context::Ctx;
 use crate::error::Exit;
+use crate::global::KeystoreArg;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -45,7 +49,7 @@ fn main() -> ExitCode {
         }
     };
     let status = runtime.block_on(async {
-        let result = commands::run(&ctx, cli.command).await;
+        let result = commands::run(&ctx, cli.command, Cli::command).await;
         // Whatever happened, the simulated terminals keep what their flash holds.
         let saved = match ctx.opened_link() {
             Some(link) => link.save(),

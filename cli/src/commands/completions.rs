@@ -1,11 +1,9 @@
 //! `posmate completions <shell>`: the shell completion script, generated from the same
 //! definitions clap parses with.
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 use serde::Serialize;
 
-use crate::cli::Cli;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
@@ -34,9 +32,11 @@ impl Report for CompletionsReport {
     }
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+/// `definition` builds the whole command line (the top-level parser, which is made from
+/// the commands and so cannot be named here).
+pub fn run(ctx: &Ctx, args: Args, definition: fn() -> clap::Command) -> Result<Exit, CliError> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "posmate", &mut script);
+    clap_complete::generate(args.shell, &mut definition(), "posmate", &mut script);
     ctx.out.report(&CompletionsReport {
         shell: args.shell.to_string(),
         script: String::from_utf8_lossy(&script).into_owned(),

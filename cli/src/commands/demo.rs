@@ -21,11 +21,11 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::cli::KeystoreArg;
 use crate::context::Ctx;
 use crate::embedded::Embedded;
 use crate::error::{CliError, Exit};
 use crate::fmt;
+use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
 use crate::simhost::control::CNY;

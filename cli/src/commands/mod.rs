@@ -1,6 +1,6 @@
 //! One module per command: its clap `Args` (with examples in `after_help`), its report
 //! (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
-//! Adding a command is mechanical: a module here, a variant in `cli::Command`, an arm in
+//! Adding a command is mechanical: a module here, a variant in [`Command`], an arm in
 //! [`run`], a schema, a section in `docs/cli.md`.
 
 pub mod activate;
@@ -26,13 +26,43 @@ pub mod wipe_phone;
 
 use std::time::Duration;
 
-use crate::cli::Command;
+use clap::Subcommand;
+
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 
+/// The commands. They live here, beside the modules whose `Args` they name, so that the
+/// top-level parser (`cli`) imports the commands and nothing here imports it back.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Demo(demo::Args),
+    Scan(scan::Args),
+    Pair(pair::Args),
+    Info(info::Args),
+    Activate(activate::Args),
+    Cards(cards::Args),
+    Records(records::Args),
+    Settle(settle::Args),
+    Decommission(decommission::Args),
+    Replace(replace::Args),
+    Dormancy(dormancy::Args),
+    WipePhone(wipe_phone::Args),
+    Backup(backup::Args),
+    Audit(audit::Args),
+    Flows(flows::Args),
+    Doctor(doctor::Args),
+    Sim(sim::Args),
+    Completions(completions::Args),
+}
+
 /// Runs `command`; the exit status on success is usually [`Exit::Ok`] (`doctor` reports
-/// failed checks through it).
-pub async fn run(ctx: &Ctx, command: Command) -> Result<Exit, CliError> {
+/// failed checks through it). `definition` builds the whole command line, for
+/// `completions`: it is passed in because that definition is made from these commands.
+pub async fn run(
+    ctx: &Ctx,
+    command: Command,
+    definition: fn() -> clap::Command,
+) -> Result<Exit, CliError> {
     match command {
         Command::Scan(args) => scan::run(ctx, args).await,
         Command::Pair(args) => pair::run(ctx, args).await,
@@ -51,7 +81,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Exit, CliError> {
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Doctor(args) => doctor::run(ctx, args).await,
         Command::Sim(args) => sim::run(ctx, args).await,
-        Command::Completions(args) => completions::run(ctx, args),
+        Command::Completions(args) => completions::run(ctx, args, definition),
     }
 }
 
