@@ -73,11 +73,19 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Exit;
     use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `docs/cli.md` documents clap's own usage errors under the CLI's usage status.
+    #[test]
+    fn usage_errors_exit_with_the_usage_status() {
+        let err = Cli::try_parse_from(["posmate", "--no-such-option"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(Exit::Usage.code()));
     }
 
     #[test]

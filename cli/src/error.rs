@@ -89,9 +89,6 @@ impl std::fmt::Display for CliError {
     }
 }
 
-const TRY_SIM: &str = "to work without hardware, add --sim (simulated terminals in this \
-                       process) or --connect-sim ADDR (a running `posmate sim`)";
-
 /// The exit status of each kind of core failure (`docs/cli.md`, "Exit codes"): the one place
 /// the CLI decides what a failure means to a script.
 impl From<ErrorKind> for Exit {
@@ -120,58 +117,68 @@ impl From<CoreError> for CliError {
     }
 }
 
-impl From<TransportError> for CliError {
-    fn from(e: TransportError) -> Self {
-        let status = e.kind().into();
-        let err = CliError::new(status, e.code(), e.to_string());
-        match e {
-            TransportError::BluetoothUnavailable { .. }
-            | TransportError::AdapterNotFound { .. } => err.hint(TRY_SIM),
-            _ => err,
-        }
-    }
-}
-
-impl From<SessionError> for CliError {
-    fn from(e: SessionError) -> Self {
-        if let SessionError::Transport(t) = e {
-            return t.into();
-        }
-        let status = e.kind().into();
-        let hint = match &e {
-            SessionError::NotPaired => Some("pair it again: posmate pair --sn <SN>"),
-            SessionError::PossibleImpostor { .. } => Some(
-                "if the terminal was wiped or replaced, forget it and pair again; otherwise \
-                 do not use it and contact support",
-            ),
-            _ => None,
-        };
-        let err = CliError::new(status, e.code(), e.to_string());
-        match hint {
-            Some(h) => err.hint(h),
+impl CliError {
+    /// A lower layer's error met outside the core's facade (scanning, pairing, opening the
+    /// keystore): the status follows its kind and its code keeps the layer's own, as for
+    /// the core's errors; the hint is the CLI's [`next_step`] for that code.
+    fn from_layer(kind: ErrorKind, code: &str, message: String) -> Self {
+        let err = CliError::new(kind.into(), code, message);
+        match next_step(code) {
+            Some(hint) => err.hint(hint),
             None => err,
         }
     }
 }
 
+const TRY_SIM: &str = "to work without hardware, add --sim (simulated terminals in this \
+                       process) or --connect-sim ADDR (a running `posmate sim`)";
+
+/// What to do next about a lower layer's failure, in the CLI's terms (its options and
+/// commands). Keyed by the stable code because a wrapping layer keeps the code of the layer
+/// that failed (a session's Bluetooth failure is still `bluetooth-unavailable`), so one
+/// match covers an error wherever it surfaces, without unwrapping the layers.
+fn next_step(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "bluetooth-unavailable" | "adapter-not-found" => TRY_SIM,
+        "not-paired" => "pair it again: posmate pair --sn <SN>",
+        "possible-impostor" => {
+            "if the terminal was wiped or replaced, forget it and pair again; otherwise do not \
+             use it and contact support"
+        }
+        "unreachable" => "check the terminal is on and in range, then retry",
+        keystore if keystore.starts_with("keystore.") => {
+            "`posmate doctor` checks the keystore; --keystore chooses another backend"
+        }
+        _ => return None,
+    })
+}
+
+impl From<TransportError> for CliError {
+    fn from(e: TransportError) -> Self {
+        CliError::from_layer(e.kind(), e.code(), e.to_string())
+    }
+}
+
+impl From<SessionError> for CliError {
+    fn from(e: SessionError) -> Self {
+        CliError::from_layer(e.kind(), e.code(), e.to_string())
+    }
+}
+
 impl From<KeystoreError> for CliError {
     fn from(e: KeystoreError) -> Self {
-        CliError::new(e.kind().into(), e.code(), e.to_string())
-            .hint("`posmate doctor` checks the keystore; --keystore chooses another backend")
+        CliError::from_layer(e.kind(), e.code(), e.to_string())
     }
 }
 
 impl From<LinkError> for CliError {
     fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Session(e) => e.into(),
-            LinkError::Keystore(e) => e.into(),
-            e @ LinkError::GaveUp { .. } => CliError::new(e.kind().into(), e.code(), e.to_string())
-                .hint("check the terminal is on and in range, then retry"),
-        }
+        CliError::from_layer(e.kind(), e.code(), e.to_string())
     }
 }
 
+/// The sim server's refusals keep the server's own code. No hint: each message already says
+/// what to do (start a server, check the address, match the versions).
 impl From<SimLinkError> for CliError {
     fn from(e: SimLinkError) -> Self {
         let status = e.kind().into();
@@ -180,5 +187,110 @@ impl From<SimLinkError> for CliError {
             other => other.code().to_owned(),
         };
         CliError::new(status, code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each exit status means, as the table in `docs/cli.md` words it. Exhaustive, so a
+    /// new status cannot be added without its row.
+    fn meaning(exit: Exit) -> &'static str {
+        match exit {
+            Exit::Ok => "success",
+            Exit::Other => "anything else",
+            Exit::Usage => {
+                "usage: bad arguments or input, an option that does not fit the mode, a \
+                 destructive command not confirmed"
+            }
+            Exit::NotFound => "not found",
+            Exit::Refused => "refused, or a precondition is not met",
+            Exit::Transport => "Bluetooth or the sim link is unavailable, or the link failed",
+            Exit::Storage => "keystore or local storage",
+            Exit::Acquirer => "acquirer: unreachable, or its refusal",
+            Exit::Cancelled => "cancelled by the user",
+            Exit::Security => "a security check failed",
+        }
+    }
+
+    /// The `| code | meaning |` cells of the table under `## Exit codes` in `docs/cli.md`.
+    fn documented_exit_codes() -> Vec<(u8, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md");
+        let doc = std::fs::read_to_string(path).expect("docs/cli.md");
+        let (_, section) = doc
+            .split_once("\n## Exit codes\n")
+            .expect("an Exit codes section");
+        section
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|row| {
+                let mut cells = row.split('|').skip(1).map(str::trim);
+                let code = cells.next()?.parse().ok()?;
+                Some((code, cells.next()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The table is what `From<ErrorKind> for Exit` says: one row for success, then a row
+    /// for each kind's status in code order (clap's usage errors share 2 with invalid input).
+    #[test]
+    fn the_exit_code_table_in_the_docs_is_the_kinds_match() {
+        let mut statuses = vec![Exit::Ok];
+        for kind in ErrorKind::ALL {
+            let status = Exit::from(kind);
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+        statuses.sort_by_key(|status| status.code());
+        let expected: Vec<(u8, String)> = statuses
+            .iter()
+            .map(|&status| (status.code(), meaning(status).to_owned()))
+            .collect();
+        let documented = documented_exit_codes();
+        for kind in ErrorKind::ALL {
+            let status = Exit::from(kind);
+            let row = (status.code(), meaning(status).to_owned());
+            assert!(
+                documented.contains(&row),
+                "docs/cli.md has no row {row:?} for kind {kind}; it has {documented:?}"
+            );
+        }
+        assert_eq!(documented, expected, "docs/cli.md's exit code table");
+    }
+
+    /// A wrapped lower-layer error gets the hint of the layer that failed.
+    #[test]
+    fn wrapped_errors_keep_the_hint_of_the_layer_that_failed() {
+        let adapter = || TransportError::AdapterNotFound {
+            name: "hci9".into(),
+            available: vec![],
+        };
+        let cases: [(CliError, CliError); 3] = [
+            (SessionError::Transport(adapter()).into(), adapter().into()),
+            (
+                LinkError::Session(SessionError::NotPaired).into(),
+                SessionError::NotPaired.into(),
+            ),
+            (
+                LinkError::Keystore(KeystoreError::PinConflict { sn: "SN1".into() }).into(),
+                KeystoreError::PinConflict { sn: "SN1".into() }.into(),
+            ),
+        ];
+        for (wrapped, alone) in cases {
+            assert!(alone.hint.is_some(), "{alone:?} has a hint");
+            assert_eq!(
+                (wrapped.code, wrapped.hint, wrapped.exit),
+                (alone.code, alone.hint, alone.exit)
+            );
+        }
+        let gave_up = CliError::from(LinkError::GaveUp {
+            attempts: 3,
+            last: "timeout".into(),
+        });
+        assert_eq!(gave_up.status, Exit::Transport);
+        assert!(gave_up.hint.is_some());
     }
 }
