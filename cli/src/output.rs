@@ -112,6 +112,21 @@ pub fn hex(bytes: &[u8]) -> String {
     posmate_core::transport::tcp::wire::hex(bytes)
 }
 
+/// A list for people: the items as rows under `header`, or the sentence `none` when there
+/// is nothing to list (an empty table would read as a failure).
+pub fn list<T>(
+    items: &[T],
+    none: &str,
+    header: &[&str],
+    row: impl FnMut(&T) -> Vec<String>,
+) -> String {
+    if items.is_empty() {
+        return format!("{none}\n");
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table(header, &rows)
+}
+
 /// Left-aligned columns under a header, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -4,10 +4,10 @@
 
 use posmate_core::acquirer::MerchantDetails;
 use posmate_core::flows::{ActivationInput, ActivationOutcome};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::target::known_sn;
+use super::with_phone;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
@@ -51,13 +51,9 @@ pub struct Args {
 }
 
 /// What `activate` prints: the flow's outcome (`activated` or `pending`).
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct ActivateReport(pub ActivationOutcome);
-
-impl Report for ActivateReport {
+impl Report for ActivationOutcome {
     fn human(&self) -> String {
-        match &self.0 {
+        match self {
             ActivationOutcome::Activated {
                 sn,
                 terminal_no,
@@ -90,15 +86,14 @@ impl Report for ActivateReport {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    let sn = known_sn(phone, args.sn)?;
-    let outcome = if args.status {
-        phone::run_flow(ctx, "activation", |c| async move {
-            phone.activation_status(&sn, &c).await
-        })
-        .await
-    } else {
+    let outcome = with_phone(ctx, async |phone| {
+        let sn = known_sn(phone, args.sn)?;
+        if args.status {
+            return phone::run_flow(ctx, "activation", |c| async move {
+                phone.activation_status(&sn, &c).await
+            })
+            .await;
+        }
         // Typed input is checked by the flow before anything is stored; the code last, so
         // a typo in the other fields does not cost the user a prompt.
         let code = prompt::secret("Activation code: ", "activation code")?;
@@ -117,8 +112,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             phone.activate(input, &c).await
         })
         .await
-    };
-    phone.disconnect_all().await;
-    ctx.out.report(&ActivateReport(outcome?));
+    })
+    .await?;
+    ctx.out.report(&outcome);
     Ok(Exit::Ok)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
-use crate::output::{hex, table, Report};
+use crate::output::{hex, list, Report};
 use crate::phone;
 
 /// Show, verify and export the audit trail.
@@ -58,13 +58,11 @@ pub struct ShowReport {
 
 impl Report for ShowReport {
     fn human(&self) -> String {
-        if self.entries.is_empty() {
-            return "no audit entries\n".into();
-        }
-        let rows: Vec<Vec<String>> = self
-            .entries
-            .iter()
-            .map(|e| {
+        list(
+            &self.entries,
+            "no audit entries",
+            &["SEQ", "TIME (UTC)", "ACTION", "SN", "OUTCOME", "HASH"],
+            |e| {
                 vec![
                     e.seq.to_string(),
                     fmt::time(e.at_ms),
@@ -73,25 +71,17 @@ impl Report for ShowReport {
                     e.outcome.clone(),
                     hex(&e.hash[..6]),
                 ]
-            })
-            .collect();
-        table(
-            &["SEQ", "TIME (UTC)", "ACTION", "SN", "OUTCOME", "HASH"],
-            &rows,
+            },
         )
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct VerifyReport(pub AuditCheck);
-
-impl Report for VerifyReport {
+impl Report for AuditCheck {
     fn human(&self) -> String {
         format!(
             "the audit chain is intact: {} entr(ies), head {}\n",
-            self.0.entries,
-            hex(&self.0.head)
+            self.entries,
+            hex(&self.head)
         )
     }
 }
@@ -137,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             ctx.out.report(&ShowReport { entries });
         }
         Action::Verify => {
-            ctx.out.report(&VerifyReport(phone.verify_audit()?));
+            ctx.out.report(&phone.verify_audit()?);
         }
         Action::Export { output } => {
             let entries = all_entries(&phone)?;

@@ -12,11 +12,11 @@ use posmate_sim::terminal::Card;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::parse_duration;
+use super::{parse_duration, with_phone};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
-use crate::output::{table, Report};
+use crate::output::{list, Report};
 use crate::phone;
 use crate::prompt;
 use crate::simhost::world;
@@ -192,11 +192,8 @@ pub struct ListReport {
 
 impl Report for ListReport {
     fn human(&self) -> String {
-        if self.cards.is_empty() {
-            return format!("no cards bound for merchant {}\n", self.merchant_no);
-        }
-        let rows: Vec<Vec<String>> = self.cards.iter().map(CardView::row).collect();
-        table(&HEADER, &rows)
+        let none = format!("no cards bound for merchant {}", self.merchant_no);
+        list(&self.cards, &none, &HEADER, CardView::row)
     }
 }
 
@@ -259,11 +256,7 @@ pub fn merchant_of(phone: &Companion, given: Option<String>) -> Result<String, C
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    let result = act(ctx, phone, args.action).await;
-    phone.disconnect_all().await;
-    result
+    with_phone(ctx, async |phone| act(ctx, phone, args.action).await).await
 }
 
 async fn act(ctx: &Ctx, phone: &Companion, action: Action) -> Result<Exit, CliError> {

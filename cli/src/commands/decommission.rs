@@ -4,13 +4,12 @@
 //! passes `--yes` from a script. Killed or cut off anywhere, the same command resumes it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use posmate_core::backup::Passphrase;
 use posmate_core::flows::{BackupSpec, DecommissionInput, DecommissionOutcome};
-use serde::Serialize;
 
 use super::target::known_sn;
+use super::{codes_from_screen, with_phone};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
@@ -49,56 +48,50 @@ pub struct Args {
     pub from_screen: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct DecommissionReport(pub DecommissionOutcome);
-
-impl Report for DecommissionReport {
+impl Report for DecommissionOutcome {
     fn human(&self) -> String {
-        let o = &self.0;
         format!(
             "{} is decommissioned ({})\n\
              backup        {} ({} records, sha256 {})\n\
              deregistered  {} at {}\n\
              wiped         {} at journal head {}, receipt verified (nonce {})\n",
-            o.sn,
-            o.reason,
-            o.backup_path,
-            o.backup_records,
-            o.backup_sha256,
-            o.deregistration_ref,
-            fmt::time(o.deregistered_at_ms),
-            fmt::time(o.wiped_at_ms),
-            o.journal_head,
-            o.receipt_nonce
+            self.sn,
+            self.reason,
+            self.backup_path,
+            self.backup_records,
+            self.backup_sha256,
+            self.deregistration_ref,
+            fmt::time(self.deregistered_at_ms),
+            fmt::time(self.wiped_at_ms),
+            self.journal_head,
+            self.receipt_nonce
         )
     }
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    // No check that the phone still knows the terminal: a decommission cut after its last
-    // step erased the terminal from the phone is finished by the flow, which it finds by SN.
-    let sn = known_sn(phone, args.sn)?;
-    prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
-    let passphrase: Passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
-    if args.from_screen {
-        phone.set_code_entry(Arc::new(phone::code_source(ctx, true).await?));
-    }
-    let input = DecommissionInput {
-        sn,
-        reason: args.reason,
-        backup: BackupSpec::Write {
-            path: args.backup,
-            passphrase,
-        },
-    };
-    let result = phone::run_flow(ctx, "decommission", |c| async move {
-        phone.decommission(input, &c).await
+    let outcome = with_phone(ctx, async |phone| {
+        // No check that the phone still knows the terminal: a decommission cut after its
+        // last step erased the terminal from the phone is finished by the flow, which it
+        // finds by SN.
+        let sn = known_sn(phone, args.sn)?;
+        prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
+        let passphrase: Passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+        codes_from_screen(ctx, phone, args.from_screen).await?;
+        let input = DecommissionInput {
+            sn,
+            reason: args.reason,
+            backup: BackupSpec::Write {
+                path: args.backup,
+                passphrase,
+            },
+        };
+        phone::run_flow(ctx, "decommission", |c| async move {
+            phone.decommission(input, &c).await
+        })
+        .await
     })
-    .await;
-    phone.disconnect_all().await;
-    ctx.out.report(&DecommissionReport(result?));
+    .await?;
+    ctx.out.report(&outcome);
     Ok(Exit::Ok)
 }

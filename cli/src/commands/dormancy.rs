@@ -28,22 +28,17 @@ pub struct Args {
     pub reopen: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct CheckReport(pub DormancyReport);
-
-impl Report for CheckReport {
+impl Report for DormancyReport {
     fn human(&self) -> String {
-        let r = &self.0;
-        let mut out = format!("{}: {} — {}\n", r.sn, r.state, r.message);
-        if let Some(t) = r.last_trade_at_ms {
+        let mut out = format!("{}: {} — {}\n", self.sn, self.state, self.message);
+        if let Some(t) = self.last_trade_at_ms {
             out.push_str(&format!("last trade      {}\n", fmt::time(t)));
         }
-        if let Some(t) = r.dormant_at_ms {
+        if let Some(t) = self.dormant_at_ms {
             out.push_str(&format!(
                 "dormant from    {}{}\n",
                 fmt::time(t),
-                r.days_left
+                self.days_left
                     .map(|d| format!(" ({d} day(s) left)"))
                     .unwrap_or_default()
             ));
@@ -78,7 +73,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         let state = phone.reopen(&sn).await?;
         ctx.out.report(&ReopenReport { sn, state });
     } else {
-        ctx.out.report(&CheckReport(phone.dormancy(&sn).await?));
+        ctx.out.report(&phone.dormancy(&sn).await?);
     }
     Ok(Exit::Ok)
 }

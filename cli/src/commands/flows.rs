@@ -1,16 +1,15 @@
 //! `posmate flows`: the lifecycle flows started and not finished (running, paused for a
 //! review or after a cut), and resuming one by its id.
 
-use std::sync::Arc;
-
 use posmate_core::companion::Resumed;
 use posmate_core::store::FlowRow;
 use serde::Serialize;
 
+use super::codes_from_screen;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
-use crate::output::{table, Report};
+use crate::output::{list, Report};
 use crate::phone;
 
 /// List the open flows, or resume one.
@@ -80,24 +79,9 @@ pub struct ListReport {
 
 impl Report for ListReport {
     fn human(&self) -> String {
-        if self.flows.is_empty() {
-            return "no open flows\n".into();
-        }
-        let rows: Vec<Vec<String>> = self
-            .flows
-            .iter()
-            .map(|f| {
-                vec![
-                    f.id.clone(),
-                    f.sn.clone().unwrap_or_else(|| "-".into()),
-                    f.step.clone(),
-                    f.status.clone(),
-                    fmt::time(f.updated_at_ms),
-                    f.error.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        table(
+        list(
+            &self.flows,
+            "no open flows",
             &[
                 "FLOW",
                 "SN",
@@ -106,7 +90,16 @@ impl Report for ListReport {
                 "UPDATED (UTC)",
                 "LAST ERROR",
             ],
-            &rows,
+            |f| {
+                vec![
+                    f.id.clone(),
+                    f.sn.clone().unwrap_or_else(|| "-".into()),
+                    f.step.clone(),
+                    f.status.clone(),
+                    fmt::time(f.updated_at_ms),
+                    f.error.clone().unwrap_or_default(),
+                ]
+            },
         )
     }
 }
@@ -152,9 +145,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
                     )
                     .hint("`posmate flows` lists the open flows")
                 })?;
-            if from_screen {
-                phone.set_code_entry(Arc::new(phone::code_source(ctx, true).await?));
-            }
+            codes_from_screen(ctx, phone, from_screen).await?;
             let flow_id = id.clone();
             let result = phone::run_flow(ctx, "resume", |c| async move {
                 phone.resume(&flow_id, &c).await

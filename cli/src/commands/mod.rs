@@ -24,12 +24,15 @@ pub mod sim_ble;
 mod target;
 pub mod wipe_phone;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
+use posmate_core::companion::Companion;
 
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
+use crate::phone;
 
 /// The commands. They live here, beside the modules whose `Args` they name, so that the
 /// top-level parser (`cli`) imports the commands and nothing here imports it back.
@@ -83,6 +86,32 @@ pub async fn run(
         Command::Sim(args) => sim::run(ctx, args).await,
         Command::Completions(args) => completions::run(ctx, args, definition),
     }
+}
+
+/// Opens the phone, runs `work` on it, then closes every session it opened whatever `work`
+/// returned, so that no command leaves a terminal connected; what `work` returns is
+/// reported by the caller only after that.
+pub async fn with_phone<T>(
+    ctx: &Ctx,
+    work: impl AsyncFnOnce(&Companion) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let phone = phone::open(ctx).await?;
+    let result = work(&phone).await;
+    phone.disconnect_all().await;
+    result
+}
+
+/// `--from-screen` of the flows that may have to pair again (a wipe's answer was lost):
+/// with `--connect-sim` the code is read off the simulated screen instead of asked for.
+pub async fn codes_from_screen(
+    ctx: &Ctx,
+    phone: &Companion,
+    from_screen: bool,
+) -> Result<(), CliError> {
+    if from_screen {
+        phone.set_code_entry(Arc::new(phone::code_source(ctx, true).await?));
+    }
+    Ok(())
 }
 
 /// Parses `500ms`, `5s`, `2m` or a bare number of seconds.

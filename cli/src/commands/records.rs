@@ -13,10 +13,11 @@ use serde::Serialize;
 
 use super::sim::parse_amount;
 use super::target::known_sn;
+use super::with_phone;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
-use crate::output::{table, Report};
+use crate::output::{list, Report};
 use crate::phone;
 
 /// Sync, search and export the transaction records.
@@ -184,17 +185,18 @@ fn status_name(s: RecordStatus) -> &'static str {
 }
 
 /// What `records sync` prints: the flow's outcome.
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct SyncReport(pub SyncOutcome);
-
-impl Report for SyncReport {
+impl Report for SyncOutcome {
     fn human(&self) -> String {
-        let o = &self.0;
         format!(
             "{}: {} new record(s), {} already held; the phone now has 1..{} of {} \
              ({} page(s), {} bytes)\n",
-            o.sn, o.inserted, o.skipped, o.last_seq, o.head, o.pages, o.record_bytes
+            self.sn,
+            self.inserted,
+            self.skipped,
+            self.last_seq,
+            self.head,
+            self.pages,
+            self.record_bytes
         )
     }
 }
@@ -249,26 +251,10 @@ pub struct ListReport {
 
 impl Report for ListReport {
     fn human(&self) -> String {
-        if self.records.is_empty() {
-            return "no records match\n".into();
-        }
-        let rows: Vec<Vec<String>> = self
-            .records
-            .iter()
-            .map(|r| {
-                vec![
-                    r.sn.clone(),
-                    r.seq.to_string(),
-                    fmt::time(r.at_ms),
-                    r.kind.to_owned(),
-                    fmt::money(r.amount_minor, r.currency),
-                    r.masked_pan.clone(),
-                    r.status.to_owned(),
-                    r.auth_code.clone(),
-                ]
-            })
-            .collect();
-        let mut out = table(
+        // `next` is only set on a full page, so "no records match" is never followed by it.
+        let mut out = list(
+            &self.records,
+            "no records match",
             &[
                 "SN",
                 "SEQ",
@@ -279,7 +265,18 @@ impl Report for ListReport {
                 "STATUS",
                 "AUTH",
             ],
-            &rows,
+            |r| {
+                vec![
+                    r.sn.clone(),
+                    r.seq.to_string(),
+                    fmt::time(r.at_ms),
+                    r.kind.to_owned(),
+                    fmt::money(r.amount_minor, r.currency),
+                    r.masked_pan.clone(),
+                    r.status.to_owned(),
+                    r.auth_code.clone(),
+                ]
+            },
         );
         if let Some(next) = &self.next {
             out.push_str(&format!("more: posmate records list … --after {next}\n"));
@@ -301,11 +298,7 @@ impl Report for ExportReport {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    let result = act(ctx, phone, args.action).await;
-    phone.disconnect_all().await;
-    result
+    with_phone(ctx, async |phone| act(ctx, phone, args.action).await).await
 }
 
 async fn act(ctx: &Ctx, phone: &Companion, action: Action) -> Result<Exit, CliError> {
@@ -314,7 +307,7 @@ async fn act(ctx: &Ctx, phone: &Companion, action: Action) -> Result<Exit, CliEr
             let sn = known_sn(phone, sn)?;
             let outcome =
                 phone::run_flow(ctx, "sync", |c| async move { phone.sync(&sn, &c).await }).await?;
-            ctx.out.report(&SyncReport(outcome));
+            ctx.out.report(&outcome);
         }
         Action::List {
             filter,

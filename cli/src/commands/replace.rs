@@ -3,13 +3,12 @@
 //! One resumable flow; destructive for the old terminal, so confirmed like `decommission`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use posmate_core::acquirer::MerchantDetails;
 use posmate_core::flows::{ActivationInput, ReplacementInput, ReplacementOutcome};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::{codes_from_screen, with_phone};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
@@ -58,13 +57,9 @@ pub struct Args {
     pub from_screen: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct ReplaceReport(pub ReplacementOutcome);
-
-impl Report for ReplaceReport {
+impl Report for ReplacementOutcome {
     fn human(&self) -> String {
-        match &self.0 {
+        match self {
             ReplacementOutcome::Replaced {
                 old_sn,
                 new_sn,
@@ -88,41 +83,39 @@ impl Report for ReplaceReport {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    let old = phone.terminal(&args.old_sn)?;
-    phone.terminal(&args.new_sn)?;
-    prompt::confirm(
-        &format!("Replacing (and decommissioning) {}", args.old_sn),
-        &args.old_sn,
-        args.yes,
-    )?;
-    let code = prompt::secret("New terminal's activation code: ", "activation code")?;
-    let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
-    if args.from_screen {
-        phone.set_code_entry(Arc::new(phone::code_source(ctx, true).await?));
-    }
-    let input = ReplacementInput {
-        old_sn: args.old_sn,
-        new: ActivationInput {
-            sn: args.new_sn,
-            terminal_no: args.terminal_no,
-            merchant_no: args.merchant_no.or(old.merchant_no).unwrap_or_default(),
-            activation_code: Zeroizing::new(code.to_string()),
-            merchant: MerchantDetails {
-                legal_name: args.merchant_name,
-                contact_phone: args.phone,
-                address: args.address,
+    let outcome = with_phone(ctx, async |phone| {
+        let old = phone.terminal(&args.old_sn)?;
+        phone.terminal(&args.new_sn)?;
+        prompt::confirm(
+            &format!("Replacing (and decommissioning) {}", args.old_sn),
+            &args.old_sn,
+            args.yes,
+        )?;
+        let code = prompt::secret("New terminal's activation code: ", "activation code")?;
+        let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+        codes_from_screen(ctx, phone, args.from_screen).await?;
+        let input = ReplacementInput {
+            old_sn: args.old_sn,
+            new: ActivationInput {
+                sn: args.new_sn,
+                terminal_no: args.terminal_no,
+                merchant_no: args.merchant_no.or(old.merchant_no).unwrap_or_default(),
+                activation_code: Zeroizing::new(code.to_string()),
+                merchant: MerchantDetails {
+                    legal_name: args.merchant_name,
+                    contact_phone: args.phone,
+                    address: args.address,
+                },
             },
-        },
-        backup_path: args.backup,
-        passphrase,
-    };
-    let result = phone::run_flow(ctx, "replacement", |c| async move {
-        phone.replace(input, &c).await
+            backup_path: args.backup,
+            passphrase,
+        };
+        phone::run_flow(ctx, "replacement", |c| async move {
+            phone.replace(input, &c).await
+        })
+        .await
     })
-    .await;
-    phone.disconnect_all().await;
-    ctx.out.report(&ReplaceReport(result?));
+    .await?;
+    ctx.out.report(&outcome);
     Ok(Exit::Ok)
 }

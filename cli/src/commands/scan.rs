@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::parse_duration;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
-use crate::output::{table, Report};
+use crate::output::{list, Report};
 use crate::transport_select::LinkKind;
 
 /// List the posmate terminals in range.
@@ -65,13 +65,11 @@ impl From<Candidate> for Found {
 
 impl Report for ScanReport {
     fn human(&self) -> String {
-        if self.terminals.is_empty() {
-            return "no posmate terminal found\n".into();
-        }
-        let rows: Vec<Vec<String>> = self
-            .terminals
-            .iter()
-            .map(|t| {
+        list(
+            &self.terminals,
+            "no posmate terminal found",
+            &["ID", "NAME", "SN", "RSSI", "STATE", "PAIRING"],
+            |t| {
                 let pairing = match (t.pairing_locked, t.pairing_open) {
                     (true, _) => "locked",
                     (false, true) => "open",
@@ -85,9 +83,8 @@ impl Report for ScanReport {
                     t.lifecycle.into(),
                     pairing.into(),
                 ]
-            })
-            .collect();
-        table(&["ID", "NAME", "SN", "RSSI", "STATE", "PAIRING"], &rows)
+            },
+        )
     }
 }
 

@@ -2,9 +2,9 @@
 //! terminal's totals with the phone's own records. A mismatch is reported, never hidden.
 
 use posmate_core::flows::{SettlementOutcome, TotalsView};
-use serde::Serialize;
 
 use super::target::known_sn;
+use super::with_phone;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
@@ -24,11 +24,6 @@ pub struct Args {
     pub sn: Option<String>,
 }
 
-/// What `settle` prints: the flow's outcome.
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct SettleReport(pub SettlementOutcome);
-
 fn totals_rows(who: &str, t: &TotalsView) -> Vec<String> {
     vec![
         who.to_owned(),
@@ -38,10 +33,10 @@ fn totals_rows(who: &str, t: &TotalsView) -> Vec<String> {
     ]
 }
 
-impl Report for SettleReport {
+/// What `settle` prints: the flow's outcome.
+impl Report for SettlementOutcome {
     fn human(&self) -> String {
-        let o = &self.0;
-        let verdict = if o.matched {
+        let verdict = if self.matched {
             "totals match".to_owned()
         } else {
             "MISMATCH: the terminal's totals differ from the phone's records (kept for review)"
@@ -49,16 +44,16 @@ impl Report for SettleReport {
         };
         format!(
             "{}: batch {} closed (records {}..{}, {} on the phone); {verdict}\n{}",
-            o.sn,
-            o.batch_no,
-            o.first_seq,
-            o.last_seq,
-            o.records,
+            self.sn,
+            self.batch_no,
+            self.first_seq,
+            self.last_seq,
+            self.records,
             table(
                 &["", "SALES", "REFUNDS", "VOIDS"],
                 &[
-                    totals_rows("terminal", &o.terminal),
-                    totals_rows("phone", &o.phone)
+                    totals_rows("terminal", &self.terminal),
+                    totals_rows("phone", &self.phone)
                 ]
             )
         )
@@ -66,18 +61,20 @@ impl Report for SettleReport {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let owned = phone::open(ctx).await?;
-    let phone = &owned;
-    let sn = known_sn(phone, args.sn)?;
-    let result = phone::run_flow(
-        ctx,
-        "settlement",
-        |c| async move { phone.settle(&sn, &c).await },
-    )
-    .await;
-    phone.disconnect_all().await;
-    let outcome = result?;
-    let matched = outcome.matched;
-    ctx.out.report(&SettleReport(outcome));
-    Ok(if matched { Exit::Ok } else { Exit::Refused })
+    let outcome = with_phone(ctx, async |phone| {
+        let sn = known_sn(phone, args.sn)?;
+        phone::run_flow(
+            ctx,
+            "settlement",
+            |c| async move { phone.settle(&sn, &c).await },
+        )
+        .await
+    })
+    .await?;
+    ctx.out.report(&outcome);
+    Ok(if outcome.matched {
+        Exit::Ok
+    } else {
+        Exit::Refused
+    })
 }

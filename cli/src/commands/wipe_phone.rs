@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use posmate_core::companion::PhoneWipe;
-use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
@@ -37,22 +36,17 @@ pub struct Args {
     pub yes: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct WipeReport(pub PhoneWipe);
-
-impl Report for WipeReport {
+impl Report for PhoneWipe {
     fn human(&self) -> String {
-        let w = &self.0;
         format!(
             "this phone's posmate data is erased\nbackup   {} ({} records, {} terminal(s), sha256 {})\n\
              deleted  {} keystore entr(ies), {}\n",
-            w.backup.path,
-            w.backup.records,
-            w.backup.terminals,
-            w.backup.sha256,
-            w.keystore_entries_deleted,
-            w.files_deleted.join(", ")
+            self.backup.path,
+            self.backup.records,
+            self.backup.terminals,
+            self.backup.sha256,
+            self.keystore_entries_deleted,
+            self.files_deleted.join(", ")
         )
     }
 }
@@ -62,6 +56,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
     let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
     let wiped = phone.wipe_phone(&args.backup, &passphrase).await?;
-    ctx.out.report(&WipeReport(wiped));
+    ctx.out.report(&wiped);
     Ok(Exit::Ok)
 }
