@@ -9,12 +9,11 @@
 //! a compiled test program is reused while its sources and the generated code are
 //! unchanged (a warm run only runs them).
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{self, find_file, fresh, join_paths, save_stamp, stamp};
 use crate::provision::{self, Mounts};
 
 const LANGUAGES: [&str; 3] = ["kotlin", "swift", "python"];
@@ -42,12 +41,12 @@ pub fn bindings() -> Result<(), String> {
 
 /// Builds the library and generates every language's code from it.
 pub fn generate() -> Result<Generated, String> {
-    let root = crate::workspace_root();
+    let root = common::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Two builds: built together, the generator's UniFFI features (its CLI) would be
     // unified into the library the apps get.
     for package in ["posmate-ffi", "posmate-uniffi-bindgen"] {
-        provision::run(
+        common::run(
             &format!("build {package}"),
             Command::new(&cargo)
                 .current_dir(&root)
@@ -55,14 +54,14 @@ pub fn generate() -> Result<Generated, String> {
             "fix the build errors above",
         )?;
     }
-    let target = crate::target_dir();
+    let target = common::target_dir();
     let lib = target.join("debug").join(LIB);
     let bindgen = target.join("debug").join("uniffi-bindgen");
     let out = target.join("bindings");
     for lang in LANGUAGES {
         let dir = out.join(lang);
         let _ = fs::remove_dir_all(&dir);
-        provision::run(
+        common::run(
             &format!("uniffi-bindgen ({lang})"),
             Command::new(&bindgen)
                 .current_dir(&root)
@@ -87,8 +86,8 @@ pub fn test() -> Result<(), String> {
 
 fn python(g: &Generated) -> Result<(), String> {
     let python = provision::python()?;
-    let test = crate::workspace_root().join("bindings/tests/python/test_bindings.py");
-    provision::run(
+    let test = common::workspace_root().join("bindings/tests/python/test_bindings.py");
+    common::run(
         "python binding tests",
         Command::new(python)
             .arg(&test)
@@ -101,8 +100,8 @@ fn python(g: &Generated) -> Result<(), String> {
 fn kotlin(g: &Generated) -> Result<(), String> {
     let kotlin = provision::kotlin()?;
     let generated = find_file(&g.out.join("kotlin"), "posmate_ffi.kt")?;
-    let test = crate::workspace_root().join("bindings/tests/kotlin/BindingsTest.kt");
-    let work = crate::target_dir().join("bindings-test/kotlin");
+    let test = common::workspace_root().join("bindings/tests/kotlin/BindingsTest.kt");
+    let work = common::target_dir().join("bindings-test/kotlin");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let jar = work.join("bindings-test.jar");
     let coroutines = kotlin.lib("kotlinx-coroutines-core-jvm.jar");
@@ -110,7 +109,7 @@ fn kotlin(g: &Generated) -> Result<(), String> {
     let classpath = join_paths(&[&kotlin.jna, &coroutines]);
     let key = stamp(&[&generated, &test], provision::KOTLIN_VERSION);
     if !fresh(&jar, &key) {
-        provision::run(
+        common::run(
             "kotlinc",
             Command::new("nice")
                 .args(["-n", "10"])
@@ -125,7 +124,7 @@ fn kotlin(g: &Generated) -> Result<(), String> {
         save_stamp(&jar, &key)?;
     }
     let lib_dir = g.lib.parent().expect("the library is in a folder");
-    provision::run(
+    common::run(
         "kotlin binding tests",
         Command::new("java")
             .arg(format!("-Djna.library.path={}", lib_dir.display()))
@@ -140,7 +139,7 @@ fn kotlin(g: &Generated) -> Result<(), String> {
 fn swift(g: &Generated) -> Result<(), String> {
     let swift = provision::swift()?;
     let src = g.out.join("swift");
-    let test = crate::workspace_root().join("bindings/tests/swift/main.swift");
+    let test = common::workspace_root().join("bindings/tests/swift/main.swift");
     // The test runs inside the Swift root: its sources, the generated module and the
     // library are copied there.
     let inside = Path::new("/posmate-bindings-test");
@@ -189,7 +188,7 @@ fn swift(g: &Generated) -> Result<(), String> {
                 inside.display()
             ),
         );
-        provision::run(
+        common::run(
             "swiftc",
             &mut chroot(&compile),
             "fix the Swift compile errors above",
@@ -202,7 +201,7 @@ fn swift(g: &Generated) -> Result<(), String> {
         "cd {dir} && LD_LIBRARY_PATH=. timeout 600 ./bindings-test",
         dir = inside.display()
     );
-    provision::run(
+    common::run(
         "swift binding tests",
         &mut chroot(&run),
         "see the failed checks above",
@@ -215,55 +214,4 @@ fn copy(from: &Path, to: &Path) -> Result<(), String> {
     fs::copy(from, to)
         .map(|_| ())
         .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
-}
-
-/// The file named `name` somewhere under `dir` (Kotlin nests it by package).
-fn find_file(dir: &Path, name: &str) -> Result<PathBuf, String> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == name) {
-                return Ok(path);
-            }
-        }
-    }
-    Err(format!(
-        "the generator wrote no {name} under {}",
-        dir.display()
-    ))
-}
-
-fn join_paths(paths: &[&Path]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// A key for a compiled test program: its inputs' contents and the compiler's version.
-fn stamp(inputs: &[&Path], compiler: &str) -> String {
-    let mut h = DefaultHasher::new();
-    compiler.hash(&mut h);
-    for input in inputs {
-        fs::read(input).unwrap_or_default().hash(&mut h);
-    }
-    format!("{:016x}", h.finish())
-}
-
-fn stamp_path(output: &Path) -> PathBuf {
-    output.with_extension("stamp")
-}
-
-/// Whether `output` was built from inputs with this key.
-fn fresh(output: &Path, key: &str) -> bool {
-    output.is_file() && fs::read_to_string(stamp_path(output)).is_ok_and(|k| k == key)
-}
-
-fn save_stamp(output: &Path, key: &str) -> Result<(), String> {
-    let path = stamp_path(output);
-    fs::write(&path, key).map_err(|e| format!("{}: {e}", path.display()))
 }

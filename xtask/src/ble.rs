@@ -17,10 +17,11 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::common::{apt_mirror, capture, ensure_packages, set_mode};
 
 /// Names the kernel build: bump when [`KERNEL_OPTIONS`] change.
 const KERNEL_KEY: &str = "6.1-bt-v1";
@@ -105,7 +106,7 @@ pub fn ble_test(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     preflight()?;
     let cache = crate::provision::cache_dir()?;
-    ensure_host_packages()?;
+    ensure_packages(HOST_PACKAGES, "the kernel and root builds need them")?;
     let kernel = ensure_kernel(&cache)?;
     let root = ensure_root(&cache)?;
     eprintln!(
@@ -145,42 +146,6 @@ fn preflight() -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Installs the Debian packages that are missing (apt is reachable on every machine of
-/// this project; CI runs as root).
-fn ensure_host_packages() -> Result<(), String> {
-    let missing: Vec<&str> = HOST_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !package_installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("ble-test: installing {}", missing.join(" "));
-    run_logged(
-        "apt-get update",
-        Command::new("apt-get").args(["update", "-q"]),
-    )?;
-    run_logged(
-        "apt-get install",
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
-    .map_err(|e| {
-        format!(
-            "{e}\nFix: apt-get install {} (the kernel and root builds need them)",
-            missing.join(" ")
-        )
-    })
-}
-
-fn package_installed(name: &str) -> bool {
-    capture("dpkg-query", &["-W", "-f=${Status}", name])
-        .is_some_and(|s| s.contains("install ok installed"))
 }
 
 /// The cached UML kernel, built if missing.
@@ -288,7 +253,8 @@ fn build_root(cache: &Path, dir: &Path) -> Result<(), String> {
     );
     let partial = cache.join(format!("root-{ROOT_KEY}.partial"));
     let _ = fs::remove_dir_all(&partial);
-    let mirror = apt_mirror();
+    // apt reaches only the mirror it is configured with; without one, Debian's own.
+    let mirror = apt_mirror().unwrap_or_else(|| "http://deb.debian.org/debian".into());
     run_logged(
         "debootstrap",
         Command::new("debootstrap")
@@ -328,43 +294,6 @@ fn install_init(root: &Path) -> Result<(), String> {
     set_mode(&init, 0o755)
 }
 
-/// The Debian mirror apt already uses on this machine (the only one reachable), else the
-/// default.
-fn apt_mirror() -> String {
-    let sources = [
-        "/etc/apt/sources.list.d/debian.sources",
-        "/etc/apt/sources.list",
-    ];
-    for path in sources {
-        let Ok(text) = fs::read_to_string(path) else {
-            continue;
-        };
-        for line in text.lines() {
-            let line = line.trim();
-            if let Some(uri) = line.strip_prefix("URIs:") {
-                if let Some(u) = uri.split_whitespace().find(|u| !u.contains("security")) {
-                    return u.to_owned();
-                }
-            }
-            if let Some(rest) = line.strip_prefix("deb ") {
-                if let Some(u) = rest
-                    .split_whitespace()
-                    .find(|w| w.starts_with("http") && !w.contains("security"))
-                {
-                    return u.to_owned();
-                }
-            }
-        }
-    }
-    "http://deb.debian.org/debian".into()
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Builds the peripheral (`posmate`) and the test program; returns their paths. They run
 /// in the guest as they are: the guest is Debian bookworm with the host's glibc.
 fn build_binaries() -> Result<Vec<PathBuf>, String> {
@@ -380,7 +309,7 @@ fn build_binaries() -> Result<Vec<PathBuf>, String> {
             "--bins",
         ]),
     )?;
-    let target = target_dir();
+    let target = crate::common::target_dir();
     let bins = ["posmate", "posmate-ble-tests"]
         .iter()
         .map(|b| target.join("debug").join(b))
@@ -393,18 +322,12 @@ fn build_binaries() -> Result<Vec<PathBuf>, String> {
     Ok(bins)
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target"))
-}
-
 /// Run folders kept (older ones are removed before a new run).
 const RUNS_KEPT: usize = 5;
 
 /// A fresh run folder with the binaries and the guest's script.
 fn prepare_run(bins: &[PathBuf], only: Option<&str>) -> Result<RunDir, String> {
-    let base = target_dir().join("ble-test");
+    let base = crate::common::target_dir().join("ble-test");
     prune_runs(&base);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -605,17 +528,4 @@ fn run_step(what: &str, cmd: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("{what} failed ({status})"))
     }
-}
-
-fn capture(program: &str, args: &[&str]) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut out = String::new();
-    child.stdout.take()?.read_to_string(&mut out).ok()?;
-    child.wait().ok()?;
-    Some(out)
 }

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::common::{output, run};
+
 /// The phone targets, each with the zig target whose C headers stand in for its SDK's.
 const TARGETS: &[(&str, &str)] = &[
     ("aarch64-linux-android", "aarch64-linux-musl"),
@@ -50,7 +52,7 @@ pub fn cross_check() -> Result<(), String> {
     );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = crate::workspace_root().join("target/cross");
+    let target_dir = crate::common::workspace_root().join("target/cross");
     let sqlite_flags = workspace_sqlite_flags()?;
     let mut failed = Vec::new();
     for &(target, _) in TARGETS {
@@ -161,11 +163,12 @@ impl Zig {
             venv.display()
         );
         run(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
             "python3 -m venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
             "install Python 3 with its venv module",
         )?;
         run(
+            "pip install ziglang",
             Command::new(venv.join("bin/pip")).args([
                 "install",
                 "--quiet",
@@ -173,7 +176,6 @@ impl Zig {
                 "--no-input",
                 &format!("ziglang=={ZIGLANG_VERSION}"),
             ]),
-            "pip install ziglang",
             "make PyPI reachable",
         )?;
         let version = output(&self.zig().to_string_lossy(), &["version"])?;
@@ -270,7 +272,7 @@ impl Zig {
 /// The `LIBSQLITE3_FLAGS` value `.cargo/config.toml` sets (SQLCipher with posmate's crypto
 /// provider), read from there so the iOS check extends it rather than a copy of it.
 fn workspace_sqlite_flags() -> Result<String, String> {
-    let config = crate::workspace_root().join(".cargo/config.toml");
+    let config = crate::common::workspace_root().join(".cargo/config.toml");
     let text = fs::read_to_string(&config)
         .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
     text.lines()
@@ -296,34 +298,6 @@ fn write_script(path: &Path, content: &str) -> Result<(), String> {
     }
     fs::write(path, content).map_err(|e| write_error(path, e))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| write_error(path, e))
-}
-
-/// Runs an installation step; its error says what to do.
-fn run(cmd: &mut Command, what: &str, fix: &str) -> Result<(), String> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start {what}: {e}. Fix: {fix}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({status}). Fix: {fix}"))
-    }
-}
-
-/// A command's standard output, or an error naming it.
-pub fn output(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> String {

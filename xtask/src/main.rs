@@ -22,13 +22,13 @@
 mod bench;
 mod bindings;
 mod ble;
+mod common;
 mod cross;
 mod provision;
 mod shells;
 mod size;
 mod suites;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -56,21 +56,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The workspace's root folder (xtask is one of its members).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is a member of the workspace")
-        .to_path_buf()
-}
-
-/// Where cargo builds: `CARGO_TARGET_DIR`, or the workspace's `target`.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Runs one step, echoing it; `Err(name)` if it fails.

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::common::{apt_mirror, capture, ensure_packages, run, set_mode};
+
 /// The Kotlin compiler's npm package version.
 pub const KOTLIN_VERSION: &str = "2.4.20";
 /// The Debian trixie package of Swift, and what the tests need beside it (the C library
@@ -180,7 +182,10 @@ pub fn swift() -> Result<SwiftRoot, String> {
     );
     let partial = cache.join(format!("{SWIFT_KEY}.partial"));
     remove_root(&partial)?;
-    let mirror = apt_mirror()?;
+    let mirror = apt_mirror().ok_or(
+        "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or \
+         /etc/apt/sources.list. Fix: configure apt with a Debian mirror",
+    )?;
     run(
         "debootstrap trixie",
         Command::new("nice")
@@ -307,39 +312,6 @@ fn remove_root(dir: &Path) -> Result<(), String> {
     )
 }
 
-/// The Debian mirror apt uses on this machine (the one reachable).
-fn apt_mirror() -> Result<String, String> {
-    let sources = [
-        "/etc/apt/sources.list.d/debian.sources",
-        "/etc/apt/sources.list",
-    ];
-    for path in sources {
-        let Ok(text) = fs::read_to_string(path) else {
-            continue;
-        };
-        for line in text.lines().map(str::trim) {
-            let uris = if let Some(uri) = line.strip_prefix("URIs:") {
-                uri
-            } else if let Some(rest) = line.strip_prefix("deb ") {
-                rest
-            } else {
-                continue;
-            };
-            if let Some(u) = uris
-                .split_whitespace()
-                .find(|w| w.starts_with("http") && w.ends_with("/debian"))
-            {
-                return Ok(u.to_owned());
-            }
-        }
-    }
-    Err(
-        "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or \
-         /etc/apt/sources.list. Fix: configure apt with a Debian mirror"
-            .into(),
-    )
-}
-
 // ---- Python ---------------------------------------------------------------------------------
 
 pub fn python() -> Result<PathBuf, String> {
@@ -362,82 +334,9 @@ pub fn python() -> Result<PathBuf, String> {
 
 // ---- helpers --------------------------------------------------------------------------------
 
-/// Installs the Debian packages not installed yet (`apt-get update` first only if the
-/// install fails without it).
-fn ensure_packages(packages: &[&str], why: &str) -> Result<(), String> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !package_installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("provision: installing {} ({why})", missing.join(" "));
-    let install = || {
-        Command::new("nice")
-            .args([
-                "-n",
-                "10",
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-            ])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if install() {
-        return Ok(());
-    }
-    run(
-        "apt-get update",
-        Command::new("apt-get").args(["update", "-q"]),
-        "check that apt's mirror answers",
-    )?;
-    if install() {
-        Ok(())
-    } else {
-        Err(format!(
-            "apt-get install {} failed. Fix: install it by hand ({why})",
-            missing.join(" ")
-        ))
-    }
-}
-
-fn package_installed(name: &str) -> bool {
-    capture("dpkg-query", &["-W", "-f=${Status}", name])
-        .is_some_and(|s| s.contains("install ok installed"))
-}
-
 fn set_executable(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
     if !path.exists() {
         return Ok(());
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Runs `cmd`, failing with what went wrong and `fix`.
-pub fn run(what: &str, cmd: &mut Command, fix: &str) -> Result<(), String> {
-    match cmd.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{what} failed ({s}). Fix: {fix}")),
-        Err(e) => Err(format!("{what} could not start: {e}. Fix: {fix}")),
-    }
-}
-
-/// The command's standard output (and error: `java -version` prints there), if it ran
-/// and succeeded.
-fn capture(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| {
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        text
-    })
+    set_mode(path, 0o755)
 }

@@ -16,13 +16,12 @@
 //! are unchanged; the Swift package keeps its `.build` folder inside the root, and files are
 //! copied there only when they changed, so a warm run only links and runs.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::bindings::{self, Generated};
+use crate::common::{self, find_file, fresh, join_paths, save_stamp, stamp, walk};
 use crate::provision;
 
 const LIB: &str = "libposmate_ffi.so";
@@ -50,7 +49,7 @@ pub fn test() -> Result<(), String> {
 }
 
 fn snapshot(g: &Generated) -> Result<Snapshot, String> {
-    let dir = crate::target_dir().join("shells-test");
+    let dir = common::target_dir().join("shells-test");
     let s = Snapshot {
         lib: dir.join("ffi").join(LIB),
         kotlin: dir.join("ffi").join("posmate_ffi.kt"),
@@ -73,7 +72,7 @@ fn snapshot(g: &Generated) -> Result<Snapshot, String> {
 
 fn kotlin(s: &Snapshot) -> Result<(), String> {
     let kotlin = provision::kotlin()?;
-    let android = crate::workspace_root().join("android");
+    let android = common::workspace_root().join("android");
     let work = s.dir.join("kotlin");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let coroutines = kotlin.lib("kotlinx-coroutines-core-jvm.jar");
@@ -112,7 +111,7 @@ fn kotlin(s: &Snapshot) -> Result<(), String> {
     let tmp = work.join("tmp");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    provision::run(
+    common::run(
         "kotlin view-model tests",
         Command::new("java")
             .arg(format!(
@@ -144,7 +143,7 @@ fn compile_kotlin(
     if fresh(jar, key) {
         return Ok(());
     }
-    provision::run(
+    common::run(
         &format!("kotlinc {}", file_name(jar)),
         Command::new("nice")
             .args(["-n", "10"])
@@ -184,7 +183,7 @@ fn swift(s: &Snapshot) -> Result<(), String> {
     let inside = Path::new(SWIFT_WORK);
     let work = swift.root.join(inside.strip_prefix("/").expect("absolute"));
     let package = work.join("ios");
-    let ios = crate::workspace_root().join("ios");
+    let ios = common::workspace_root().join("ios");
 
     // The package as it is in the repository, minus the app and anything built; then the
     // generated Swift and header where the package expects them.
@@ -243,7 +242,7 @@ fn swift(s: &Snapshot) -> Result<(), String> {
          echo 'swift: the view models type-check with Combine (stand-in module)'",
         dir = inside.display()
     );
-    provision::run(
+    common::run(
         "swift view-model tests",
         &mut in_root(&swift.root, &inside.join("tmp"), &script),
         "see the failed tests or compile errors above",
@@ -270,34 +269,6 @@ fn in_root(root: &Path, tmp: &Path, script: &str) -> Command {
 
 // ---- helpers --------------------------------------------------------------------------------
 
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    if !dir.exists() {
-        return Ok(files);
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// The file named `name` somewhere under `dir` (Kotlin nests it by package).
-fn find_file(dir: &Path, name: &str) -> Result<PathBuf, String> {
-    walk(dir)?
-        .into_iter()
-        .find(|p| p.file_name().is_some_and(|n| n == name))
-        .ok_or_else(|| format!("the generator wrote no {name} under {}", dir.display()))
-}
-
 /// Copies `from` to `to` unless `to` already has the same bytes (its modification time
 /// then stays, so incremental builds stay incremental).
 fn sync_file(from: &Path, to: &Path) -> Result<(), String> {
@@ -317,36 +288,4 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn join_paths(paths: &[&Path]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// A key for a compiled jar: its inputs' names and contents, and what it builds on.
-fn stamp(inputs: &[PathBuf], base: &str) -> String {
-    let mut h = DefaultHasher::new();
-    base.hash(&mut h);
-    for input in inputs {
-        input.hash(&mut h);
-        fs::read(input).unwrap_or_default().hash(&mut h);
-    }
-    format!("{:016x}", h.finish())
-}
-
-fn stamp_path(output: &Path) -> PathBuf {
-    output.with_extension("stamp")
-}
-
-fn fresh(output: &Path, key: &str) -> bool {
-    output.is_file() && fs::read_to_string(stamp_path(output)).is_ok_and(|k| k == key)
-}
-
-fn save_stamp(output: &Path, key: &str) -> Result<(), String> {
-    let path = stamp_path(output);
-    fs::write(&path, key).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -12,7 +12,7 @@
 //! counted where it was instantiated from (`drop_in_place<tokio::…>` counts for tokio),
 //! like `cargo bloat --crates`.
 
-use crate::cross::output;
+use crate::common::output;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ const TOP: usize = 25;
 pub fn size() -> Result<(), String> {
     let start = Instant::now();
     eprintln!("\n==> size: posmate-ffi (cdylib), x86_64 Linux, profile mobile");
-    let root = crate::workspace_root();
+    let root = crate::common::workspace_root();
     let target_dir = root.join("target/size");
 
     let build = build(&target_dir)?;
