@@ -35,8 +35,9 @@ pub(super) enum Phase {
         channel: SecureChannel,
         phone: [u8; 32],
     },
-    /// The handshake failed or the phone left before a session: only a plaintext CLOSE
-    /// can still go out.
+    /// No more frames are expected: a handshake step failed, or the phone sent CLOSE. The
+    /// dispatcher also leaves it while a handler runs (the handler sets the next phase on
+    /// success). A CLOSE sent now goes out in plaintext.
     Done,
 }
 
