@@ -69,7 +69,7 @@ pub struct SimTerminal {
 impl core::fmt::Debug for SimTerminal {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SimTerminal")
-            .field("nvm", &self.lock().nvm)
+            .field("nvm", &self.lock().device.nvm)
             .finish()
     }
 }
@@ -128,21 +128,21 @@ impl SimTerminal {
 
     /// The flash contents now (including writes whose time has not yet come).
     pub fn nvm_snapshot(&self) -> Nvm {
-        self.lock().nvm_snapshot()
+        self.lock().device.nvm_snapshot()
     }
 
     pub fn sn(&self) -> String {
-        self.lock().nvm.sn.clone()
+        self.lock().device.nvm.sn.clone()
     }
 
     /// The factory Ed25519 device public key, as the acquirer's registry knows it.
     pub fn device_key(&self) -> [u8; 32] {
-        self.lock().device_key().verifying_key().to_bytes()
+        self.lock().device.device_key().verifying_key().to_bytes()
     }
 
     /// What `GetInfo` would answer right now (a test's view of the device label and menus).
     pub fn info(&self) -> Info {
-        self.lock().info()
+        self.lock().device.info()
     }
 
     pub fn screen(&self) -> Screen {
@@ -150,7 +150,7 @@ impl SimTerminal {
     }
 
     pub fn stats(&self) -> Stats {
-        self.lock().stats
+        self.lock().device.stats
     }
 
     /// The next time the firmware acts without input (a card-read timeout), if any.
@@ -162,7 +162,7 @@ impl SimTerminal {
     /// the last one's when disconnected): a `now` for [`SimTerminal::ring_up`] and
     /// [`SimTerminal::present_card`] between link events.
     pub fn link_now(&self) -> Micros {
-        self.lock().link_now()
+        self.lock().device.link_now()
     }
 
     /// The merchant keys in a transaction and the customer presents a card. `now` is on
@@ -179,7 +179,7 @@ impl SimTerminal {
     }
 
     pub fn set_battery(&self, pct: u8) {
-        self.lock().set_battery(pct);
+        self.lock().device.set_battery(pct);
     }
 }
 
