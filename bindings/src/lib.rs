@@ -9,11 +9,19 @@
 
 uniffi::setup_scaffolding!();
 
+pub mod activation;
+pub mod audit;
+pub mod backup;
+pub mod cards;
 pub mod companion;
+pub mod decommission;
 pub mod error;
 pub mod events;
+pub mod flows;
 pub mod handles;
 mod platform;
+pub mod records;
 mod runtime;
+pub mod settlement;
 pub mod simulation;
-pub mod types;
+pub mod terminals;
