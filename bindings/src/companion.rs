@@ -1,6 +1,11 @@
 //! `PosmateCompanion`: the core's `Companion` for apps. Every method converts its
 //! arguments, calls the core on the bindings' runtime and converts the answer back; the
 //! rules (validation, preconditions, states) are the core's.
+//!
+//! Here: the object, opening and closing it, and the helpers every method runs through
+//! (`call`, `flow`, `read`). Each concept's methods live beside the types they take and
+//! return, one module each (`terminals`, `activation`, `cards`, `records`, `settlement`,
+//! `decommission`, `flows`, `backup`, `audit`), as matrix-rust-sdk's `timeline/` does.
 
 use std::future::Future;
 use std::path::PathBuf;
