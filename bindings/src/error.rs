@@ -1,11 +1,52 @@
-//! The one error every export throws (matrix-rust-sdk style): the core's stable code, a
-//! sentence for logs, whether retrying can help, what the merchant should do next, and
-//! whether the internet is involved. Apps branch on `code`, never on the text.
+//! The one error every export throws (matrix-rust-sdk style): the core's stable code and
+//! kind, a sentence for logs, whether retrying can help, what the merchant should do next,
+//! and whether the internet is involved. Every one of those is the core's answer; apps
+//! branch on `kind` (or `code` for one case), never on the text.
 
-use posmate_core::error::Error as CoreError;
+use posmate_core::error::{Error as CoreError, ErrorKind as CoreKind};
 use posmate_core::session::SessionError;
 use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
+
+/// What kind of failure an error is: the core's `ErrorKind`, one value each, so an app
+/// picks its screen (and the CLI its exit status) from the same category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ErrorKind {
+    /// Not covered below: a bug, or an answer nobody expected.
+    Internal,
+    /// The input given (card details, a passphrase, an argument) is not acceptable.
+    InvalidInput,
+    /// The terminal, flow, card or record asked for does not exist.
+    NotFound,
+    /// The terminal or a precondition refused: wrong code, locked, not paired, wrong state.
+    Refused,
+    /// Bluetooth (or the sim link) is unavailable, or the link to the terminal failed.
+    Unavailable,
+    /// The keystore or the local data failed.
+    Storage,
+    /// The acquirer refused or could not be reached.
+    Acquirer,
+    /// The user cancelled.
+    Cancelled,
+    /// A security check failed: a possible impostor, a tampered link, a bad receipt.
+    Security,
+}
+
+impl From<CoreKind> for ErrorKind {
+    fn from(k: CoreKind) -> Self {
+        match k {
+            CoreKind::Internal => ErrorKind::Internal,
+            CoreKind::InvalidInput => ErrorKind::InvalidInput,
+            CoreKind::NotFound => ErrorKind::NotFound,
+            CoreKind::Refused => ErrorKind::Refused,
+            CoreKind::Unavailable => ErrorKind::Unavailable,
+            CoreKind::Storage => ErrorKind::Storage,
+            CoreKind::Acquirer => ErrorKind::Acquirer,
+            CoreKind::Cancelled => ErrorKind::Cancelled,
+            CoreKind::Security => ErrorKind::Security,
+        }
+    }
+}
 
 /// Why a posmate call failed.
 ///
@@ -18,6 +59,8 @@ pub enum PosmateError {
         /// Stable, machine-readable: `cancelled`, `needs-pairing`, `unreachable`,
         /// `activation-rejected`, `card-number-check-digit`, … (docs/cli.md lists them).
         code: String,
+        /// The category of `code`, for apps that decide by kind rather than by each code.
+        kind: ErrorKind,
         /// One sentence for logs and support; never holds a key or a full card number.
         detail: String,
         /// Whether doing the same thing again (after reconnecting) can succeed.
@@ -30,7 +73,8 @@ pub enum PosmateError {
 }
 
 impl PosmateError {
-    pub(crate) fn new(
+    fn failed(
+        kind: ErrorKind,
         code: &str,
         detail: impl Into<String>,
         retryable: bool,
@@ -38,6 +82,7 @@ impl PosmateError {
     ) -> Self {
         PosmateError::Failed {
             code: code.into(),
+            kind,
             detail: detail.into(),
             retryable,
             user_action: user_action.into(),
@@ -45,9 +90,21 @@ impl PosmateError {
         }
     }
 
+    /// A refusal the bindings decide before the core is asked (a closed or busy companion,
+    /// a simulated terminal out of range): kind `Refused`.
+    pub(crate) fn new(
+        code: &str,
+        detail: impl Into<String>,
+        retryable: bool,
+        user_action: impl Into<String>,
+    ) -> Self {
+        Self::failed(ErrorKind::Refused, code, detail, retryable, user_action)
+    }
+
     /// A bug inside posmate (a panic, a runtime that went away).
     pub(crate) fn internal(detail: &str) -> Self {
-        Self::new(
+        Self::failed(
+            ErrorKind::Internal,
             "internal",
             detail,
             false,
@@ -57,7 +114,8 @@ impl PosmateError {
 
     /// Bad input caught in the bindings before anything reached the core.
     pub(crate) fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
-        Self::new(
+        Self::failed(
+            ErrorKind::InvalidInput,
             "invalid-input",
             format!("{field}: {reason}"),
             false,
@@ -77,6 +135,7 @@ impl From<CoreError> for PosmateError {
     fn from(e: CoreError) -> Self {
         PosmateError::Failed {
             code: e.code().into(),
+            kind: e.kind().into(),
             detail: e.to_string(),
             retryable: e.is_retryable(),
             user_action: e.user_action(),
@@ -93,21 +152,15 @@ impl From<TransportError> for PosmateError {
     }
 }
 
+/// The sim server could not be used: said in the core's terms, like every other error.
 impl From<SimLinkError> for PosmateError {
     fn from(e: SimLinkError) -> Self {
-        let retryable = matches!(e, SimLinkError::Unreachable { .. });
-        let action = match &e {
-            SimLinkError::Unreachable { addr, .. } => {
-                format!("start the simulator with `posmate sim --listen {addr}`, then try again")
-            }
-            SimLinkError::Version { .. } => "run the same posmate version on both sides".into(),
-            _ => "check the simulator's address".into(),
-        };
         PosmateError::Failed {
             code: e.code().into(),
+            kind: e.kind().into(),
             detail: e.to_string(),
-            retryable,
-            user_action: action,
+            retryable: e.is_retryable(),
+            user_action: e.user_action(),
             needs_internet: false,
         }
     }
@@ -117,11 +170,40 @@ impl From<SimLinkError> for PosmateError {
 /// exception in Kotlin, Swift or Python).
 impl From<uniffi::UnexpectedUniFFICallbackError> for PosmateError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        Self::new(
+        Self::failed(
+            ErrorKind::Internal,
             "callback-failed",
             format!("a callback in the app failed: {}", e.reason),
             false,
             "fix the app's callback; it must not throw",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core kind has its own FFI kind, so no two categories look alike to an app.
+    #[test]
+    fn every_core_kind_has_its_own_ffi_kind() {
+        let mut seen: Vec<ErrorKind> = Vec::new();
+        for kind in CoreKind::ALL {
+            let ffi = ErrorKind::from(kind);
+            assert!(!seen.contains(&ffi), "{kind} maps to {ffi:?}, already used");
+            seen.push(ffi);
+        }
+    }
+
+    /// The error carries the kind the core gave, beside its code.
+    #[test]
+    fn a_core_error_keeps_its_kind() {
+        let e = PosmateError::from(CoreError::UnknownTerminal { sn: "X".into() });
+        match e {
+            PosmateError::Failed { code, kind, .. } => {
+                assert_eq!(code, "unknown-terminal");
+                assert_eq!(kind, ErrorKind::NotFound);
+            }
+        }
     }
 }

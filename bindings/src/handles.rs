@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::PosmateError;
 use crate::events::ConnectionState;
-use crate::types::{FlowProgress, ScannedTerminal};
+use crate::flows::FlowProgress;
+use crate::terminals::ScannedTerminal;
 
 /// Asks the merchant for the code the terminal shows while pairing.
 #[uniffi::export(foreign)]

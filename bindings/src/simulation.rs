@@ -23,8 +23,10 @@ use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
 use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen, TxnStatus};
 use posmate_sim::{SimTerminal, TerminalConfig};
 
+use crate::activation::MerchantDetails;
+use crate::cards::CardPurpose;
 use crate::error::PosmateError;
-use crate::types::{CardPurpose, Lifecycle, MerchantDetails};
+use crate::terminals::Lifecycle;
 
 const MERCHANT_NO: &str = "898310148160012";
 const LEGAL_NAME: &str = "Zhang San Noodles";

@@ -1,39 +1,37 @@
 //! The facade the CLI and the bindings drive: one object per data directory holding the
 //! store, the keystore, the link to terminals and the acquirer gateway, with every
 //! lifecycle flow as a method. It adds no rules of its own; it wires the flows to the
-//! resources they need and keeps one open session per terminal.
+//! resources they need. How it reaches a terminal by serial number (one open session per
+//! terminal, finding where it is) lives in [`crate::terminals::link`].
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::json;
 
 use posmate_proto::message::{Info, Request, Response};
 
-use crate::acquirer::{CardPurposeKind, Gateway};
+use crate::acquirer::Gateway;
 use crate::backup::{self, BackupSummary, Passphrase, RestoreSummary, Scope, WriteOptions};
 use crate::error::{Error, Result};
 use crate::flows::{
     self, ActivationInput, ActivationOutcome, BindInput, Clock, Ctx, DecommissionInput,
     DecommissionOutcome, DormancyReport, FlowControl, FlowKind, ReplacementInput,
-    ReplacementOutcome, SettlementOutcome, SyncOutcome, TerminalLink,
+    ReplacementOutcome, SettlementOutcome, SyncOutcome,
 };
 use crate::keystore::{self, KeyringStore, KeystoreChoice, Namespace, SecretStore};
-use crate::session::{CodeEntry, Session, SessionConfig, SessionError};
+use crate::session::{CodeEntry, SessionConfig, SessionError};
 use crate::store::{
     AuditCheck, AuditEntry, CardRow, FlowRow, FlowStatus, HistoryPage, HistoryQuery, Store,
     StoreOptions, TerminalRow,
 };
-use crate::terminals::{LinkError, Terminals};
+use crate::terminals::link::{self, Link, Sessions};
+use crate::terminals::Terminals;
 use crate::transport::manager::ReconnectPolicy;
 use crate::transport::observed::{LinkState, ObservedTransport};
-use crate::transport::{
-    scan_for, Candidate, PeripheralId, ScanFilter, ScanStream, Transport, TransportError,
-};
+use crate::transport::{scan_for, Candidate, PeripheralId, ScanFilter, ScanStream, Transport};
 
 /// How to open a companion.
 #[derive(Clone)]
@@ -107,14 +105,13 @@ pub struct PhoneWipe {
 pub struct Companion {
     store: Store,
     secrets: Arc<dyn SecretStore>,
-    terminals: Terminals,
+    /// One open session per terminal, and how to open more.
+    sessions: Sessions,
     /// Every connection goes through it, so the UI sees each one's states.
     transport: Arc<ObservedTransport>,
     gateway: Arc<dyn Gateway>,
     clock: Arc<dyn Clock>,
     config: CompanionConfig,
-    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
-    code_entry: Mutex<Option<Arc<dyn CodeEntry>>>,
 }
 
 impl Companion {
@@ -159,16 +156,15 @@ impl Companion {
             config.session.clone(),
             config.reconnect.clone(),
         );
+        let sessions = Sessions::new(terminals, transport.clone(), config.scan_time);
         Ok(Companion {
             store,
             secrets,
-            terminals,
+            sessions,
             transport,
             gateway,
             clock,
             config,
-            sessions: tokio::sync::Mutex::new(HashMap::new()),
-            code_entry: Mutex::new(None),
         })
     }
 
@@ -186,7 +182,12 @@ impl Companion {
 
     /// Where codes come from when a flow must pair again (after a wipe lost its answer).
     pub fn set_code_entry(&self, entry: Arc<dyn CodeEntry>) {
-        *self.code_entry.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+        self.sessions.set_code_entry(entry);
+    }
+
+    /// The flows' link to terminals, recording what it learns in this companion's store.
+    fn link(&self) -> Link<'_> {
+        self.sessions.link(&self.store, &*self.clock)
     }
 
     fn ctx<'a>(&'a self, link: &'a Link<'a>, control: &'a FlowControl) -> Ctx<'a> {
@@ -209,7 +210,7 @@ impl Companion {
         outcome: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let link = Link { c: self };
+        let link = self.link();
         let control = FlowControl::default();
         self.ctx(&link, &control)
             .audit(action, sn, inputs, outcome, detail)
@@ -241,7 +242,7 @@ impl Companion {
 
     /// Pairs with the terminal at `id` (the merchant types the code it shows) and records it.
     pub async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<TerminalRow> {
-        let session = self.terminals.pair(id, code).await?;
+        let session = self.sessions.pair(id, code).await?;
         let info = match session
             .request(Request::GetInfo)
             .await
@@ -265,10 +266,7 @@ impl Companion {
             "ok",
             json!({ "model": info.model, "firmware": info.firmware, "lifecycle": info.lifecycle.name() }),
         )?;
-        self.sessions
-            .lock()
-            .await
-            .insert(info.sn.clone(), Arc::new(session));
+        self.sessions.keep(info.sn.clone(), session).await;
         Ok(row)
     }
 
@@ -277,27 +275,20 @@ impl Companion {
     }
 
     pub fn terminal(&self, sn: &str) -> Result<TerminalRow> {
-        self.store
-            .read(|tx| tx.terminal(sn))?
-            .ok_or_else(|| Error::UnknownTerminal { sn: sn.into() })
+        link::known(&self.store, sn)
     }
 
     /// The terminal's own report (over the secure session).
     pub async fn info(&self, sn: &str) -> Result<Info> {
         self.terminal(sn)?;
-        let link = Link { c: self };
+        let link = self.link();
         let control = FlowControl::default();
         flows::info(&self.ctx(&link, &control), sn).await
     }
 
     /// Closes every open session.
     pub async fn disconnect_all(&self) {
-        let sessions: Vec<_> = self.sessions.lock().await.drain().collect();
-        for (_, s) in sessions {
-            if let Ok(s) = Arc::try_unwrap(s) {
-                s.close().await;
-            }
-        }
+        self.sessions.close_all().await;
     }
 
     // ---- flows ------------------------------------------------------------------------
@@ -307,7 +298,7 @@ impl Companion {
         input: ActivationInput,
         control: &FlowControl,
     ) -> Result<ActivationOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::activate(&self.ctx(&link, control), input).await
     }
 
@@ -317,7 +308,7 @@ impl Companion {
         sn: &str,
         control: &FlowControl,
     ) -> Result<ActivationOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         let ctx = self.ctx(&link, control);
         let row = flows::open_activation(&ctx, sn)?.ok_or_else(|| Error::FlowNotFound {
             id: format!("activation of {sn}"),
@@ -326,7 +317,7 @@ impl Companion {
     }
 
     pub async fn bind_card(&self, input: BindInput, control: &FlowControl) -> Result<CardRow> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::bind(&self.ctx(&link, control), input).await
     }
 
@@ -336,7 +327,7 @@ impl Companion {
         binding_id: &str,
         control: &FlowControl,
     ) -> Result<()> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::unbind(&self.ctx(&link, control), merchant_no, binding_id).await
     }
 
@@ -353,7 +344,7 @@ impl Companion {
     }
 
     pub async fn sync(&self, sn: &str, control: &FlowControl) -> Result<SyncOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::sync(&self.ctx(&link, control), sn).await
     }
 
@@ -362,7 +353,7 @@ impl Companion {
     }
 
     pub async fn settle(&self, sn: &str, control: &FlowControl) -> Result<SettlementOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::settle(&self.ctx(&link, control), sn).await
     }
 
@@ -371,7 +362,7 @@ impl Companion {
         input: DecommissionInput,
         control: &FlowControl,
     ) -> Result<DecommissionOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::decommission(&self.ctx(&link, control), input).await
     }
 
@@ -380,18 +371,18 @@ impl Companion {
         input: ReplacementInput,
         control: &FlowControl,
     ) -> Result<ReplacementOutcome> {
-        let link = Link { c: self };
+        let link = self.link();
         flows::replace(&self.ctx(&link, control), input).await
     }
 
     pub async fn dormancy(&self, sn: &str) -> Result<DormancyReport> {
-        let link = Link { c: self };
+        let link = self.link();
         let control = FlowControl::default();
         flows::dormancy_check(&self.ctx(&link, &control), sn).await
     }
 
     pub async fn reopen(&self, sn: &str) -> Result<String> {
-        let link = Link { c: self };
+        let link = self.link();
         let control = FlowControl::default();
         flows::reopen(&self.ctx(&link, &control), sn).await
     }
@@ -416,7 +407,7 @@ impl Companion {
                 status: row.status.as_str(),
             });
         }
-        let link = Link { c: self };
+        let link = self.link();
         let ctx = self.ctx(&link, control);
         let sn = row.sn.clone().unwrap_or_default();
         Ok(match FlowKind::parse(&row.kind) {
@@ -558,82 +549,6 @@ impl Companion {
             files_deleted: files,
         })
     }
-
-    // ---- sessions (the flows' TerminalLink) ---------------------------------------------
-
-    async fn peripheral_for(&self, sn: &str) -> Result<PeripheralId> {
-        let suffix: String = sn
-            .chars()
-            .rev()
-            .take(6)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let found = scan_for(
-            &*self.transport,
-            ScanFilter::sn_suffix(suffix),
-            self.config.scan_time,
-        )
-        .await
-        .map_err(SessionError::from)?;
-        let id = found
-            .into_iter()
-            .max_by_key(|c| c.rssi.unwrap_or(i16::MIN))
-            .map(|c| c.id)
-            .ok_or_else(|| Error::Unreachable {
-                sn: sn.into(),
-                attempts: 1,
-                last: "not advertising nearby".into(),
-            })?;
-        let now = self.clock.now_ms();
-        self.store.write(|tx| {
-            if let Some(mut row) = tx.terminal(sn)? {
-                row.peripheral_id = Some(id.as_str().into());
-                row.updated_at_ms = now;
-                tx.upsert_terminal(&row)?;
-            }
-            Ok(())
-        })?;
-        Ok(id)
-    }
-
-    async fn connect(&self, sn: &str) -> Result<Session> {
-        let row = self.terminal(sn)?;
-        let id = match &row.peripheral_id {
-            Some(id) => PeripheralId::new(id.clone()),
-            None => self.peripheral_for(sn).await?,
-        };
-        let result = match self.terminals.connect(&id).await {
-            Err(LinkError::Session(SessionError::Transport(TransportError::NotFound {
-                ..
-            }))) => {
-                let id = self.peripheral_for(sn).await?;
-                self.terminals.connect(&id).await
-            }
-            other => other,
-        };
-        match result {
-            Ok(s) if s.sn() == sn => Ok(s),
-            Ok(s) => {
-                let found = s.sn().to_owned();
-                s.close().await;
-                Err(Error::WrongTerminal {
-                    expected: sn.into(),
-                    found,
-                })
-            }
-            Err(LinkError::GaveUp { attempts, last }) => Err(Error::Unreachable {
-                sn: sn.into(),
-                attempts,
-                last,
-            }),
-            Err(LinkError::Session(SessionError::NotPaired)) => {
-                Err(Error::NeedsPairing { sn: sn.into() })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 /// What finishing a flow with [`Companion::resume`] produced, by the flow's kind. As JSON it
@@ -649,73 +564,4 @@ pub enum Resumed {
         binding_id: String,
     },
     Decommissioned(DecommissionOutcome),
-}
-
-/// The companion as the flows' link to terminals.
-struct Link<'a> {
-    c: &'a Companion,
-}
-
-#[async_trait]
-impl TerminalLink for Link<'_> {
-    async fn session(&self, sn: &str) -> Result<Arc<Session>> {
-        let mut sessions = self.c.sessions.lock().await;
-        if let Some(s) = sessions.get(sn) {
-            if s.is_open() {
-                return Ok(s.clone());
-            }
-        }
-        sessions.remove(sn);
-        let session = Arc::new(self.c.connect(sn).await?);
-        sessions.insert(sn.into(), session.clone());
-        Ok(session)
-    }
-
-    async fn drop_session(&self, sn: &str) {
-        self.c.sessions.lock().await.remove(sn);
-    }
-
-    async fn repair(&self, sn: &str) -> Result<Arc<Session>> {
-        let entry = self
-            .c
-            .code_entry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::NeedsPairing { sn: sn.into() })?;
-        let id = self.c.peripheral_for(sn).await?;
-        let session = self.c.terminals.pair(&id, &*entry).await?;
-        if session.sn() != sn {
-            let found = session.sn().to_owned();
-            session.close().await;
-            return Err(Error::WrongTerminal {
-                expected: sn.into(),
-                found,
-            });
-        }
-        let session = Arc::new(session);
-        self.c
-            .sessions
-            .lock()
-            .await
-            .insert(sn.into(), session.clone());
-        Ok(session)
-    }
-
-    fn forget(&self, sn: &str) -> Result<()> {
-        self.c.terminals.forget(sn)?;
-        Ok(())
-    }
-}
-
-/// The card purposes, for callers that parse them.
-pub fn parse_purpose(s: &str) -> Result<CardPurposeKind> {
-    match s {
-        "settlement" => Ok(CardPurposeKind::Settlement),
-        "credit" => Ok(CardPurposeKind::Credit),
-        other => Err(Error::InvalidInput {
-            field: "card purpose",
-            reason: format!("'{other}' is not one of: settlement, credit"),
-        }),
-    }
 }

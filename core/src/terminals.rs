@@ -4,7 +4,10 @@
 //! terminal's pinned key live only in the OS keystore ([`SecretStore`]); a pin is written
 //! only after the terminal confirmed the pairing, and a terminal whose key differs from its
 //! pin is refused until the merchant forgets it. Reconnection runs under the
-//! [`ConnectionManager`]'s documented policy and publishes its states.
+//! [`ConnectionManager`]'s documented policy and publishes its states. The flows reach
+//! terminals by serial number through [`link`], built on these.
+
+pub(crate) mod link;
 
 use std::sync::{Arc, Mutex};
 

@@ -301,6 +301,7 @@ suspend fun errorPath(root: File) {
     check("nothing was stored", phone.cards(merchant.merchantNo).isEmpty())
     err = errorOf { phone.sync("SN-NOT-PAIRED") }
     check("an unknown terminal fails with code 'unknown-terminal'", err?.code == "unknown-terminal") { err }
+    check("its kind is the core's: NOT_FOUND", err?.kind == ErrorKind.NOT_FOUND) { err }
     err = errorOf { phone.activate(activationInput(sim)) }
     check("activating twice fails with code 'already-activated'", err?.code == "already-activated") { err }
     sim.setAcquirerOnline(false)

@@ -33,6 +33,7 @@ from posmate_ffi import (
     Lifecycle,
     LinkDirection,
     PosmateCompanion,
+    ErrorKind,
     PosmateError,
     ProgressListener,
     ScanListener,
@@ -362,6 +363,7 @@ async def error_path(root):
     err = await error_of(phone.sync("SN-NOT-PAIRED"))
     check("an unknown terminal fails with code 'unknown-terminal'",
           err is not None and err.code == "unknown-terminal", f"{err!r}")
+    check("its kind is the core's: NOT_FOUND", err is not None and err.kind == ErrorKind.NOT_FOUND, f"{err!r}")
     err = await error_of(phone.activate(activation_input(sim)))
     check("activating twice fails with code 'already-activated'",
           err is not None and err.code == "already-activated", f"{err!r}")

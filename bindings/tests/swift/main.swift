@@ -107,6 +107,7 @@ final class Found: ScanListener, @unchecked Sendable {
 
 struct Failure {
     let code: String
+    let kind: ErrorKind?
     let retryable: Bool
     let userAction: String
     let needsInternet: Bool
@@ -117,10 +118,11 @@ struct Failure {
     do {
         try await call()
         return nil
-    } catch PosmateError.Failed(let code, _, let retryable, let userAction, let needsInternet) {
-        return Failure(code: code, retryable: retryable, userAction: userAction, needsInternet: needsInternet)
+    } catch PosmateError.Failed(let code, let kind, _, let retryable, let userAction, let needsInternet) {
+        return Failure(code: code, kind: kind, retryable: retryable, userAction: userAction, needsInternet: needsInternet)
     } catch {
-        return Failure(code: "not-a-posmate-error: \(error)", retryable: false, userAction: "", needsInternet: false)
+        return Failure(code: "not-a-posmate-error: \(error)", kind: nil, retryable: false, userAction: "",
+                       needsInternet: false)
     }
 }
 
@@ -333,6 +335,7 @@ func paired(_ root: URL, _ name: String, _ seed: UInt64) async throws -> (Simula
     check("nothing was stored", try phone.cards(merchantNo: merchant.merchantNo).isEmpty)
     err = await failure { _ = try await phone.sync(sn: "SN-NOT-PAIRED") }
     check("an unknown terminal fails with code 'unknown-terminal'", err?.code == "unknown-terminal", err as Any)
+    check("its kind is the core's: notFound", err?.kind == .notFound, err as Any)
     err = await failure { _ = try await phone.activate(input: activationInput(sim)) }
     check("activating twice fails with code 'already-activated'", err?.code == "already-activated", err as Any)
     sim.setAcquirerOnline(online: false)

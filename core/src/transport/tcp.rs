@@ -75,6 +75,22 @@ impl SimLinkError {
             _ => ErrorKind::Unavailable,
         }
     }
+
+    /// Whether trying again can succeed: only once a sim answers at the address.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SimLinkError::Unreachable { .. })
+    }
+
+    /// What to do next, in plain words: how to get a matching sim running.
+    pub fn user_action(&self) -> String {
+        match self {
+            SimLinkError::Unreachable { addr, .. } => {
+                format!("start the simulator with `posmate sim --listen {addr}`, then try again")
+            }
+            SimLinkError::Version { .. } => "run the same posmate version on both sides".into(),
+            _ => "check the simulator's address".into(),
+        }
+    }
 }
 
 /// A line-oriented JSON connection to the server.

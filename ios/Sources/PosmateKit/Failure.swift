@@ -1,20 +1,23 @@
 import Foundation
 
-/// A posmate call's failure, as the core reported it: the stable `code` apps branch on,
-/// a sentence for logs, whether retrying can help, what the merchant should do next, and
+/// A posmate call's failure, as the core reported it: the stable `code` and its `kind` apps
+/// branch on, a sentence for logs, whether retrying can help, what the merchant should do next, and
 /// whether the failing step needs the internet.
 ///
 /// The generated `PosmateError` is internal to this module (UniFFI 0.32 emits error enums
 /// without `public`), so this is how code outside PosmateKit reads a failure.
 public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertible {
     public let code: String
+    /// The core's category of `code` (the CLI's exit codes are the same categories).
+    public let kind: ErrorKind
     public let detail: String
     public let retryable: Bool
     public let userAction: String
     public let needsInternet: Bool
 
-    public init(code: String, detail: String, retryable: Bool, userAction: String, needsInternet: Bool) {
+    public init(code: String, kind: ErrorKind, detail: String, retryable: Bool, userAction: String, needsInternet: Bool) {
         self.code = code
+        self.kind = kind
         self.detail = detail
         self.retryable = retryable
         self.userAction = userAction
@@ -29,8 +32,9 @@ public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertibl
         }
         guard let e = error as? PosmateError else { return nil }
         switch e {
-        case let .Failed(code, detail, retryable, userAction, needsInternet):
-            self.init(code: code, detail: detail, retryable: retryable, userAction: userAction, needsInternet: needsInternet)
+        case let .Failed(code, kind, detail, retryable, userAction, needsInternet):
+            self.init(code: code, kind: kind, detail: detail, retryable: retryable, userAction: userAction,
+                      needsInternet: needsInternet)
         }
     }
 

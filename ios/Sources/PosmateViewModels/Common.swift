@@ -5,7 +5,7 @@ import PosmateKit
 #endif
 
 /// A failure exactly as the core reported it. Screens show `detail` and `userAction` and
-/// branch only on `code` and the flags, never on the text.
+/// branch only on `code`, its `kind` and the flags, never on the text.
 public typealias Problem = PosmateFailure
 
 /// The stable codes the screens branch on (the core defines them; docs/cli.md lists them).
@@ -133,7 +133,7 @@ extension PosmateCompanion {
     /// retry can help, and whether it kept the flow open.
     func failedOperation<T>(_ error: Error, kind: String, sn: String) -> OperationState<T> {
         guard let problem = Problem(error) else {
-            return .failed(Problem(code: "internal", detail: "\(error)", retryable: false,
+            return .failed(Problem(code: "internal", kind: .internal, detail: "\(error)", retryable: false,
                                    userAction: "contact support with this error's code", needsInternet: false))
         }
         if problem.code == Codes.cancelled { return .cancelled(problem) }
@@ -167,6 +167,6 @@ func runFlow<T>(
 
 /// A failure that is not posmate's (a bug): shown, never hidden.
 func problem(of error: Error) -> Problem {
-    Problem(error) ?? Problem(code: "internal", detail: "\(error)", retryable: false,
+    Problem(error) ?? Problem(code: "internal", kind: .internal, detail: "\(error)", retryable: false,
                               userAction: "contact support with this error's code", needsInternet: false)
 }

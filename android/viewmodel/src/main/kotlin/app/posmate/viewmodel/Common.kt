@@ -1,5 +1,6 @@
 package app.posmate.viewmodel
 
+import app.posmate.ffi.ErrorKind
 import app.posmate.ffi.FlowInfo
 import app.posmate.ffi.FlowProgress
 import app.posmate.ffi.FlowStatus
@@ -19,10 +20,11 @@ import kotlinx.coroutines.withContext
 
 /**
  * A failure exactly as the core reported it. Screens show [detail] and [userAction] and
- * branch only on [code] and the flags, never on the text.
+ * branch only on [code], its [kind] and the flags, never on the text.
  */
 data class Problem(
     val code: String,
+    val kind: ErrorKind,
     val detail: String,
     val userAction: String,
     val retryable: Boolean,
@@ -30,7 +32,7 @@ data class Problem(
 ) {
     companion object {
         fun of(e: PosmateException): Problem = e.failure.let {
-            Problem(it.code, it.detail, it.userAction, it.retryable, it.needsInternet)
+            Problem(it.code, it.kind, it.detail, it.userAction, it.retryable, it.needsInternet)
         }
     }
 }

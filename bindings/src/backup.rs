@@ -1,0 +1,137 @@
+//! The phone's data as a whole: encrypted backups, restoring one, rotating the database
+//! key, and what wiping the phone did.
+
+use std::path::{Path, PathBuf};
+
+use posmate_core::backup::{Passphrase, RestoreSummary as CoreRestore};
+use posmate_core::companion::{self as comp, Companion};
+use posmate_core::error::Error as CoreError;
+
+use crate::companion::PosmateCompanion;
+use crate::error::PosmateError;
+
+#[uniffi::export]
+impl PosmateCompanion {
+    /// Writes and verifies an encrypted backup of everything on this phone.
+    pub async fn backup_create(
+        &self,
+        path: String,
+        passphrase: String,
+    ) -> Result<BackupInfo, PosmateError> {
+        self.archive(path, passphrase, Companion::backup_create)
+            .await
+    }
+
+    /// Decrypts and checks a backup end to end.
+    pub async fn backup_verify(
+        &self,
+        path: String,
+        passphrase: String,
+    ) -> Result<BackupInfo, PosmateError> {
+        self.archive(path, passphrase, Companion::backup_verify)
+            .await
+    }
+
+    /// Restores a backup into this phone (what it already has is kept, nothing twice).
+    pub async fn restore(
+        &self,
+        path: String,
+        passphrase: String,
+    ) -> Result<RestoreSummary, PosmateError> {
+        self.archive(path, passphrase, Companion::restore).await
+    }
+
+    /// Rotates the database key.
+    pub async fn rekey(&self) -> Result<(), PosmateError> {
+        self.call(|c| async move { c.rekey() }).await
+    }
+}
+
+impl PosmateCompanion {
+    /// A backup-archive operation on the path and passphrase the app passed.
+    async fn archive<T, U>(
+        &self,
+        path: String,
+        passphrase: String,
+        op: fn(&Companion, &Path, &Passphrase) -> Result<U, CoreError>,
+    ) -> Result<T, PosmateError>
+    where
+        T: Send + 'static,
+        U: Into<T> + 'static,
+    {
+        self.call(move |c| async move {
+            Ok(op(&c, &PathBuf::from(path), &Passphrase::new(passphrase))?.into())
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BackupInfo {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub records: u64,
+    pub terminals: u64,
+    pub cards: u64,
+    pub audit_entries: u64,
+    pub created_at_ms: u64,
+}
+
+impl From<comp::BackupInfo> for BackupInfo {
+    fn from(b: comp::BackupInfo) -> Self {
+        BackupInfo {
+            path: b.path,
+            sha256: b.sha256,
+            size: b.size,
+            records: b.records,
+            terminals: b.terminals,
+            cards: b.cards,
+            audit_entries: b.audit_entries,
+            created_at_ms: b.created_at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RestoreSummary {
+    pub terminals: u64,
+    pub cursors: u64,
+    pub records_inserted: u64,
+    /// Records this phone already had.
+    pub records_present: u64,
+    pub cards: u64,
+    pub settlements: u64,
+    pub audit_entries: u64,
+}
+
+impl From<CoreRestore> for RestoreSummary {
+    fn from(r: CoreRestore) -> Self {
+        RestoreSummary {
+            terminals: r.terminals,
+            cursors: r.cursors,
+            records_inserted: r.records_inserted,
+            records_present: r.records_present,
+            cards: r.cards,
+            settlements: r.settlements,
+            audit_entries: r.audit_entries,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PhoneWipe {
+    pub backup: BackupInfo,
+    pub keystore_entries_deleted: u64,
+    pub files_deleted: Vec<String>,
+}
+
+impl From<comp::PhoneWipe> for PhoneWipe {
+    fn from(w: comp::PhoneWipe) -> Self {
+        PhoneWipe {
+            backup: w.backup.into(),
+            keystore_entries_deleted: w.keystore_entries_deleted as u64,
+            files_deleted: w.files_deleted,
+        }
+    }
+}
