@@ -1,6 +1,14 @@
 //! Masked card numbers. The phone must never hold a full PAN (`docs/protocol.md` §6), so the
 //! type that carries one can only be built from a string that is already masked, and
 //! decoding a message with anything else fails.
+//!
+//! The card-number rules every side applies live here too, once: the Luhn check digit (the
+//! phone checks a typed number, the acquirer checks it again, test tools make valid ones) and
+//! the issuer named by a BIN.
+
+mod bin;
+
+pub use bin::{issuer_for, CardScheme, Issuer};
 
 use core::fmt;
 use core::str::FromStr;
@@ -81,6 +89,45 @@ impl MaskedPan {
     }
 }
 
+/// The Luhn (mod 10) sum of `digits`, doubling every second digit counted from the right;
+/// `double_last` says whether that count starts with the last digit doubled (computing a check
+/// digit still to be appended) or not (checking a complete number).
+fn luhn_sum(digits: &str, double_last: bool) -> u32 {
+    digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if (i % 2 == 0) == double_last {
+                let d2 = d * 2;
+                if d2 > 9 {
+                    d2 - 9
+                } else {
+                    d2
+                }
+            } else {
+                d
+            }
+        })
+        .sum()
+}
+
+/// Whether a complete card number passes its Luhn check digit. Anything but ASCII digits
+/// fails.
+pub fn luhn_valid(digits: &str) -> bool {
+    digits.bytes().all(|b| b.is_ascii_digit()) && luhn_sum(digits, false) % 10 == 0
+}
+
+/// `digits` (ASCII digits only) with their Luhn check digit appended: how test cards are made.
+pub fn with_check_digit(digits: &str) -> String {
+    assert!(
+        digits.bytes().all(|b| b.is_ascii_digit()),
+        "a card number's digits"
+    );
+    format!("{digits}{}", (10 - luhn_sum(digits, true) % 10) % 10)
+}
+
 impl FromStr for MaskedPan {
     type Err = PanError;
     fn from_str(s: &str) -> Result<Self, PanError> {
@@ -136,6 +183,30 @@ impl<'b, C> Decode<'b, C> for MaskedPan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn luhn_accepts_test_cards_and_rejects_typos() {
+        for pan in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6222021234567890128",
+            "6217001234567893",
+        ] {
+            assert!(luhn_valid(pan), "{pan}");
+        }
+        assert!(!luhn_valid("4111111111111112"));
+        assert!(!luhn_valid("6217001234567891"));
+    }
+
+    #[test]
+    fn check_digits_are_luhn_valid() {
+        assert_eq!(
+            with_check_digit("622202123456789012"),
+            "6222021234567890128"
+        );
+        assert_eq!(with_check_digit("411111111111111"), "4111111111111111");
+    }
 
     #[test]
     fn mask_keeps_first_six_and_last_four() {

@@ -2,28 +2,26 @@
 //! binds the merchant's cards, watches for dormancy and closes terminals on deregistration.
 //!
 //! [`Gateway`] is what the flows call; [`RemoteGateway`] implements it over the acquirer's
-//! JSON API through an [`Exchange`] (the app's HTTPS client, or `posmate-sim`'s acquirer in
+//! JSON API (`posmate-acquirer-api`) through an [`Exchange`] (the app's HTTPS client, or `posmate-sim`'s acquirer in
 //! process). Every mutating call carries a `request_id` chosen and saved by the phone
 //! first, so a call whose answer was lost can be repeated without being applied twice.
 
-mod api;
-mod error;
 mod remote;
 #[cfg(test)]
 mod tests;
 
 use async_trait::async_trait;
 
-pub use api::{
+// The API's vocabulary is `posmate-acquirer-api`'s; re-exported so the phone's code names it
+// as part of the acquirer it talks to.
+pub use posmate_acquirer_api::{
+    decode_reply, decode_request, encode_reply, encode_request, AcquirerError,
     AcquirerTerminalState, ActivationRequest, ActivationState, ActivationStatus, ApiRequest,
     ApiResponse, BindCardRequest, CardBinding, CardPurposeKind, CardSource, DeregisterRequest,
     Deregistration, KeyCheck, MerchantDetails, ReopenState, ReopenStatus, TerminalStatus,
     UnknownCardPurpose,
 };
-pub use error::AcquirerError;
-pub use remote::{
-    decode_reply, decode_request, encode_reply, encode_request, Exchange, RemoteGateway,
-};
+pub use remote::{Exchange, RemoteGateway};
 
 /// The acquirer's services. Implementations translate their transport's failures into
 /// [`AcquirerError::Unreachable`] / [`AcquirerError::Timeout`] and pass the acquirer's own

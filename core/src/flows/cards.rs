@@ -13,14 +13,14 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use posmate_proto::message::{CardPurpose, Request, Response};
-use posmate_proto::pan::MaskedPan;
+use posmate_proto::pan::{issuer_for, MaskedPan};
 
 use super::context::{is_interruption, request_id, Ctx, Flow};
 use super::records::sync_to;
 use super::settlement::info;
 use super::FlowKind;
 use crate::acquirer::{AcquirerError, BindCardRequest, CardPurposeKind, CardSource};
-use crate::cards::{issuer_for, validate_expiry, CardInputError, ManualPan};
+use crate::cards::{validate_expiry, CardInputError, ManualPan};
 use crate::error::{Error, Result};
 use crate::session::SessionError;
 use crate::store::{CardRow, FlowStatus, TerminalState};

@@ -1,7 +1,8 @@
 //! The acquirer's own checks on a card: number (length, Luhn), expiry against its clock, a
 //! tiny BIN table (issuer, debit or credit) and the holder's name against the merchant's.
 
-use posmate_core::acquirer::AcquirerError;
+use posmate_acquirer_api::AcquirerError;
+use posmate_proto::pan::{issuer_for, luhn_valid};
 
 /// A card's type as its BIN says; a settlement card must be a debit card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,28 +11,20 @@ pub(super) enum Funding {
     Credit,
 }
 
-/// BINs the simulated acquirer knows, named as the phone's own table names them.
-const BINS: &[(&str, &str, Funding)] = &[
-    ("622202", "ICBC (UnionPay)", Funding::Debit),
-    (
-        "621700",
-        "China Construction Bank (UnionPay)",
-        Funding::Debit,
-    ),
-    (
-        "622848",
-        "Agricultural Bank of China (UnionPay)",
-        Funding::Debit,
-    ),
-    ("622588", "China Merchants Bank (UnionPay)", Funding::Credit),
+/// BINs the simulated acquirer knows and whether they are debit or credit. The issuer's name
+/// is the shared table's (`posmate_proto::pan::issuer_for`), so it reads as the phone shows it.
+const BINS: &[(&str, Funding)] = &[
+    ("622202", Funding::Debit),
+    ("621700", Funding::Debit),
+    ("622848", Funding::Debit),
+    ("622588", Funding::Credit),
 ];
 
 /// Issuer and funding of a card from the first six characters of its (masked) number.
-pub(super) fn bin(pan: &str) -> Option<(&'static str, Funding)> {
+pub(super) fn bin(pan: &str) -> Option<(String, Funding)> {
     let six = pan.get(..6)?;
-    BINS.iter()
-        .find(|(b, _, _)| *b == six)
-        .map(|(_, issuer, funding)| (*issuer, *funding))
+    let funding = BINS.iter().find(|(b, _)| *b == six)?.1;
+    Some((issuer_for(six)?.display(), funding))
 }
 
 fn invalid(field: &str, reason: &str) -> AcquirerError {
@@ -49,35 +42,13 @@ pub(super) fn check_pan(pan: &str) -> Result<(), AcquirerError> {
     if !(13..=19).contains(&pan.len()) {
         return Err(invalid("pan", "a card number has 13 to 19 digits"));
     }
-    if !luhn(pan) {
+    if !luhn_valid(pan) {
         return Err(invalid(
             "pan",
             "the card number fails its check digit; check it was typed correctly",
         ));
     }
     Ok(())
-}
-
-fn luhn(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let d2 = d * 2;
-                if d2 > 9 {
-                    d2 - 9
-                } else {
-                    d2
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
 }
 
 /// `MMYY`, valid through the end of that month of the acquirer's calendar.

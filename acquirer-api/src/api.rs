@@ -1,6 +1,6 @@
 //! The acquirer's API as plain data: what the phone asks and what the acquirer answers.
 //!
-//! These types are both the [`Gateway`](super::Gateway) trait's vocabulary and the JSON wire
+//! These types are both the vocabulary of the phone's `Gateway` trait (`posmate-core`) and the JSON wire
 //! format ([`ApiRequest`], [`ApiResponse`]), so the simulated acquirer and an adapter for a
 //! real one speak exactly the same thing. Binary fields travel as lowercase hex.
 //!
@@ -327,7 +327,7 @@ pub enum ApiRequest {
 }
 
 /// A successful answer on the wire: `{"op": "activation", …}`. Failures travel as
-/// `{"error": {"code": …}}` instead (see `remote::encode_reply`).
+/// `{"error": {"code": …}}` instead (see [`encode_reply`](crate::encode_reply)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ApiResponse {

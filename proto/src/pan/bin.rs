@@ -3,10 +3,8 @@
 //! merchant sees "ICBC debit" rather than a bare number when binding a settlement card. An
 //! unknown BIN is not an error: the acquirer has the authoritative table.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The card scheme a number belongs to, by its ISO/IEC 7812 range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardScheme {
     UnionPay,
     Visa,
@@ -30,7 +28,7 @@ impl CardScheme {
 }
 
 /// What the BIN says about a card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     pub scheme: CardScheme,
     /// The issuing bank when the table knows the BIN, e.g. "ICBC".
