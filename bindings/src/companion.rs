@@ -12,14 +12,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use posmate_core::acquirer::{AcquirerError, Exchange, Gateway, RemoteGateway};
+use posmate_core::acquirer::{Gateway, RemoteGateway};
 use posmate_core::backup::{Passphrase, WriteOptions};
 use posmate_core::companion::{Companion, CompanionConfig as CoreConfig};
 use posmate_core::error::Error as CoreError;
 use posmate_core::flows::{self as core_flows, SystemClock};
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
-use posmate_core::transport::tcp::{self, TcpTransport};
 use posmate_core::transport::Transport;
+use posmate_sim_world::link::{self, TcpTransport};
 
 use crate::backup::PhoneWipe;
 use crate::error::PosmateError;
@@ -118,16 +118,6 @@ impl PosmateCompanion {
     }
 }
 
-/// The acquirer hosted by the `posmate sim` server, over the same connection.
-struct SimServerAcquirer(Arc<TcpTransport>);
-
-#[async_trait::async_trait]
-impl Exchange for SimServerAcquirer {
-    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        self.0.call(body).await
-    }
-}
-
 /// The core's configuration; `default_scan` overrides the core's scan time (for radios
 /// slower or faster than Bluetooth) unless the app chose one.
 fn core_config(
@@ -201,8 +191,8 @@ impl PosmateCompanion {
         Self::open(
             config,
             transport,
-            Arc::new(RemoteGateway::new(SimServerAcquirer(remote))),
-            Some(tcp::DEFAULT_SCAN),
+            Arc::new(RemoteGateway::new(remote)),
+            Some(link::DEFAULT_SCAN),
             None,
         )
         .await
@@ -214,7 +204,7 @@ impl PosmateCompanion {
         config: CompanionConfig,
         simulation: Arc<Simulation>,
     ) -> Result<Arc<Self>, PosmateError> {
-        let gateway = Arc::new(RemoteGateway::new(simulation.acquirer().exchange()));
+        let gateway = Arc::new(posmate_sim_world::acquirer::gateway(simulation.acquirer()));
         Self::open(
             config,
             Arc::new(simulation.transport()),

@@ -5,8 +5,8 @@
 
 use posmate_core::error::{Error as CoreError, ErrorKind as CoreKind};
 use posmate_core::session::SessionError;
-use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
+use posmate_sim_world::link::SimLinkError;
 
 /// What kind of failure an error is: the core's `ErrorKind`, one value each, so an app
 /// picks its screen (and the CLI its exit status) from the same category.

@@ -14,14 +14,14 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use posmate_core::transport::{Connection, ScanFilter, ScanStream, Transport, TransportError};
 
-use posmate_core::transport::sim_link::faults::{Direction, FaultPlan, PacketRef};
-use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::SimRadio;
 use posmate_core::transport::PeripheralId;
 use posmate_proto::message::CardPurpose as ProtoPurpose;
 use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
 use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen, TxnStatus};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::faults::{Direction, FaultPlan, PacketRef};
+use posmate_sim_world::radio::timing::LinkModel;
+use posmate_sim_world::radio::SimRadio;
 
 use crate::activation::MerchantDetails;
 use crate::cards::CardPurpose;

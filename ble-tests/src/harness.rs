@@ -8,18 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use posmate_core::acquirer::RemoteGateway;
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::SystemClock;
 use posmate_core::keystore::KeystoreChoice;
 use posmate_core::session::{CodeEntry, SessionConfig};
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::manager::ReconnectPolicy;
-use posmate_core::transport::tcp::TcpTransport;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::terminal::Sale;
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::link::TcpTransport;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -461,7 +460,7 @@ pub async fn phone(dir: &Path, acquirer: &SimAcquirer) -> Result<Companion, Stri
     Companion::open(
         config,
         Arc::new(transport),
-        Arc::new(RemoteGateway::new(acquirer.exchange())),
+        Arc::new(posmate_sim_world::acquirer::gateway(acquirer)),
         Arc::new(SystemClock),
     )
     .map_err(|e| format!("opening the phone: {e}"))

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use posmate_core::session::CodeEntry;
-use posmate_core::transport::tcp::TcpTransport;
 use posmate_sim::terminal::Screen;
 use posmate_sim::SimTerminal;
+use posmate_sim_world::link::TcpTransport;
 
 use crate::output::Output;
 use crate::simhost::control::{Control, ScreenReply};

@@ -9,12 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::SimRadio;
 use posmate_core::transport::PeripheralId;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::SimTerminal;
+use posmate_sim_world::radio::timing::LinkModel;
+use posmate_sim_world::radio::SimRadio;
 
 use crate::error::CliError;
 use crate::simhost::{state, world};

@@ -6,8 +6,8 @@ use posmate_core::error::{Error as CoreError, ErrorKind};
 use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
 use posmate_core::terminals::LinkError;
-use posmate_core::transport::tcp::SimLinkError;
 use posmate_core::transport::TransportError;
+use posmate_sim_world::link::SimLinkError;
 use serde::Serialize;
 
 /// Exit statuses. Stable: scripts depend on them.

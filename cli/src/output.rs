@@ -109,7 +109,7 @@ impl Output {
 
 /// Lowercase hex for keys and fingerprints in reports.
 pub fn hex(bytes: &[u8]) -> String {
-    posmate_core::transport::tcp::wire::hex(bytes)
+    posmate_sim_world::link::wire::hex(bytes)
 }
 
 /// A list for people: the items as rows under `header`, or the sentence `none` when there

@@ -14,22 +14,11 @@ use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, SystemClock};
 use posmate_core::keystore::SecretStore;
-use posmate_core::transport::tcp::TcpTransport;
 
 use crate::code_entry::CodeSource;
 use crate::context::{Ctx, Mode};
 use crate::error::CliError;
 use crate::output::Output;
-
-/// The acquirer of a running `posmate sim`, over the sim link's `acquirer` requests.
-struct SimLinkAcquirer(Arc<TcpTransport>);
-
-#[async_trait]
-impl Exchange for SimLinkAcquirer {
-    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        self.0.call(body).await
-    }
-}
 
 /// Real terminals: posmate has no production acquirer adapter yet.
 struct NoAcquirer;
@@ -51,8 +40,8 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
     let data_dir = ctx.ensure_data_dir()?.to_path_buf();
     let secrets: Arc<dyn SecretStore> = ctx.keystore()?;
     let gateway: Arc<dyn Gateway> = match (link.embedded(), link.remote()) {
-        (Some(sim), _) => Arc::new(RemoteGateway::new(sim.acquirer().exchange())),
-        (None, Some(remote)) => Arc::new(RemoteGateway::new(SimLinkAcquirer(remote.clone()))),
+        (Some(sim), _) => Arc::new(posmate_sim_world::acquirer::gateway(sim.acquirer())),
+        (None, Some(remote)) => Arc::new(RemoteGateway::new(remote.clone())),
         (None, None) => Arc::new(RemoteGateway::new(NoAcquirer)),
     };
     let mut config = CompanionConfig::new(&data_dir, ctx.keystore_choice());

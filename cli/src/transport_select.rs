@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
-use posmate_core::transport::tcp::{self, TcpTransport};
 use posmate_core::transport::{scan_for, Candidate, ScanFilter, Transport};
+use posmate_sim_world::link::{self, TcpTransport};
 use serde::Serialize;
 
 use crate::context::{Ctx, Mode};
@@ -77,7 +77,7 @@ impl Link {
         match self.kind {
             LinkKind::Bluetooth => Duration::from_secs(5),
             LinkKind::Sim => Duration::from_millis(200),
-            LinkKind::SimLink => tcp::DEFAULT_SCAN,
+            LinkKind::SimLink => link::DEFAULT_SCAN,
         }
     }
 

@@ -28,11 +28,11 @@
 use std::time::{Duration, Instant};
 
 use posmate_core::flows::{FlowControl, SyncOutcome};
-use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::trace::TraceKind;
-use posmate_core::transport::sim_link::LinkStats;
 use posmate_proto::gatt::Micros;
 use posmate_sim::acquirer::Review;
+use posmate_sim_world::radio::timing::LinkModel;
+use posmate_sim_world::radio::trace::TraceKind;
+use posmate_sim_world::radio::LinkStats;
 use posmate_tests::world::World;
 
 const RECORDS: u64 = 10_000;

@@ -10,15 +10,15 @@ use posmate_core::keystore::{
     KeyringStore, KeystoreChoice, Namespace, PhoneIdentity, TerminalPins,
 };
 use posmate_core::session::{self, CodeEntry, Paired, Session, SessionConfig, SessionError};
-use posmate_core::transport::sim_link::faults::{Action, Direction, FaultPlan, OnPathHook};
-use posmate_core::transport::sim_link::trace::{Trace, TraceKind};
-use posmate_core::transport::sim_link::{LinkStats, SimConnection, SimRadio};
 use posmate_core::transport::{Connection, PeripheralId};
 use posmate_proto::frame::{decode_frame, FrameKind, CRC32C};
 use posmate_proto::handshake::StaticKeypair;
 use posmate_proto::segment::{Channel, Reassembler, Segmenter};
 use posmate_sim::terminal::{Nvm, Screen};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::faults::{Action, Direction, FaultPlan, OnPathHook};
+use posmate_sim_world::radio::trace::{Trace, TraceKind};
+use posmate_sim_world::radio::{LinkStats, SimConnection, SimRadio};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

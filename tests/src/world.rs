@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use posmate_core::acquirer::{MerchantDetails, RemoteGateway};
+use posmate_core::acquirer::MerchantDetails;
 use posmate_core::backup::{Passphrase, WriteOptions};
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::{ActivationInput, FlowControl, SystemClock};
 use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace, SecretStore};
 use posmate_core::session::SessionConfig;
 use posmate_core::transport::manager::ReconnectPolicy;
-use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::SimRadio;
 use posmate_core::transport::PeripheralId;
 use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
 use posmate_sim::terminal::{Booked, Sale};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::timing::LinkModel;
+use posmate_sim_world::radio::SimRadio;
 use zeroize::Zeroizing;
 
 use crate::{Merchant, Typing};
@@ -120,7 +120,7 @@ impl World {
             config,
             self.secrets.clone(),
             Arc::new(self.radio.clone()),
-            Arc::new(RemoteGateway::new(self.acquirer.exchange())),
+            Arc::new(posmate_sim_world::acquirer::gateway(&self.acquirer)),
             Arc::new(SystemClock),
         )
         .expect("phone opens");

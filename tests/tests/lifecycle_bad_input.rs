@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use posmate_core::acquirer::{
-    AcquirerError, ActivationRequest, CardPurposeKind, Gateway, RemoteGateway,
-};
+use posmate_core::acquirer::{AcquirerError, ActivationRequest, CardPurposeKind, Gateway};
 use posmate_core::backup::Passphrase;
 use posmate_core::companion::Companion;
 use posmate_core::error::Error;
@@ -166,7 +164,7 @@ async fn a_terminal_claimed_by_another_merchant_at_the_acquirer_is_refused() {
     });
     let sn = w.sn(0);
     // Another merchant applied for this terminal (still under review, terminal untouched).
-    let gateway = RemoteGateway::new(w.acquirer.exchange());
+    let gateway = posmate_sim_world::acquirer::gateway(&w.acquirer);
     let mut details = merchant_details();
     details.legal_name = "Slow Review Ltd".into();
     gateway
@@ -266,7 +264,7 @@ async fn damaged_store_and_keystore_are_typed_errors_and_left_untouched() {
             w.config(),
             w.secrets.clone(),
             Arc::new(w.radio.clone()),
-            Arc::new(RemoteGateway::new(w.acquirer.exchange())),
+            Arc::new(posmate_sim_world::acquirer::gateway(&w.acquirer)),
             Arc::new(SystemClock),
         )
     };

@@ -15,10 +15,10 @@ use posmate_core::flows::{
     ReplacementInput,
 };
 use posmate_core::store::{FlowStatus, HistoryQuery, TerminalState};
-use posmate_core::transport::sim_link::faults::{FaultPlan, PacketRef};
 use posmate_proto::gatt::Lifecycle;
 use posmate_sim::acquirer::Review;
 use posmate_sim::terminal::Card;
+use posmate_sim_world::radio::faults::{FaultPlan, PacketRef};
 use posmate_tests::world::*;
 use tokio::sync::Notify;
 

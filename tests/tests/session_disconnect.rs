@@ -3,8 +3,8 @@
 //! clean attempt succeeds.
 
 use posmate_core::session::SessionError;
-use posmate_core::transport::sim_link::faults::{Direction, FaultPlan, PacketRef};
 use posmate_proto::frame::FrameKind;
+use posmate_sim_world::radio::faults::{Direction, FaultPlan, PacketRef};
 use posmate_tests::*;
 
 const SN: &str = "SN2026000501";

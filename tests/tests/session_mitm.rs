@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex};
 
 use posmate_core::session::SessionError;
-use posmate_core::transport::sim_link::faults::{Direction, FaultPlan};
 use posmate_proto::frame::{encode_frame, FrameKind};
 use posmate_proto::handshake::{
     prologue, PairingCode, PhonePairing, StaticKeypair, TerminalPairing,
 };
 use posmate_proto::message::{self, HelloAck, Pair1, Pair2, Request, Response};
+use posmate_sim_world::radio::faults::{Direction, FaultPlan};
 use posmate_tests::*;
 
 const SN: &str = "SN2026000201";

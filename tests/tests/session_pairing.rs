@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use posmate_core::session::SessionError;
-use posmate_core::transport::sim_link::faults::{Direction, FaultPlan};
-use posmate_core::transport::sim_link::trace::TraceKind;
 use posmate_proto::frame::FrameKind;
 use posmate_proto::message::{self, Close, CloseReason, HelloAck, Request, Response};
 use posmate_proto::segment::Channel;
 use posmate_sim::terminal::Screen;
+use posmate_sim_world::radio::faults::{Direction, FaultPlan};
+use posmate_sim_world::radio::trace::TraceKind;
 use posmate_tests::*;
 
 const SN: &str = "SN2026000001";

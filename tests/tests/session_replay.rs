@@ -1,9 +1,9 @@
 //! The terminal is deterministic: a recorded pairing plus requests, replayed against a fresh
 //! terminal built from the same config, reproduces every notification byte for byte.
 
-use posmate_core::transport::sim_link::trace::replay;
 use posmate_proto::message::{Request, Response};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::trace::replay;
 use posmate_tests::*;
 
 const SN: &str = "SN2026000601";
@@ -36,7 +36,7 @@ async fn recorded_pairing_and_requests_replay_without_divergence() {
     session.close().await;
     let trace = rig.last_trace();
     let text = trace.to_json_lines();
-    let trace = posmate_core::transport::sim_link::trace::Trace::from_json_lines(&text).unwrap();
+    let trace = posmate_sim_world::radio::trace::Trace::from_json_lines(&text).unwrap();
 
     let mut fresh = SimTerminal::new(TerminalConfig::new(SN, 61));
     let report = replay(&trace, &mut fresh);

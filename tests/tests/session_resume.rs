@@ -3,10 +3,10 @@
 //! know is told so.
 
 use posmate_core::session::SessionError;
-use posmate_core::transport::sim_link::faults::Direction;
 use posmate_proto::frame::FrameKind;
 use posmate_proto::message::{Request, Response};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::faults::Direction;
 use posmate_tests::*;
 
 const SN: &str = "SN2026000401";

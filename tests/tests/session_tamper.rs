@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posmate_core::session::{Session, SessionError};
-use posmate_core::transport::sim_link::faults::{Direction, FaultPlan};
-use posmate_core::transport::sim_link::trace::TraceKind;
 use posmate_core::transport::DisconnectReason;
 use posmate_proto::frame::FrameKind;
 use posmate_proto::message::{self, Close, CloseReason, Request, Response};
 use posmate_proto::segment::Channel;
+use posmate_sim_world::radio::faults::{Direction, FaultPlan};
+use posmate_sim_world::radio::trace::TraceKind;
 use posmate_tests::*;
 
 const SN: &str = "SN2026000301";

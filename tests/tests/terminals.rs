@@ -10,9 +10,9 @@ use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace, PhoneIdent
 use posmate_core::session::{CodeEntry, SessionError};
 use posmate_core::terminals::{LinkError, Terminals};
 use posmate_core::transport::manager::ReconnectPolicy;
-use posmate_core::transport::sim_link::SimRadio;
 use posmate_proto::message::{Request, Response};
 use posmate_sim::terminal::{Screen, SimTerminal, TerminalConfig};
+use posmate_sim_world::radio::SimRadio;
 
 struct ReadsTheScreen(SimTerminal);
 

@@ -5,8 +5,8 @@
 use btleplug::api::{Central, Manager as _};
 use posmate_core::keystore::SecretStore;
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
-use posmate_core::transport::tcp::{wire, TcpTransport};
 use posmate_core::transport::{TransportError, Unavailability};
+use posmate_sim_world::link::{wire, TcpTransport};
 use serde::Serialize;
 
 use crate::context::{Ctx, Mode};

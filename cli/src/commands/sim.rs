@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use posmate_core::transport::tcp::{wire, TcpTransport};
 use posmate_sim::serve::{Host, HostConfig};
+use posmate_sim_world::link::{wire, TcpTransport};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;

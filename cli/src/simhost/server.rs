@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use posmate_core::transport::tcp::wire::{
-    self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason,
-};
 use posmate_proto::gatt;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Advert, Host, LinkEnd, LinkId, Output};
+use posmate_sim_world::link::wire::{
+    self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};

@@ -464,7 +464,7 @@ fn the_readable_sim_output_shows_the_pairing_code() {
 #[test]
 fn the_acquirer_gateway_works_over_the_sim_link() {
     use posmate_core::acquirer::{AcquirerError, Gateway, RemoteGateway};
-    use posmate_core::transport::tcp::TcpTransport;
+    use posmate_sim_world::link::TcpTransport;
 
     let sim = Sim::start(&["--terminals", "1"]);
     let runtime = tokio::runtime::Builder::new_current_thread()

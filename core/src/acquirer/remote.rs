@@ -6,12 +6,11 @@
 //! The encoding itself is `posmate-acquirer-api`'s, shared with the acquirer side.
 
 use async_trait::async_trait;
-use posmate_proto::pan::MaskedPan;
 use posmate_acquirer_api::{
     decode_reply, encode_request, ActivationRequest, ActivationStatus, ApiRequest, ApiResponse,
-    BindCardRequest, CardBinding, DeregisterRequest, Deregistration, ReopenStatus,
-    TerminalStatus,
+    BindCardRequest, CardBinding, DeregisterRequest, Deregistration, ReopenStatus, TerminalStatus,
 };
+use posmate_proto::pan::MaskedPan;
 
 use super::{AcquirerError, Gateway};
 
@@ -24,6 +23,15 @@ use super::{AcquirerError, Gateway};
 #[async_trait]
 pub trait Exchange: Send + Sync {
     async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError>;
+}
+
+/// A shared exchange is an exchange: the same connection can carry both the terminals' link
+/// and the acquirer's calls (the sim link does).
+#[async_trait]
+impl<E: Exchange + ?Sized> Exchange for std::sync::Arc<E> {
+    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
+        (**self).call(body).await
+    }
 }
 
 /// [`Gateway`] over the JSON API.

@@ -4,9 +4,10 @@
 //! In the manner of btleplug's `api` module this file holds only the traits and types every
 //! implementation shares; each implementation lives in its own module:
 //!
-//! * [`btle`] — real radios through btleplug (BlueZ on Linux, CoreBluetooth, Android, WinRT);
-//! * [`sim_link`] — a deterministic simulated radio driving `proto::gatt::Peripheral`s under a
-//!   virtual clock, with a BLE timing model, fault injection, traces and replay.
+//! * [`btle`] — real radios through btleplug (BlueZ on Linux, CoreBluetooth, Android, WinRT).
+//!
+//! The simulated world's transports (the in-process radio, the sim link's client) implement
+//! the same traits from outside the product, in `posmate-sim-world`.
 //!
 //! [`manager`] (re)establishes a connection under a documented reconnect policy;
 //! [`observed`] publishes what happens to every connection, for the UI.
@@ -17,8 +18,6 @@
 pub mod btle;
 pub mod manager;
 pub mod observed;
-pub mod sim_link;
-pub mod tcp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -188,7 +187,8 @@ pub struct Stamped {
     pub event: LinkEvent,
 }
 
-type ReadHook = Arc<dyn Fn(Micros) + Send + Sync>;
+/// Told the time of each event a reader takes (see [`LinkEvents::new`]).
+pub type ReadHook = Arc<dyn Fn(Micros) + Send + Sync>;
 type Observer = Box<dyn Fn(&LinkEvent) + Send + Sync>;
 
 /// The ordered receiver of a connection's events, taken once with
@@ -203,7 +203,9 @@ pub struct LinkEvents {
 }
 
 impl LinkEvents {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Stamped>, on_read: Option<ReadHook>) -> Self {
+    /// The events a transport's connection sends on `rx`; `on_read`, if any, is told the time
+    /// of each one the reader takes (public for transports implemented outside the core).
+    pub fn new(rx: mpsc::UnboundedReceiver<Stamped>, on_read: Option<ReadHook>) -> Self {
         LinkEvents {
             rx,
             on_read,
@@ -458,8 +460,9 @@ impl TransportError {
         }
     }
 
-    /// The error for a value that does not fit the MTU, if it does not.
-    pub(crate) fn check_len(value: &[u8], mtu: u16) -> Result<(), TransportError> {
+    /// The error for a value that does not fit the MTU, if it does not: every transport's
+    /// `write` checks it first.
+    pub fn check_len(value: &[u8], mtu: u16) -> Result<(), TransportError> {
         let max = gatt::max_value_len(mtu);
         if value.len() > max {
             return Err(TransportError::ValueTooLong {

@@ -1,29 +1,23 @@
 //! A simulated acquirer behind the same JSON API a real adapter would reach over HTTPS
-//! (`posmate_core::acquirer`): it reviews activations and issues terminal keys sealed to
+//! (`posmate-acquirer-api`): it reviews activations and issues terminal keys sealed to
 //! each terminal's factory key, binds cards, shuts down terminals that stop trading and
 //! closes them on deregistration.
 //!
-//! Only the acquirer's API types come from `posmate-core`; the phone reaches this acquirer
-//! through bytes alone ([`SimAcquirer::handle`], or [`SimAcquirer::exchange`] in process),
-//! never through shared state.
+//! It shares only the API's types with the phone; the phone reaches this acquirer through
+//! bytes alone ([`SimAcquirer::handle`], or [`SimAcquirer::call`] as the network would
+//! carry them), never through shared state.
 //!
 //! Time is a virtual clock in milliseconds that only the test moves ([`SimAcquirer::advance`]),
 //! and every random draw comes from the seed, so a run is reproducible.
 
 mod cards;
 mod state;
-#[cfg(test)]
-mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_trait::async_trait;
-use posmate_core::acquirer::{
-    decode_request, encode_reply, AcquirerError, AcquirerTerminalState, Exchange,
-};
+use posmate_acquirer_api::{decode_request, encode_reply, AcquirerError, AcquirerTerminalState};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use zeroize::Zeroizing;
 
 pub use state::{
     DORMANT_AFTER_MS, MAX_CODE_ATTEMPTS, MAX_CREDIT_CARDS, POLL_INTERVAL_MS,
@@ -200,33 +194,18 @@ impl SimAcquirer {
         encode_reply(&reply)
     }
 
-    /// The acquirer as an in-process [`Exchange`] for `RemoteGateway`, honouring
-    /// [`Self::set_online`] and [`Self::lose_answers`].
-    pub fn exchange(&self) -> SimExchange {
-        SimExchange {
-            acquirer: self.clone(),
-        }
-    }
-}
-
-/// The in-process transport to a [`SimAcquirer`].
-#[derive(Clone)]
-pub struct SimExchange {
-    acquirer: SimAcquirer,
-}
-
-#[async_trait]
-impl Exchange for SimExchange {
-    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        // The body may carry a typed card number.
-        let body = Zeroizing::new(body);
-        if !self.acquirer.lock().online {
+    /// Serves one call as the network between the phone and the acquirer would: refused as
+    /// unreachable while [`Self::set_online`]`(false)`, and with the answer lost (a
+    /// [`AcquirerError::Timeout`] after the acquirer acted) while [`Self::lose_answers`] has
+    /// answers left to lose. What the phone's in-process gateway calls.
+    pub fn call(&self, body: &[u8]) -> Result<Vec<u8>, AcquirerError> {
+        if !self.lock().online {
             return Err(AcquirerError::Unreachable {
                 detail: "the simulated acquirer is offline".into(),
             });
         }
-        let reply = self.acquirer.handle(&body);
-        let mut s = self.acquirer.lock();
+        let reply = self.handle(body);
+        let mut s = self.lock();
         if s.lose_answers > 0 {
             s.lose_answers -= 1;
             return Err(AcquirerError::Timeout);

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use posmate_core::acquirer::{
+use posmate_acquirer_api::{
     AcquirerError, AcquirerTerminalState, ActivationRequest, ActivationState, ActivationStatus,
     ApiRequest, ApiResponse, BindCardRequest, CardBinding, CardPurposeKind, CardSource,
     DeregisterRequest, Deregistration, KeyCheck, ReopenState, ReopenStatus, TerminalStatus,
@@ -269,7 +269,7 @@ fn check_activation(req: &ActivationRequest) -> Result<(), AcquirerError> {
 }
 
 fn fingerprint(req: &ApiRequest) -> [u8; 32] {
-    Sha256::digest(posmate_core::acquirer::encode_request(req)).into()
+    Sha256::digest(posmate_acquirer_api::encode_request(req)).into()
 }
 
 fn year_of(ms: u64) -> i64 {

@@ -10,7 +10,7 @@ use posmate_proto::gatt::{Micros, Peripheral};
 use serde::{Deserialize, Serialize};
 
 use super::faults::Direction;
-use crate::transport::DisconnectReason;
+use posmate_core::transport::DisconnectReason;
 
 /// One recorded event at link time `t` (µs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

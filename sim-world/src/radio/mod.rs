@@ -7,7 +7,7 @@
 //! timed). No background task decides anything; every timestamp follows from causality:
 //!
 //! * the phone's *causal time* is the later of its last write's slot and the arrival time of
-//!   the latest event its reader took from [`LinkEvents`](crate::transport::LinkEvents);
+//!   the latest event its reader took from [`LinkEvents`](posmate_core::transport::LinkEvents);
 //! * a write gets the next free phone→terminal slot at or after the causal time and is
 //!   delivered inside `write` via `on_write(arrival, value)`;
 //! * the link then drains `poll_notification(arrival)` and places every notification in the
@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, watch};
 use self::faults::{Direction, FaultPlan, PacketRef};
 use self::timing::{DirSchedule, LinkModel, IFS_US};
 use self::trace::{Trace, TraceKind};
-use super::{
+use posmate_core::transport::{
     Candidate, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
     ScanStream, Stamped, Transport, TransportError,
 };

@@ -23,11 +23,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use self::wire::{AdvReport, Connected, Event, LinkRequest, Reply, ServerHello};
-use super::{
+use posmate_core::acquirer::{AcquirerError, Exchange};
+use posmate_core::transport::{
     Candidate, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
     ScanStream, Stamped, Transport, TransportError,
 };
-use crate::acquirer::{AcquirerError, Exchange};
 
 /// Why the sim server could not be used. Messages say how to get one running.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +64,8 @@ impl SimLinkError {
     }
 
     /// What kind of failure this is: the server's refusals keep the kind their code names.
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind;
+    pub fn kind(&self) -> posmate_core::error::ErrorKind {
+        use posmate_core::error::ErrorKind;
         match self {
             SimLinkError::Refused { code, .. } if code == "not-found" => ErrorKind::NotFound,
             SimLinkError::Refused { code, .. } if code.starts_with("acquirer") => {
@@ -241,7 +241,7 @@ impl TcpTransport {
 }
 
 /// The simulated acquirer of a `posmate sim`, as the transport of
-/// [`RemoteGateway`](crate::acquirer::RemoteGateway): the same JSON API the app sends over
+/// [`RemoteGateway`](posmate_core::acquirer::RemoteGateway): the same JSON API the app sends over
 /// HTTPS, carried by the sim link's `acquirer` operation.
 #[async_trait]
 impl Exchange for TcpTransport {
@@ -477,6 +477,6 @@ impl Drop for TcpConnection {
     }
 }
 
-/// How long [`scan_for`](super::scan_for) should listen on the sim link by default: the
+/// How long [`scan_for`](posmate_core::transport::scan_for) should listen on the sim link by default: the
 /// server sends every terminal in range at once, so a short wait suffices.
 pub const DEFAULT_SCAN: Duration = Duration::from_millis(500);

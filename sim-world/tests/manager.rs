@@ -6,9 +6,9 @@ use std::time::Duration;
 use posmate_core::transport::manager::{
     AttemptError, ConnectionManager, ConnectionState, Established, ManagerError, ReconnectPolicy,
 };
-use posmate_core::transport::sim_link::SimRadio;
 use posmate_core::transport::{PeripheralId, Transport, TransportError};
 use posmate_proto::gatt::{Advertisement, Lifecycle, Micros, Notification, Peripheral};
+use posmate_sim_world::radio::SimRadio;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 

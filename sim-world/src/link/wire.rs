@@ -142,12 +142,12 @@ pub enum WireReason {
     LinkLost,
 }
 
-impl From<WireReason> for super::super::DisconnectReason {
+impl From<WireReason> for posmate_core::transport::DisconnectReason {
     fn from(r: WireReason) -> Self {
         match r {
-            WireReason::LocalRequest => super::super::DisconnectReason::LocalRequest,
-            WireReason::RemoteClosed => super::super::DisconnectReason::RemoteClosed,
-            WireReason::LinkLost => super::super::DisconnectReason::LinkLost,
+            WireReason::LocalRequest => posmate_core::transport::DisconnectReason::LocalRequest,
+            WireReason::RemoteClosed => posmate_core::transport::DisconnectReason::RemoteClosed,
+            WireReason::LinkLost => posmate_core::transport::DisconnectReason::LinkLost,
         }
     }
 }

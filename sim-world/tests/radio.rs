@@ -6,17 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use posmate_core::transport::sim_link::faults::{
-    Action, Direction, FaultPlan, OnPathHook, PacketRef,
-};
-use posmate_core::transport::sim_link::timing::LinkModel;
-use posmate_core::transport::sim_link::trace::{replay, Trace, TraceKind};
-use posmate_core::transport::sim_link::{SimConnection, SimRadio};
 use posmate_core::transport::{
     scan_for, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
     Stamped, Transport, TransportError,
 };
 use posmate_proto::gatt::{Advertisement, Lifecycle, Micros, Notification, Peripheral};
+use posmate_sim_world::radio::faults::{Action, Direction, FaultPlan, OnPathHook, PacketRef};
+use posmate_sim_world::radio::timing::LinkModel;
+use posmate_sim_world::radio::trace::{replay, Trace, TraceKind};
+use posmate_sim_world::radio::{SimConnection, SimRadio};
 
 /// What the echo terminal observed, for the test to check.
 #[derive(Debug, Default)]

@@ -1,4 +1,5 @@
-//! The simulated acquirer through the phone's own `RemoteGateway` and JSON wire.
+//! The simulated acquirer through the phone's own `RemoteGateway` and JSON wire, in
+//! process ([`posmate_sim_world::acquirer`]).
 
 use ed25519_dalek::SigningKey;
 use futures::executor::block_on;
@@ -7,11 +8,10 @@ use posmate_core::acquirer::{
     BindCardRequest, CardBinding, CardPurposeKind, CardSource, DeregisterRequest, Deregistration,
     Gateway, KeyCheck, MerchantDetails, RemoteGateway, ReopenState, TerminalStatus,
 };
-use proto::keybundle::{self, KeyKind};
+use posmate_proto::keybundle::{self, KeyKind};
+use posmate_sim::acquirer::*;
+use posmate_sim::terminal::{SimTerminal, TerminalConfig};
 use zeroize::Zeroizing;
-
-use super::*;
-use crate::terminal::{SimTerminal, TerminalConfig};
 
 const M1: &str = "898310148160012";
 const M2: &str = "898310148169999";
@@ -24,7 +24,7 @@ const DAY: u64 = 86_400_000;
 
 struct World {
     acq: SimAcquirer,
-    gw: RemoteGateway<SimExchange>,
+    gw: RemoteGateway<posmate_sim_world::acquirer::InProcess>,
     term: SimTerminal,
 }
 
@@ -46,7 +46,7 @@ impl World {
         let term = SimTerminal::new(TerminalConfig::new(SN, 5));
         acq.register_terminal(SN, term.device_key(), TNO, CODE);
         World {
-            gw: RemoteGateway::new(acq.exchange()),
+            gw: posmate_sim_world::acquirer::gateway(&acq),
             acq,
             term,
         }
@@ -702,7 +702,7 @@ fn same_seed_same_keys() {
         let term = SimTerminal::new(TerminalConfig::new(SN, 5));
         acq.register_terminal(SN, term.device_key(), TNO, CODE);
         let w = World {
-            gw: RemoteGateway::new(acq.exchange()),
+            gw: posmate_sim_world::acquirer::gateway(&acq),
             acq,
             term,
         };
@@ -724,7 +724,7 @@ fn saved_books_answer_as_the_original_would() {
     let w = World::new(Review::AfterPolls(1));
     let pending = w.activate(&w.request("req-1", M1)).unwrap();
     let restored = SimAcquirer::restore(w.acq.save()).unwrap();
-    let gw = RemoteGateway::new(restored.exchange());
+    let gw = posmate_sim_world::acquirer::gateway(&restored);
     // The same request id gets the same application; the next poll approves it, and the
     // keys drawn from the restored generator are the ones the original would draw.
     let again = block_on(gw.activate(&w.request("req-1", M1))).unwrap();

@@ -1,0 +1,16 @@
+//! posmate-sim-world: the simulated world as the phone reaches it.
+//!
+//! `posmate-sim` is the outside world itself (terminal firmware, acquirer) and knows nothing
+//! of the phone; this crate is where the two meet, so every front end (the CLI, the
+//! bindings, `tests/`, `ble-tests/`) reaches a simulated terminal or acquirer the same way:
+//!
+//! * [`radio`] — the in-process simulated radio: `proto::gatt::Peripheral`s "in range"
+//!   behind the core's `Transport`, on a virtual clock with a BLE timing model, fault
+//!   injection, traces and replay;
+//! * [`link`] — the sim link of `docs/sim-link.md`: its wire format and the client that
+//!   reaches the terminals and acquirer of a `posmate sim` in another process;
+//! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process.
+
+pub mod acquirer;
+pub mod link;
+pub mod radio;
