@@ -16,6 +16,7 @@ use posmate_core::flows::{
     ActivationInput, ActivationOutcome, BackupSpec, BindInput, CardSourceInput, DecommissionInput,
 };
 use posmate_core::transport::ScanFilter;
+use posmate_proto::pan::with_check_digit;
 use posmate_sim::terminal::{Card, Sale};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -488,41 +489,4 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Appends the Luhn check digit to `digits`.
-fn with_check_digit(digits: &str) -> String {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let d2 = d * 2;
-                if d2 > 9 {
-                    d2 - 9
-                } else {
-                    d2
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{digits}{}", (10 - sum % 10) % 10)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn check_digits_are_luhn_valid() {
-        assert_eq!(
-            with_check_digit("622202123456789012"),
-            "6222021234567890128"
-        );
-        assert_eq!(with_check_digit("411111111111111"), "4111111111111111");
-    }
 }

@@ -283,21 +283,7 @@ pub fn passphrase_file(dir: &DataDir) -> PathBuf {
 
 /// `digits` with its Luhn check digit appended.
 pub fn luhn(digits: &str) -> String {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let d2 = d * 2;
-                d2 - if d2 > 9 { 9 } else { 0 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{digits}{}", (10 - sum % 10) % 10)
+    posmate_proto::pan::with_check_digit(digits)
 }
 
 /// Runs `cmd` expecting a usage-style failure `exit` with error `code`; returns the error.
