@@ -1,5 +1,5 @@
 //! The phone's data as a whole: encrypted backups, restoring one, rotating the database
-//! key, and what wiping the phone did.
+//! key, and wiping the phone.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +9,28 @@ use posmate_core::error::Error as CoreError;
 
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
+use crate::runtime::run;
 
 #[uniffi::export]
 impl PosmateCompanion {
+    /// Wipes this phone after a verified backup to `backup_path`: the database's key is
+    /// destroyed before its files, then every keystore entry. The companion is closed.
+    /// Fails with `busy` while another call is running on it.
+    pub async fn wipe_phone(
+        &self,
+        backup_path: String,
+        passphrase: String,
+    ) -> Result<PhoneWipe, PosmateError> {
+        let core = self.take_exclusive()?;
+        run(async move {
+            Ok(core
+                .wipe_phone(&PathBuf::from(backup_path), &Passphrase::new(passphrase))
+                .await?
+                .into())
+        })
+        .await
+    }
+
     /// Writes and verifies an encrypted backup of everything on this phone.
     pub async fn backup_create(
         &self,

@@ -8,12 +8,11 @@
 //! `decommission`, `flows`, `backup`, `audit`), as matrix-rust-sdk's `timeline/` does.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use posmate_core::acquirer::{Gateway, RemoteGateway};
-use posmate_core::backup::{Passphrase, WriteOptions};
+use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig as CoreConfig};
 use posmate_core::error::Error as CoreError;
 use posmate_core::flows::{self as core_flows, SystemClock};
@@ -21,34 +20,26 @@ use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::Transport;
 use posmate_sim_world::link::{self, TcpTransport};
 
-use crate::backup::PhoneWipe;
 use crate::error::PosmateError;
 use crate::handles::{AcquirerClient, CancelOnDrop, FlowControl, ForeignExchange};
 use crate::runtime::run;
-use crate::simulation::Simulation;
 
 mod config;
 pub use config::{CompanionConfig, Keystore};
-
-/// How long a scan for a terminal whose address changed listens in the simulations,
-/// which report every terminal at once.
-const SIM_SCAN: Duration = Duration::from_millis(200);
 
 /// posmate's core, opened on one data directory, with one way of reaching terminals.
 #[derive(uniffi::Object)]
 pub struct PosmateCompanion {
     /// `None` once closed (or after `wipe_phone`).
     core: Mutex<Option<Arc<Companion>>>,
-    simulation: Option<Arc<Simulation>>,
 }
 
 impl PosmateCompanion {
-    async fn open(
+    pub(crate) async fn open(
         config: CompanionConfig,
         transport: Arc<dyn Transport>,
         gateway: Arc<dyn Gateway>,
         default_scan: Option<Duration>,
-        simulation: Option<Arc<Simulation>>,
     ) -> Result<Arc<Self>, PosmateError> {
         let core_config = core_config(config, default_scan)?;
         let core = run(async move {
@@ -58,7 +49,6 @@ impl PosmateCompanion {
         .await?;
         Ok(Arc::new(PosmateCompanion {
             core: Mutex::new(Some(Arc::new(core))),
-            simulation,
         }))
     }
 
@@ -168,7 +158,6 @@ impl PosmateCompanion {
             Arc::new(btle),
             Arc::new(RemoteGateway::new(ForeignExchange(acquirer))),
             None,
-            None,
         )
         .await
     }
@@ -193,31 +182,8 @@ impl PosmateCompanion {
             transport,
             Arc::new(RemoteGateway::new(remote)),
             Some(link::DEFAULT_SCAN),
-            None,
         )
         .await
-    }
-
-    /// Simulated mode: the terminals and acquirer of `simulation`, in this process.
-    #[uniffi::constructor]
-    pub async fn open_simulated(
-        config: CompanionConfig,
-        simulation: Arc<Simulation>,
-    ) -> Result<Arc<Self>, PosmateError> {
-        let gateway = Arc::new(posmate_sim_world::acquirer::gateway(simulation.acquirer()));
-        Self::open(
-            config,
-            Arc::new(simulation.transport()),
-            gateway,
-            Some(SIM_SCAN),
-            Some(simulation),
-        )
-        .await
-    }
-
-    /// The simulated world this companion was opened on, if any.
-    pub fn simulation(&self) -> Option<Arc<Simulation>> {
-        self.simulation.clone()
     }
 
     /// Closes every session and releases the store. Calls after this fail with `closed`.
@@ -232,44 +198,30 @@ impl PosmateCompanion {
             .await;
         }
     }
+}
 
-    /// Wipes this phone after a verified backup to `backup_path`: the database's key is
-    /// destroyed before its files, then every keystore entry. The companion is closed.
-    /// Fails with `busy` while another call is running on it.
-    pub async fn wipe_phone(
-        &self,
-        backup_path: String,
-        passphrase: String,
-    ) -> Result<PhoneWipe, PosmateError> {
-        let core = {
-            let mut slot = self.core.lock().unwrap_or_else(|e| e.into_inner());
-            let core = slot.take().ok_or_else(|| {
-                PosmateError::new(
-                    "closed",
-                    "this companion was closed",
-                    false,
-                    "open it again",
-                )
-            })?;
-            match Arc::try_unwrap(core) {
-                Ok(core) => core,
-                Err(shared) => {
-                    *slot = Some(shared);
-                    return Err(PosmateError::new(
-                        "busy",
-                        "another call is still running on this companion",
-                        true,
-                        "wait for it to finish, then wipe",
-                    ));
-                }
-            }
-        };
-        run(async move {
-            Ok(core
-                .wipe_phone(&PathBuf::from(backup_path), &Passphrase::new(passphrase))
-                .await?
-                .into())
+impl PosmateCompanion {
+    /// The core itself, taken out of this companion (which is closed from then on) for a
+    /// step that must be the only user of the store: wiping the phone. Fails with `busy`
+    /// while another call is running on it, leaving the companion open.
+    pub(crate) fn take_exclusive(&self) -> Result<Companion, PosmateError> {
+        let mut slot = self.core.lock().unwrap_or_else(|e| e.into_inner());
+        let core = slot.take().ok_or_else(|| {
+            PosmateError::new(
+                "closed",
+                "this companion was closed",
+                false,
+                "open it again",
+            )
+        })?;
+        Arc::try_unwrap(core).map_err(|shared| {
+            *slot = Some(shared);
+            PosmateError::new(
+                "busy",
+                "another call is still running on this companion",
+                true,
+                "wait for it to finish, then wipe",
+            )
         })
-        .await
     }
 }

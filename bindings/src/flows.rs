@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use posmate_core::companion as comp;
-use posmate_core::flows as core_flows;
 use posmate_core::store as st;
 
 use crate::activation::ActivationOutcome;
@@ -33,32 +32,6 @@ impl PosmateCompanion {
             Ok(c.resume(&flow_id, &ctl).await?.into())
         })
         .await
-    }
-}
-
-/// Where a flow is, after each persisted step.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct FlowProgress {
-    pub flow_id: String,
-    /// `activation`, `card-bind`, `card-unbind`, `settlement`, `decommission`, `replacement`.
-    pub kind: String,
-    /// The step about to be taken, or `done`.
-    pub step: String,
-    /// 0.0 at the start, 1.0 when done.
-    pub fraction: f32,
-    /// A sentence for the merchant.
-    pub detail: String,
-}
-
-impl From<&core_flows::Progress> for FlowProgress {
-    fn from(p: &core_flows::Progress) -> Self {
-        FlowProgress {
-            flow_id: p.flow_id.clone(),
-            kind: p.kind.clone(),
-            step: p.step.clone(),
-            fraction: p.fraction,
-            detail: p.detail.clone(),
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! What apps implement (listeners, code entry, the acquirer's HTTPS client) and the handles
-//! they keep to stop work (`TaskHandle` for subscriptions, `FlowControl` for flows).
+//! What apps implement (code entry, the progress listener, the acquirer's HTTPS client) and
+//! the handles they keep to stop work (`TaskHandle` for subscriptions, `FlowControl` for
+//! flows). The scan and connection listeners live with the terminals they report.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +9,6 @@ use posmate_core::acquirer::{AcquirerError, Exchange};
 use posmate_core::flows::{self as core_flows, CancelToken, ProgressSink};
 use posmate_core::session::CodeEntry as CoreCodeEntry;
 use tokio::task::JoinHandle;
-
-use crate::error::PosmateError;
-use crate::events::ConnectionState;
-use crate::flows::FlowProgress;
-use crate::terminals::ScannedTerminal;
 
 /// Asks the merchant for the code the terminal shows while pairing.
 #[uniffi::export(foreign)]
@@ -33,26 +29,37 @@ impl CoreCodeEntry for ForeignCodeEntry {
     }
 }
 
-/// Receives terminals as a scan sees them (the same terminal again when its signal or
-/// state changes). Called on a posmate thread: hand work to the UI thread yourself.
-#[uniffi::export(foreign)]
-pub trait ScanListener: Send + Sync {
-    fn on_terminal(&self, terminal: ScannedTerminal);
-    /// The scan stopped because of `error` (Bluetooth off, permission missing, …).
-    fn on_error(&self, error: PosmateError);
-}
-
-/// Receives connection states, in order. Called on a posmate thread.
-#[uniffi::export(foreign)]
-pub trait ConnectionListener: Send + Sync {
-    fn on_state(&self, state: ConnectionState);
-}
-
 /// Receives a flow's progress after each persisted step. Called on the flow's thread:
 /// keep it quick.
 #[uniffi::export(foreign)]
 pub trait ProgressListener: Send + Sync {
     fn on_progress(&self, progress: FlowProgress);
+}
+
+/// Where a flow is, after each persisted step.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FlowProgress {
+    pub flow_id: String,
+    /// `activation`, `card-bind`, `card-unbind`, `settlement`, `decommission`, `replacement`.
+    pub kind: String,
+    /// The step about to be taken, or `done`.
+    pub step: String,
+    /// 0.0 at the start, 1.0 when done.
+    pub fraction: f32,
+    /// A sentence for the merchant.
+    pub detail: String,
+}
+
+impl From<&core_flows::Progress> for FlowProgress {
+    fn from(p: &core_flows::Progress) -> Self {
+        FlowProgress {
+            flow_id: p.flow_id.clone(),
+            kind: p.kind.clone(),
+            step: p.step.clone(),
+            fraction: p.fraction,
+            detail: p.detail.clone(),
+        }
+    }
 }
 
 /// What the app's HTTPS client got from the acquirer.

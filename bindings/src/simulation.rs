@@ -9,6 +9,7 @@
 //! that is killed and started again.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -25,6 +26,7 @@ use posmate_sim_world::radio::SimRadio;
 
 use crate::activation::MerchantDetails;
 use crate::cards::CardPurpose;
+use crate::companion::{CompanionConfig, PosmateCompanion};
 use crate::error::PosmateError;
 use crate::terminals::Lifecycle;
 
@@ -497,4 +499,27 @@ fn keypad_error(e: KeypadError) -> PosmateError {
         matches!(e, KeypadError::Busy),
         "activate the terminal first, or ring up another sale",
     )
+}
+
+/// How long a scan for a terminal whose address changed listens in the simulation, which
+/// reports every terminal at once.
+const SIM_SCAN: Duration = Duration::from_millis(200);
+
+#[uniffi::export]
+impl PosmateCompanion {
+    /// Simulated mode: the terminals and acquirer of `simulation`, in this process. The app
+    /// keeps the `Simulation` to act as the world outside the phone.
+    #[uniffi::constructor]
+    pub async fn open_simulated(
+        config: CompanionConfig,
+        simulation: Arc<Simulation>,
+    ) -> Result<Arc<Self>, PosmateError> {
+        Self::open(
+            config,
+            Arc::new(simulation.transport()),
+            Arc::new(posmate_sim_world::acquirer::gateway(simulation.acquirer())),
+            Some(SIM_SCAN),
+        )
+        .await
+    }
 }

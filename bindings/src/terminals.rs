@@ -12,7 +12,8 @@ use posmate_proto::message::Info;
 
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
-use crate::handles::{CodeEntry, ConnectionListener, ForeignCodeEntry, ScanListener, TaskHandle};
+use crate::events::ConnectionState;
+use crate::handles::{CodeEntry, ForeignCodeEntry, TaskHandle};
 use crate::runtime::runtime;
 
 #[uniffi::export]
@@ -290,4 +291,19 @@ impl From<Info> for TerminalInfo {
             batch_no: i.batch_no,
         }
     }
+}
+
+/// Receives terminals as a scan sees them (the same terminal again when its signal or
+/// state changes). Called on a posmate thread: hand work to the UI thread yourself.
+#[uniffi::export(foreign)]
+pub trait ScanListener: Send + Sync {
+    fn on_terminal(&self, terminal: ScannedTerminal);
+    /// The scan stopped because of `error` (Bluetooth off, permission missing, …).
+    fn on_error(&self, error: PosmateError);
+}
+
+/// Receives connection states, in order. Called on a posmate thread.
+#[uniffi::export(foreign)]
+pub trait ConnectionListener: Send + Sync {
+    fn on_state(&self, state: ConnectionState);
 }

@@ -2,7 +2,7 @@
 //! store, the keystore, the link to terminals and the acquirer gateway, with every
 //! lifecycle flow as a method. It adds no rules of its own; it wires the flows to the
 //! resources they need. How it reaches a terminal by serial number (one open session per
-//! terminal, finding where it is) lives in [`crate::terminals::link`].
+//! terminal, finding where it is) lives in [`crate::terminal_link`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::store::{
     AuditCheck, AuditEntry, CardRow, FlowRow, FlowStatus, HistoryPage, HistoryQuery, Store,
     StoreOptions, TerminalRow,
 };
-use crate::terminals::link::{self, Link, Sessions};
+use crate::terminal_link::{self, Link, Sessions};
 use crate::terminals::Terminals;
 use crate::transport::manager::ReconnectPolicy;
 use crate::transport::observed::{LinkState, ObservedTransport};
@@ -275,7 +275,7 @@ impl Companion {
     }
 
     pub fn terminal(&self, sn: &str) -> Result<TerminalRow> {
-        link::known(&self.store, sn)
+        terminal_link::known(&self.store, sn)
     }
 
     /// The terminal's own report (over the secure session).

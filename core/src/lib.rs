@@ -10,5 +10,6 @@ pub mod flows;
 pub mod keystore;
 pub mod session;
 pub mod store;
+mod terminal_link;
 pub mod terminals;
 pub mod transport;

@@ -5,9 +5,7 @@
 //! only after the terminal confirmed the pairing, and a terminal whose key differs from its
 //! pin is refused until the merchant forgets it. Reconnection runs under the
 //! [`ConnectionManager`]'s documented policy and publishes its states. The flows reach
-//! terminals by serial number through [`link`], built on these.
-
-pub(crate) mod link;
+//! terminals by serial number through `terminal_link`, built on these.
 
 use std::sync::{Arc, Mutex};
 

@@ -4,7 +4,8 @@
 //!
 //! [`Terminals`] pairs and reconnects by peripheral; this layer adds what needs the store
 //! (which terminals this phone knows, and where each was last seen), so the companion only
-//! hands it the store and the clock.
+//! hands it the store and the clock. It is its own module, above `terminals` and `flows`
+//! (whose `TerminalLink` it implements), so neither of those depends on the other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,11 +13,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{LinkError, Terminals};
 use crate::error::{Error, Result};
 use crate::flows::{Clock, TerminalLink};
 use crate::session::{CodeEntry, Session, SessionError};
 use crate::store::{Store, TerminalRow};
+use crate::terminals::{LinkError, Terminals};
 use crate::transport::{scan_for, PeripheralId, ScanFilter, Transport, TransportError};
 
 /// The terminal `sn` as this phone recorded it.
