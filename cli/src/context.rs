@@ -9,20 +9,10 @@ use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
 use tokio::sync::OnceCell;
 
 use crate::error::{CliError, Exit};
+use crate::files::create_private_dir;
 use crate::global::{Global, KeystoreArg};
 use crate::output::Output;
-use crate::transport_select::Link;
-
-/// Which terminals the commands talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// Real terminals over the platform's Bluetooth.
-    Bluetooth,
-    /// Simulated terminals inside this process (`--sim`).
-    Embedded,
-    /// Simulated terminals of a running `posmate sim` (`--connect-sim ADDR`).
-    Remote(String),
-}
+use crate::transport_select::{Link, Mode};
 
 pub struct Ctx {
     pub global: Global,
@@ -115,23 +105,13 @@ impl Ctx {
 
     /// The link to terminals for this mode, opened once.
     pub async fn link(&self) -> Result<&Link, CliError> {
-        self.link.get_or_try_init(|| Link::open(self)).await
+        self.link
+            .get_or_try_init(|| Link::open(self.mode(), || self.ensure_data_dir()))
+            .await
     }
 
     /// The link if a command opened one (to save the embedded simulation afterwards).
     pub fn opened_link(&self) -> Option<&Link> {
         self.link.get()
     }
-}
-
-/// Creates `dir` and its parents; new directories are readable by the owner only.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }

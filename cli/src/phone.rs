@@ -16,9 +16,10 @@ use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, Syst
 use posmate_core::keystore::SecretStore;
 
 use crate::code_entry::CodeSource;
-use crate::context::{Ctx, Mode};
+use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::transport_select::Mode;
 
 /// Real terminals: posmate has no production acquirer adapter yet.
 struct NoAcquirer;

@@ -2,6 +2,7 @@
 //! default, the embedded simulation with `--sim`, a running `posmate sim` with
 //! `--connect-sim`. Everything above sees only `dyn Transport`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,20 @@ use posmate_core::transport::{scan_for, Candidate, ScanFilter, Transport};
 use posmate_sim_world::link::{self, TcpTransport};
 use serde::Serialize;
 
-use crate::context::{Ctx, Mode};
-use crate::embedded::Embedded;
 use crate::error::CliError;
+use crate::output::Output;
+use crate::simhost::embedded::Embedded;
+
+/// Which terminals the commands talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Real terminals over the platform's Bluetooth.
+    Bluetooth,
+    /// Simulated terminals inside this process (`--sim`).
+    Embedded,
+    /// Simulated terminals of a running `posmate sim` (`--connect-sim ADDR`).
+    Remote(String),
+}
 
 /// The kind of link, as reports name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,8 +43,13 @@ pub struct Link {
 }
 
 impl Link {
-    pub async fn open(ctx: &Ctx) -> Result<Link, CliError> {
-        match ctx.mode() {
+    /// The link for `mode`; `data_dir` is asked for only by the embedded simulation, which
+    /// keeps its world there.
+    pub async fn open<'a>(
+        mode: Mode,
+        data_dir: impl FnOnce() -> Result<&'a Path, CliError>,
+    ) -> Result<Link, CliError> {
+        match mode {
             Mode::Bluetooth => {
                 let btle = BtleTransport::new(BtleOptions::default()).await?;
                 Ok(Link {
@@ -43,7 +60,7 @@ impl Link {
                 })
             }
             Mode::Embedded => {
-                let sim = Embedded::open(ctx.ensure_data_dir()?)?;
+                let sim = Embedded::open(data_dir()?)?;
                 Ok(Link {
                     transport: Arc::new(sim.radio().clone()),
                     kind: LinkKind::Sim,
@@ -84,12 +101,12 @@ impl Link {
     /// Terminals matching `filter`, strongest first, with a spinner meanwhile.
     pub async fn scan(
         &self,
-        ctx: &Ctx,
+        out: &Output,
         filter: ScanFilter,
         duration: Option<Duration>,
     ) -> Result<Vec<Candidate>, CliError> {
         let duration = duration.unwrap_or_else(|| self.default_scan());
-        let spinner = ctx.out.spinner("scanning for posmate terminals");
+        let spinner = out.spinner("scanning for posmate terminals");
         let found = scan_for(&*self.transport, filter, duration).await;
         spinner.finish_and_clear();
         Ok(found?)

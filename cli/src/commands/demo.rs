@@ -23,13 +23,13 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::context::Ctx;
-use crate::embedded::Embedded;
 use crate::error::{CliError, Exit};
 use crate::fmt;
 use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
 use crate::simhost::control::CNY;
+use crate::simhost::embedded::Embedded;
 use crate::simhost::world;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).

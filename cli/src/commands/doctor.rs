@@ -9,10 +9,11 @@ use posmate_core::transport::{TransportError, Unavailability};
 use posmate_sim_world::link::{wire, TcpTransport};
 use serde::Serialize;
 
-use crate::context::{Ctx, Mode};
-use crate::embedded::Embedded;
+use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
+use crate::simhost::embedded::Embedded;
+use crate::transport_select::Mode;
 
 /// Check Bluetooth, the keystore and the data directory, and say what to fix.
 #[derive(Debug, clap::Args)]

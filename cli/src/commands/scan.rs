@@ -94,7 +94,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         sn_suffix: args.sn,
         name_contains: args.name,
     };
-    let found = link.scan(ctx, filter, args.timeout).await?;
+    let found = link.scan(&ctx.out, filter, args.timeout).await?;
     ctx.out.report(&ScanReport {
         transport: link.kind,
         terminals: found.into_iter().map(Found::from).collect(),

@@ -47,7 +47,7 @@ pub async fn candidates(
         }
         None => ScanFilter::any(),
     };
-    let found = link.scan(ctx, filter, timeout).await?;
+    let found = link.scan(&ctx.out, filter, timeout).await?;
     if found.is_empty() {
         let what = match sn {
             Some(sn) => format!("no posmate terminal with SN ending {sn} is in range"),

@@ -13,8 +13,8 @@ use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen, TxnKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::embedded::Embedded;
 use super::world;
-use crate::embedded::Embedded;
 use crate::error::{CliError, Exit};
 
 /// Control requests, tagged by `op` like the link's. `sn` takes a serial number or a

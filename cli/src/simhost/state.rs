@@ -84,7 +84,7 @@ pub fn corrupt(path: &Path, e: serde_json::Error) -> CliError {
 pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), CliError> {
     let fail = |e| CliError::storage(format!("cannot save {}", path.display()), e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::context::create_private_dir(dir).map_err(fail)?;
+        crate::files::create_private_dir(dir).map_err(fail)?;
     }
     let text = serde_json::to_vec(fleet).expect("a fleet serialises");
     let tmp = path.with_extension("json.tmp");

@@ -16,8 +16,8 @@ use posmate_sim::SimTerminal;
 use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
 
+use super::{state, world};
 use crate::error::CliError;
-use crate::simhost::{state, world};
 
 /// How many terminals a fresh embedded simulation has in range.
 pub const TERMINALS: usize = 3;
