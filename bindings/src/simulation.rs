@@ -17,12 +17,13 @@ use posmate_core::transport::{Connection, ScanFilter, ScanStream, Transport, Tra
 
 use posmate_core::transport::PeripheralId;
 use posmate_proto::message::CardPurpose as ProtoPurpose;
-use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
+use posmate_sim::acquirer::{Review, SimAcquirer};
 use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen, TxnStatus};
 use posmate_sim::{SimTerminal, TerminalConfig};
 use posmate_sim_world::radio::faults::{Direction, FaultPlan, PacketRef};
 use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
+use posmate_sim_world::world;
 
 use crate::activation::MerchantDetails;
 use crate::cards::CardPurpose;
@@ -30,10 +31,6 @@ use crate::companion::{CompanionConfig, PosmateCompanion};
 use crate::error::PosmateError;
 use crate::terminals::Lifecycle;
 
-const MERCHANT_NO: &str = "898310148160012";
-const LEGAL_NAME: &str = "Zhang San Noodles";
-const CONTACT_PHONE: &str = "+86 138 0000 0000";
-const ADDRESS: &str = "12 Wenhua Road, Hangzhou";
 /// Signal of the first terminal; each next one is 5 dB weaker.
 const FIRST_RSSI: i16 = -48;
 
@@ -259,26 +256,15 @@ impl Simulation {
     pub fn new(options: SimulationOptions) -> Arc<Self> {
         let radio = SimRadio::new(LinkModel::phone_2m());
         let acquirer = SimAcquirer::new(options.seed);
-        acquirer.register_merchant(MerchantSetup {
-            merchant_no: MERCHANT_NO.into(),
-            legal_name: LEGAL_NAME.into(),
-            review: options.review.map(Into::into).unwrap_or(Review::Instant),
-        });
-        let slots = (0..options.terminals as usize)
+        world::sign_up(
+            &acquirer,
+            options.review.map(Into::into).unwrap_or(Review::Instant),
+        );
+        let slots: Vec<Slot> = (0..options.terminals as usize)
             .map(|i| {
                 let sn = format!("SN2026A{:04}{i:02}", options.seed % 10_000);
-                let terminal = SimTerminal::new(TerminalConfig::new(
-                    sn.clone(),
-                    options.seed * 100 + i as u64,
-                ));
-                let terminal_no = format!("1002{:04}", 301 + i);
-                let activation_code = format!("ACT{:05}", 7000 + i);
-                acquirer.register_terminal(
-                    &sn,
-                    terminal.device_key(),
-                    &terminal_no,
-                    &activation_code,
-                );
+                let terminal =
+                    SimTerminal::new(TerminalConfig::new(sn, options.seed * 100 + i as u64));
                 let rssi = FIRST_RSSI - 5 * i as i16;
                 let id = radio.add(Box::new(terminal.clone()), rssi);
                 Slot {
@@ -286,11 +272,12 @@ impl Simulation {
                     address: id.clone(),
                     id: Some(id),
                     rssi,
-                    terminal_no,
-                    activation_code,
+                    terminal_no: world::terminal_no(i + 1),
+                    activation_code: world::activation_code(i + 1),
                 }
             })
             .collect();
+        world::register(&acquirer, slots.iter().map(|s| &s.terminal), 0);
         Arc::new(Simulation {
             radio,
             acquirer,
@@ -301,11 +288,11 @@ impl Simulation {
     /// The merchant the acquirer signed up: what an activation form is filled with.
     pub fn merchant(&self) -> SimMerchant {
         SimMerchant {
-            merchant_no: MERCHANT_NO.into(),
+            merchant_no: world::MERCHANT_NO.into(),
             details: MerchantDetails {
-                legal_name: LEGAL_NAME.into(),
-                contact_phone: CONTACT_PHONE.into(),
-                address: ADDRESS.into(),
+                legal_name: world::MERCHANT_NAME.into(),
+                contact_phone: world::MERCHANT_PHONE.into(),
+                address: world::MERCHANT_ADDRESS.into(),
             },
         }
     }
@@ -438,11 +425,7 @@ impl Simulation {
 
     /// How the acquirer reviews the merchant's next activations.
     pub fn set_review(&self, review: SimReview) {
-        self.acquirer.register_merchant(MerchantSetup {
-            merchant_no: MERCHANT_NO.into(),
-            legal_name: LEGAL_NAME.into(),
-            review: review.into(),
-        });
+        world::sign_up_merchant(&self.acquirer, review.into());
     }
 
     /// The acquirer's back-office view of `sn`: `unknown`, `pending`, `active`, `dormant`

@@ -21,16 +21,14 @@ use posmate_core::transport::{
     Candidate, PeripheralId, ScanFilter, Transport, TransportError, Unavailability,
 };
 use posmate_proto::gatt::Lifecycle;
-use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
+use posmate_sim::acquirer::{Review, SimAcquirer};
+use posmate_sim_world::world::{self, MERCHANT_NAME, MERCHANT_NO, SETTLEMENT_PAN};
 use zeroize::Zeroizing;
 
 use crate::harness::{self, btmgmt, Args, Peripheral, CENTRAL, PERIPHERAL};
 
-const MERCHANT_NO: &str = "898310148160012";
-const MERCHANT_NAME: &str = "Zhang San Noodles";
 const SN1: &str = "SN2026100001";
 const SN2: &str = "SN2026100002";
-const SETTLEMENT_PAN: &str = "6222021234567890128";
 /// Records rung up before the measured sync, and before the sync that loses its terminal.
 const SYNC_RECORDS: u64 = 400;
 const KILL_RECORDS: u64 = 6000;
@@ -50,11 +48,7 @@ type CaseResult = Result<String, String>;
 impl Env {
     pub fn new(args: Args) -> Self {
         let acquirer = SimAcquirer::new(2026);
-        acquirer.register_merchant(MerchantSetup {
-            merchant_no: MERCHANT_NO.into(),
-            legal_name: MERCHANT_NAME.into(),
-            review: Review::Instant,
-        });
+        world::sign_up_merchant(&acquirer, Review::Instant);
         Env {
             args,
             acquirer,
@@ -197,8 +191,7 @@ async fn first_match(
 async fn scan_with_filters(env: &mut Env) -> CaseResult {
     let state = env.state_file("t1");
     let t1 = harness::write_terminal(&state, SN1, 9001)?;
-    env.acquirer
-        .register_terminal(SN1, t1.device_key(), "10020001", "ACT70001");
+    world::register(&env.acquirer, [&t1], 0);
     let p1 = Peripheral::start(&env.args, &state, SN1, "t1").await?;
     env.p1 = Some(p1);
     let transport = BtleTransport::new(BtleOptions {
@@ -397,7 +390,10 @@ async fn lifecycle(env: &mut Env) -> CaseResult {
     let phone = env.phone()?;
     let p1 = env.p1()?;
     let outcome = phone
-        .activate(activation(SN1, "10020001", "ACT70001"), &ctl)
+        .activate(
+            activation(SN1, &world::terminal_no(1), &world::activation_code(1)),
+            &ctl,
+        )
         .await
         .map_err(|e| format!("activate: {e}"))?;
     let ActivationOutcome::Activated { key_slots, .. } = outcome else {
@@ -517,8 +513,12 @@ async fn disappears_mid_sync(env: &mut Env) -> CaseResult {
     let ctl = FlowControl::default();
     let state = env.state_file("t2");
     let t2 = harness::write_terminal(&state, SN2, 9002)?;
-    env.acquirer
-        .register_terminal(SN2, t2.device_key(), "10020002", "ACT70002");
+    env.acquirer.register_terminal(
+        SN2,
+        t2.device_key(),
+        &world::terminal_no(2),
+        &world::activation_code(2),
+    );
     let p2 = Peripheral::start(&env.args, &state, SN2, "t2").await?;
     env.open_phone().await?;
     let phone = env.phone()?;
@@ -532,7 +532,10 @@ async fn disappears_mid_sync(env: &mut Env) -> CaseResult {
         .await
         .map_err(|e| format!("pair t2: {e}"))?;
     phone
-        .activate(activation(SN2, "10020002", "ACT70002"), &ctl)
+        .activate(
+            activation(SN2, &world::terminal_no(2), &world::activation_code(2)),
+            &ctl,
+        )
         .await
         .map_err(|e| format!("activate t2: {e}"))?;
     // A busy month on the terminal: the merchant's sales go straight into its flash while

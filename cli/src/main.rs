@@ -15,6 +15,7 @@ mod phone;
 mod prompt;
 mod simhost;
 mod transport_select;
+mod txn_kind;
 
 use std::process::ExitCode;
 

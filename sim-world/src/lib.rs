@@ -9,8 +9,11 @@
 //!   injection, traces and replay;
 //! * [`link`] — the sim link of `docs/sim-link.md`: its wire format and the client that
 //!   reaches the terminals and acquirer of a `posmate sim` in another process;
-//! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process.
+//! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process;
+//! * [`world`] — the standard world: its merchants and the numbers each terminal is
+//!   registered with.
 
 pub mod acquirer;
 pub mod link;
 pub mod radio;
+pub mod world;

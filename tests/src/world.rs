@@ -19,23 +19,27 @@ use posmate_sim::terminal::{Booked, Sale};
 use posmate_sim::{SimTerminal, TerminalConfig};
 use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
+use posmate_sim_world::world;
 use zeroize::Zeroizing;
 
 use crate::{Merchant, Typing};
 
-pub const MERCHANT_NO: &str = "898310148160012";
+pub use posmate_sim_world::world::{MERCHANT_NAME, MERCHANT_NO};
+/// A merchant of these tests only, approved at once: whose terminals the demo merchant's
+/// phone must not take over.
 pub const OTHER_MERCHANT_NO: &str = "898310148169999";
-pub const MERCHANT_NAME: &str = "Zhang San Noodles";
 pub const CNY: u16 = 156;
 pub const PASSPHRASE: &str = "correct horse battery";
 
-/// The terminal number and activation code the acquirer registered for terminal `i`.
+/// The terminal number the acquirer registered for terminal `i` (from 0), as the standard
+/// world numbers its fleet.
 pub fn terminal_no(i: usize) -> String {
-    format!("1002{:04}", 301 + i)
+    world::terminal_no(i + 1)
 }
 
+/// The activation code the acquirer gave the merchant for terminal `i` (from 0).
 pub fn activation_code(i: usize) -> String {
-    format!("ACT{:05}", 7000 + i)
+    world::activation_code(i + 1)
 }
 
 pub struct World {
@@ -54,11 +58,7 @@ impl World {
     pub fn new(n: usize, seed: u64, review: Review) -> Self {
         let radio = SimRadio::new(LinkModel::phone_2m());
         let acquirer = SimAcquirer::new(seed);
-        acquirer.register_merchant(MerchantSetup {
-            merchant_no: MERCHANT_NO.into(),
-            legal_name: MERCHANT_NAME.into(),
-            review,
-        });
+        world::sign_up_merchant(&acquirer, review);
         acquirer.register_merchant(MerchantSetup {
             merchant_no: OTHER_MERCHANT_NO.into(),
             legal_name: "Li Si Tea House".into(),
@@ -68,11 +68,11 @@ impl World {
         let mut ids = Vec::new();
         for i in 0..n {
             let sn = format!("SN2026W{seed:04}{i:02}");
-            let t = SimTerminal::new(TerminalConfig::new(sn.clone(), seed * 100 + i as u64));
-            acquirer.register_terminal(&sn, t.device_key(), &terminal_no(i), &activation_code(i));
+            let t = SimTerminal::new(TerminalConfig::new(sn, seed * 100 + i as u64));
             ids.push(radio.add(Box::new(t.clone()), -50 - i as i16));
             terminals.push(t);
         }
+        world::register(&acquirer, &terminals, 0);
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("phone");
         let secrets: Arc<dyn SecretStore> = Arc::new(

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use posmate_core::backup::RestoreSummary;
+use posmate_core::backup::{Passphrase, RestoreSummary};
 use posmate_core::companion::BackupInfo;
 use serde::Serialize;
 
@@ -57,9 +57,27 @@ pub enum Action {
 
 #[derive(Debug, clap::Args)]
 pub struct PassArg {
-    /// Read the passphrase from the first line of FILE instead of asking.
+    /// Read the backup passphrase from the first line of FILE instead of asking.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+}
+
+impl PassArg {
+    /// The passphrase from the file, or asked for (twice when `new`, to catch a typo in one
+    /// that will encrypt a backup).
+    pub fn read(&self, new: bool) -> Result<Passphrase, CliError> {
+        prompt::passphrase(self.passphrase_file.as_deref(), new)
+    }
+}
+
+/// The backup a destructive command writes, and verifies, before it erases anything.
+#[derive(Debug, clap::Args)]
+pub struct BackupFirst {
+    /// Where to write the encrypted backup (age format) first.
+    #[arg(long = "backup", value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub pass: PassArg,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,7 +151,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
     match args.action {
         Action::Create { file, pass } => {
-            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), true)?;
+            let passphrase = pass.read(true)?;
             let info = phone.backup_create(&file, &passphrase)?;
             ctx.out.report(&InfoReport {
                 action: "created",
@@ -141,7 +159,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             });
         }
         Action::Verify { file, pass } => {
-            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), false)?;
+            let passphrase = pass.read(false)?;
             let info = phone.backup_verify(&file, &passphrase)?;
             ctx.out.report(&InfoReport {
                 action: "verified",
@@ -149,7 +167,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             });
         }
         Action::Restore { file, pass } => {
-            let passphrase = prompt::passphrase(pass.passphrase_file.as_deref(), false)?;
+            let passphrase = pass.read(false)?;
             let summary = phone.restore(&file, &passphrase)?;
             ctx.out
                 .report(&RestoreReport::new(file.display().to_string(), summary));

@@ -19,7 +19,7 @@ use crate::fmt;
 use crate::output::{list, Report};
 use crate::phone;
 use crate::prompt;
-use crate::simhost::world;
+use posmate_sim_world::world;
 
 /// List, bind and unbind the merchant's cards.
 #[derive(Debug, clap::Args)]

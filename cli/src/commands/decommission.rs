@@ -3,11 +3,10 @@
 //! receipt) and the phone's own erasure of it. Destructive: the user types the SN back, or
 //! passes `--yes` from a script. Killed or cut off anywhere, the same command resumes it.
 
-use std::path::PathBuf;
-
 use posmate_core::backup::Passphrase;
 use posmate_core::flows::{BackupSpec, DecommissionInput, DecommissionOutcome};
 
+use super::backup::BackupFirst;
 use super::target::known_sn;
 use super::{codes_from_screen, with_phone};
 use crate::context::Ctx;
@@ -33,12 +32,8 @@ pub struct Args {
     /// Why (kept with the acquirer and in the audit trail).
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
-    /// Where to write the encrypted backup of the terminal's records (age format).
-    #[arg(long, value_name = "FILE")]
-    pub backup: PathBuf,
-    /// Read the backup passphrase from the first line of FILE instead of asking.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backup: BackupFirst,
     /// Confirm without typing the SN back (for scripts; required without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -76,13 +71,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         // finds by SN.
         let sn = known_sn(phone, args.sn)?;
         prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
-        let passphrase: Passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+        let passphrase: Passphrase = args.backup.pass.read(true)?;
         codes_from_screen(ctx, phone, args.from_screen).await?;
         let input = DecommissionInput {
             sn,
             reason: args.reason,
             backup: BackupSpec::Write {
-                path: args.backup,
+                path: args.backup.file,
                 passphrase,
             },
         };

@@ -30,7 +30,7 @@ use crate::output::{table, Report};
 use crate::phone;
 use crate::simhost::control::CNY;
 use crate::simhost::embedded::Embedded;
-use crate::simhost::world;
+use posmate_sim_world::world;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).
 const PASSPHRASE: &str = "correct horse battery staple";

@@ -19,6 +19,7 @@ use crate::error::{CliError, Exit};
 use crate::fmt;
 use crate::output::{list, Report};
 use crate::phone;
+use crate::txn_kind::KindArg;
 
 /// Sync, search and export the transaction records.
 #[derive(Debug, clap::Args)]
@@ -88,36 +89,13 @@ pub struct Filter {
     pub to: Option<u64>,
     /// Only these kinds (repeat the option for several).
     #[arg(long, value_enum, value_name = "KIND")]
-    pub kind: Vec<KindFilter>,
+    pub kind: Vec<KindArg>,
     /// At least this amount, in major units (12.50).
     #[arg(long, value_parser = parse_amount, value_name = "AMOUNT")]
     pub min: Option<u64>,
     /// At most this amount, in major units.
     #[arg(long, value_parser = parse_amount, value_name = "AMOUNT")]
     pub max: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KindFilter {
-    Sale,
-    Refund,
-    PreAuth,
-    PreAuthCompletion,
-    BalanceInquiry,
-    Void,
-}
-
-impl From<KindFilter> for RecordKind {
-    fn from(k: KindFilter) -> Self {
-        match k {
-            KindFilter::Sale => RecordKind::Sale,
-            KindFilter::Refund => RecordKind::Refund,
-            KindFilter::PreAuth => RecordKind::PreAuth,
-            KindFilter::PreAuthCompletion => RecordKind::PreAuthCompletion,
-            KindFilter::BalanceInquiry => RecordKind::BalanceInquiry,
-            KindFilter::Void => RecordKind::Void,
-        }
-    }
 }
 
 impl Filter {

@@ -2,12 +2,11 @@
 //! up the old one, activate the new one, carry the history over, decommission the old one.
 //! One resumable flow; destructive for the old terminal, so confirmed like `decommission`.
 
-use std::path::PathBuf;
-
 use posmate_core::acquirer::MerchantDetails;
 use posmate_core::flows::{ActivationInput, ReplacementInput, ReplacementOutcome};
 use zeroize::Zeroizing;
 
+use super::backup::BackupFirst;
 use super::{codes_from_screen, with_phone};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
@@ -43,12 +42,8 @@ pub struct Args {
     pub phone: String,
     #[arg(long, value_name = "ADDRESS")]
     pub address: String,
-    /// Where to write the old terminal's encrypted backup.
-    #[arg(long, value_name = "FILE")]
-    pub backup: PathBuf,
-    /// Read the backup passphrase from the first line of FILE instead of asking.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backup: BackupFirst,
     /// Confirm without typing the old SN back (for scripts).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -92,7 +87,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             args.yes,
         )?;
         let code = prompt::secret("New terminal's activation code: ", "activation code")?;
-        let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
+        let passphrase = args.backup.pass.read(true)?;
         codes_from_screen(ctx, phone, args.from_screen).await?;
         let input = ReplacementInput {
             old_sn: args.old_sn,
@@ -107,7 +102,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
                     address: args.address,
                 },
             },
-            backup_path: args.backup,
+            backup_path: args.backup.file,
             passphrase,
         };
         phone::run_flow(ctx, "replacement", |c| async move {

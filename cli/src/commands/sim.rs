@@ -13,11 +13,12 @@ use tokio::net::TcpListener;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::{table, Output, Report};
-use crate::simhost::control::{self, Control, KindArg, ScreenReply, TerminalJson, TEST_PAN};
+use crate::simhost::control::{self, Control, ScreenReply, TerminalJson, TEST_PAN};
 use crate::simhost::server::{self, HostEvent, Shared};
 use crate::simhost::state;
-use crate::simhost::world::{self, AcquirerJson};
 use crate::transport_select::Mode;
+use crate::txn_kind::KindArg;
+use posmate_sim_world::world::{self, AcquirerJson};
 
 /// Where `posmate sim` listens, and where its actions connect, unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";

@@ -2,10 +2,9 @@
 //! verifying an encrypted backup of it all. The database's key is destroyed before its
 //! files are deleted; the phone's identity and the terminals' pins leave the keystore.
 
-use std::path::PathBuf;
-
 use posmate_core::companion::PhoneWipe;
 
+use super::backup::BackupFirst;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
@@ -25,12 +24,8 @@ Asks to type WIPE to confirm (or --yes from a script; without either and without
 terminal it refuses and changes nothing). `posmate backup restore` brings the data back
 into a new phone.")]
 pub struct Args {
-    /// Where to write the backup of everything first.
-    #[arg(long, value_name = "FILE")]
-    pub backup: PathBuf,
-    /// Read the backup passphrase from the first line of FILE instead of asking.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backup: BackupFirst,
     /// Confirm without typing WIPE (for scripts; required without a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -54,8 +49,8 @@ impl Report for PhoneWipe {
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
     prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
-    let passphrase = prompt::passphrase(args.passphrase_file.as_deref(), true)?;
-    let wiped = phone.wipe_phone(&args.backup, &passphrase).await?;
+    let passphrase = args.backup.pass.read(true)?;
+    let wiped = phone.wipe_phone(&args.backup.file, &passphrase).await?;
     ctx.out.report(&wiped);
     Ok(Exit::Ok)
 }

@@ -9,13 +9,14 @@ use posmate_proto::gatt::Peripheral;
 use posmate_proto::message::{CardPurpose, EntryMode};
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostError, TerminalView};
-use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen, TxnKind};
+use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::embedded::Embedded;
-use super::world;
 use crate::error::{CliError, Exit};
+use crate::txn_kind::KindArg;
+use posmate_sim_world::world;
 
 /// Control requests, tagged by `op` like the link's. `sn` takes a serial number or a
 /// terminal's address.
@@ -97,32 +98,6 @@ fn default_pan() -> String {
 
 fn default_expiry() -> String {
     "1230".into()
-}
-
-/// Transaction kinds as the command line and the sim link name them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum KindArg {
-    #[default]
-    Sale,
-    Refund,
-    PreAuth,
-    PreAuthCompletion,
-    BalanceInquiry,
-    Void,
-}
-
-impl From<KindArg> for TxnKind {
-    fn from(k: KindArg) -> Self {
-        match k {
-            KindArg::Sale => TxnKind::Sale,
-            KindArg::Refund => TxnKind::Refund,
-            KindArg::PreAuth => TxnKind::PreAuth,
-            KindArg::PreAuthCompletion => TxnKind::PreAuthCompletion,
-            KindArg::BalanceInquiry => TxnKind::BalanceInquiry,
-            KindArg::Void => TxnKind::Void,
-        }
-    }
 }
 
 /// A screen on the wire and in reports: `{"kind": "pairing-code", "code": "123456"}`.

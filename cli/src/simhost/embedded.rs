@@ -16,8 +16,9 @@ use posmate_sim::SimTerminal;
 use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
 
-use super::{state, world};
+use super::state;
 use crate::error::CliError;
+use posmate_sim_world::world;
 
 /// How many terminals a fresh embedded simulation has in range.
 pub const TERMINALS: usize = 3;

@@ -1,6 +1,8 @@
-//! The acquirer's side of a simulated world, the same for `--sim` and `posmate sim`: two
-//! merchants signed up, and every simulated terminal registered with a terminal number and
-//! an activation code, so `posmate activate` works against it out of the box.
+//! The standard simulated world, the one every front end uses (`posmate --sim`, `posmate
+//! sim`, the apps' simulated mode, `tests/` and `ble-tests/`): two merchants signed up with
+//! the acquirer, and every simulated terminal registered with a terminal number and an
+//! activation code by its position in the fleet, so `posmate activate` works against it out
+//! of the box.
 //!
 //! Everything here is fixed or derived from a terminal's position in the fleet, so the
 //! numbers a developer reads in the docs are the ones the simulation uses.
@@ -86,23 +88,40 @@ pub fn merchants() -> Vec<MerchantJson> {
 /// A new acquirer with the merchants signed up and `terminals` registered.
 pub fn new_acquirer(seed: u64, terminals: &[(SimTerminal, i16)]) -> SimAcquirer {
     let acquirer = SimAcquirer::new(seed);
-    acquirer.register_merchant(MerchantSetup {
-        merchant_no: MERCHANT_NO.into(),
-        legal_name: MERCHANT_NAME.into(),
-        review: Review::Instant,
-    });
+    sign_up(&acquirer, Review::Instant);
+    register(&acquirer, terminals.iter().map(|(t, _)| t), 0);
+    acquirer
+}
+
+/// Signs up both merchants: the demo merchant reviewed as `review` (the apps and tests
+/// choose it; `posmate` approves at once), the second one after [`REVIEW_POLLS`] polls.
+/// Signing up again changes only how the next activations are reviewed.
+pub fn sign_up(acquirer: &SimAcquirer, review: Review) {
+    sign_up_merchant(acquirer, review);
     acquirer.register_merchant(MerchantSetup {
         merchant_no: REVIEW_MERCHANT_NO.into(),
         legal_name: REVIEW_MERCHANT_NAME.into(),
         review: Review::AfterPolls(REVIEW_POLLS),
     });
-    register(&acquirer, terminals, 0);
-    acquirer
 }
 
-/// Registers `terminals[from..]` (the manufacturer's feed reaching the acquirer).
-pub fn register(acquirer: &SimAcquirer, terminals: &[(SimTerminal, i16)], from: usize) {
-    for (i, (t, _)) in terminals.iter().enumerate().skip(from) {
+/// Signs up (again) only the demo merchant, reviewed as `review`.
+pub fn sign_up_merchant(acquirer: &SimAcquirer, review: Review) {
+    acquirer.register_merchant(MerchantSetup {
+        merchant_no: MERCHANT_NO.into(),
+        legal_name: MERCHANT_NAME.into(),
+        review,
+    });
+}
+
+/// Registers the terminals after the first `from` of the fleet (the manufacturer's feed
+/// reaching the acquirer), each with the numbers of its position.
+pub fn register<'a>(
+    acquirer: &SimAcquirer,
+    fleet: impl IntoIterator<Item = &'a SimTerminal>,
+    from: usize,
+) {
+    for (i, t) in fleet.into_iter().enumerate().skip(from) {
         acquirer.register_terminal(
             &t.sn(),
             t.device_key(),
@@ -140,7 +159,7 @@ pub fn restore_or_new(
     match books {
         Some(books) => {
             let acquirer = SimAcquirer::restore(books)?;
-            register(&acquirer, terminals, saved_terminals);
+            register(&acquirer, terminals.iter().map(|(t, _)| t), saved_terminals);
             Ok(acquirer)
         }
         None => Ok(new_acquirer(seed, terminals)),
