@@ -7,6 +7,7 @@ use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
 use posmate_core::terminals::LinkError;
 use posmate_core::transport::TransportError;
+use posmate_sim::serve::HostError;
 use posmate_sim_world::link::SimLinkError;
 use serde::Serialize;
 
@@ -151,6 +152,18 @@ fn next_step(code: &str) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// A control operation on the embedded simulation (`posmate --sim sim …`) failed: no such
+/// terminal, or the simulated terminal's own refusal, with the sim link's code for it.
+impl From<HostError> for CliError {
+    fn from(e: HostError) -> Self {
+        let status = match e {
+            HostError::NotFound(_) => Exit::NotFound,
+            _ => Exit::Refused,
+        };
+        CliError::new(status, e.code(), e.to_string())
+    }
 }
 
 impl From<TransportError> for CliError {

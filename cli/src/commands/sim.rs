@@ -487,8 +487,8 @@ async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         // The embedded world: loaded from the data directory, changed, saved at exit.
         Mode::Embedded => {
             let link = ctx.link().await?;
-            let sim = link.embedded().expect("--sim opens the embedded world");
-            control::apply_embedded(sim, control.clone())?
+            let mut sim = link.embedded().expect("--sim opens the embedded world");
+            control::apply(&mut sim, control.clone())?
         }
         Mode::Remote(addr) => remote_act(&addr, &control).await?,
         Mode::Bluetooth => remote_act(DEFAULT_ADDR, &control).await?,

@@ -3,7 +3,7 @@
 //! shows, the simulated acquirer's registrations and clock, and fault knobs. They share the
 //! link's framing and are served by `posmate sim`; the ones that make sense without a
 //! separate process (terminals, screen, ring-up, acquirer, advance) also act on the
-//! embedded simulation (`posmate --sim sim …`, [`apply_embedded`]).
+//! embedded simulation (`posmate --sim sim …`); [`apply`] carries out both.
 
 use posmate_proto::gatt::Peripheral;
 use posmate_proto::message::{CardPurpose, EntryMode};
@@ -195,24 +195,31 @@ pub struct ScreenReply {
     pub screen: ScreenView,
 }
 
-/// Carries out `control` on `host` and `acquirer` at `now` and returns the reply's result,
-/// or the error's code and message.
-pub fn apply(
-    host: &mut Host,
-    acquirer: &SimAcquirer,
-    now: u64,
-    control: Control,
-) -> Result<Value, HostError> {
+/// The terminals and acquirer the control operations act on: those of a running `posmate
+/// sim` ([`Served`]) or of the embedded simulation. [`apply`] answers the operations both
+/// can do in one way; the ones on a live link or a waiting card reader go to [`Fleet::live`].
+pub trait Fleet {
+    type Error: From<HostError>;
+    /// Every terminal with its state and screen, in fleet order.
+    fn terminals(&mut self) -> Vec<TerminalJson>;
+    /// The full serial number and the screen of the terminal `who` names (an SN or an id).
+    fn view(&mut self, who: &str) -> Result<(String, Screen), Self::Error>;
+    /// Books `sale` on the terminal `who` names, as the merchant keying it in would.
+    fn book(&mut self, who: &str, sale: &Sale) -> Result<Booked, Self::Error>;
+    fn acquirer(&self) -> &SimAcquirer;
+    /// `present-card`, `drop`, `set` and `link`.
+    fn live(&mut self, control: Control) -> Result<Value, Self::Error>;
+}
+
+/// Carries out `control` on `fleet` and returns the reply's result.
+pub fn apply<F: Fleet>(fleet: &mut F, control: Control) -> Result<Value, F::Error> {
     match control {
-        Control::Terminals => {
-            let list: Vec<TerminalJson> = host.terminals(now).iter().map(Into::into).collect();
-            Ok(json!({ "terminals": list }))
-        }
+        Control::Terminals => Ok(json!({ "terminals": fleet.terminals() })),
         Control::Screen { sn } => {
-            let view = find(host, now, &sn)?;
+            let (sn, screen) = fleet.view(&sn)?;
             Ok(serde_json::to_value(ScreenReply {
-                sn: view.sn,
-                screen: ScreenView::of(&view.screen),
+                sn,
+                screen: ScreenView::of(&screen),
             })
             .expect("serialises"))
         }
@@ -225,7 +232,6 @@ pub fn apply(
             kind,
             orig_seq,
         } => {
-            let full = find(host, now, &sn)?.sn;
             let sale = Sale {
                 kind: kind.into(),
                 amount_minor,
@@ -233,75 +239,45 @@ pub fn apply(
                 pan,
                 orig_seq,
             };
-            ring_up_many(&full, &sale, count, acquirer, |s| host.ring_up(&sn, now, s))
-        }
-        Control::PresentCard { sn, pan, expiry } => {
-            let card = Card {
-                pan,
-                expiry,
-                entry: EntryMode::Tap,
-            };
-            let outcome = host.present_card(&sn, now, card)?;
-            Ok(json!({ "outcome": match outcome {
-                CardOutcome::Answered => "answered",
-                CardOutcome::Held => "held",
-            }}))
-        }
-        Control::Drop { sn } => Ok(json!({ "dropped": host.drop_link(&sn, now)? })),
-        Control::Set { sn, rssi, battery } => {
-            if let Some(rssi) = rssi {
-                host.set_rssi(&sn, rssi)?;
-            }
-            if let Some(pct) = battery {
-                host.set_battery(&sn, pct)?;
-            }
-            Ok(json!({}))
-        }
-        Control::Link {
-            latency_ms,
-            drop_after_writes,
-        } => {
-            let mut config = host.config();
-            if let Some(ms) = latency_ms {
-                config.latency_us = ms.saturating_mul(1000);
-            }
-            if let Some(n) = drop_after_writes {
-                config.drop_after_writes = (n > 0).then_some(n);
-            }
-            host.set_config(config);
-            Ok(link_json(&config))
+            ring_up_many(fleet, &sn, &sale, count)
         }
         Control::Acquirer => {
-            let sns: Vec<String> = host.terminals(now).into_iter().map(|t| t.sn).collect();
-            Ok(serde_json::to_value(world::describe(&sns, acquirer.now_ms())).expect("serialises"))
+            let sns: Vec<String> = fleet.terminals().into_iter().map(|t| t.sn).collect();
+            let now_ms = fleet.acquirer().now_ms();
+            Ok(serde_json::to_value(world::describe(&sns, now_ms)).expect("serialises"))
         }
         Control::Advance { ms } => {
-            acquirer.advance(ms);
-            Ok(json!({ "now_ms": acquirer.now_ms() }))
+            fleet.acquirer().advance(ms);
+            Ok(json!({ "now_ms": fleet.acquirer().now_ms() }))
         }
+        live @ (Control::PresentCard { .. }
+        | Control::Drop { .. }
+        | Control::Set { .. }
+        | Control::Link { .. }) => fleet.live(live),
     }
 }
 
 /// Books `count` transactions like `sale` (amounts rising by one minor unit) and tells the
 /// acquirer the terminal traded, as the payment network would.
-fn ring_up_many(
-    sn: &str,
+fn ring_up_many<F: Fleet>(
+    fleet: &mut F,
+    who: &str,
     sale: &Sale,
     count: u32,
-    acquirer: &SimAcquirer,
-    mut book: impl FnMut(&Sale) -> Result<Booked, HostError>,
-) -> Result<Value, HostError> {
+) -> Result<Value, F::Error> {
+    let (sn, _) = fleet.view(who)?;
     let count = count.clamp(1, MAX_RING_UP);
     let mut first = None;
     let mut last = None;
     for i in 0..count {
         let mut one = sale.clone();
         one.amount_minor = sale.amount_minor.saturating_add(u64::from(i));
-        let booked = book(&one)?;
+        let booked = fleet.book(who, &one)?;
         first.get_or_insert(booked.seq);
         last = Some(booked);
     }
-    acquirer.record_trade(sn, acquirer.now_ms());
+    let acquirer = fleet.acquirer();
+    acquirer.record_trade(&sn, acquirer.now_ms());
     let last = last.expect("count is at least 1");
     Ok(json!({
         "sn": sn,
@@ -313,92 +289,138 @@ fn ring_up_many(
     }))
 }
 
-/// Carries out `control` on the embedded simulation. Operations that need a live link or
-/// a card held to a reader while another process waits (`present-card`, `drop`, `set`,
-/// `link`) are for a running `posmate sim` only.
-pub fn apply_embedded(sim: &Embedded, control: Control) -> Result<Value, CliError> {
-    let unknown = |who: &str| {
-        CliError::new(
-            Exit::NotFound,
-            "not-found",
-            format!("no simulated terminal {who}"),
-        )
-        .hint("`posmate --sim sim terminals` lists them")
-    };
-    let host_error = |e: HostError| {
-        let status = match e {
-            HostError::NotFound(_) => Exit::NotFound,
-            _ => Exit::Refused,
-        };
-        CliError::new(status, e.code(), e.to_string())
-    };
-    match control {
-        Control::Terminals => {
-            let list: Vec<TerminalJson> = sim
-                .all()
-                .map(|(id, t, rssi)| {
-                    let adv = t.advertisement();
-                    TerminalJson {
-                        id: id.to_string(),
-                        sn: t.sn(),
-                        local_name: adv.local_name,
-                        rssi,
-                        lifecycle: adv.lifecycle.name().into(),
-                        screen: ScreenView::of(&t.screen()),
-                        connected: false,
-                    }
-                })
-                .collect();
-            Ok(json!({ "terminals": list }))
-        }
-        Control::Screen { sn } => {
-            let (_, t, _) = sim.find(&sn).ok_or_else(|| unknown(&sn))?;
-            Ok(serde_json::to_value(ScreenReply {
-                sn: t.sn(),
-                screen: ScreenView::of(&t.screen()),
-            })
-            .expect("serialises"))
-        }
-        Control::RingUp {
-            sn,
-            amount_minor,
-            count,
-            currency,
-            pan,
-            kind,
-            orig_seq,
-        } => {
-            let (_, t, _) = sim.find(&sn).ok_or_else(|| unknown(&sn))?;
-            let sale = Sale {
-                kind: kind.into(),
-                amount_minor,
-                currency,
-                pan,
-                orig_seq,
-            };
-            ring_up_many(&t.sn(), &sale, count, sim.acquirer(), |s| {
-                t.ring_up(t.link_now(), s).map_err(HostError::from)
-            })
-            .map_err(host_error)
-        }
-        Control::Acquirer => {
-            let sns: Vec<String> = sim.all().map(|(_, t, _)| t.sn()).collect();
-            Ok(
-                serde_json::to_value(world::describe(&sns, sim.acquirer().now_ms()))
-                    .expect("serialises"),
-            )
-        }
-        Control::Advance { ms } => {
-            sim.acquirer().advance(ms);
-            Ok(json!({ "now_ms": sim.acquirer().now_ms() }))
-        }
-        Control::PresentCard { .. } | Control::Drop { .. } | Control::Set { .. } | Control::Link { .. } => {
-            Err(CliError::usage(
-                "this action needs a running `posmate sim`: the embedded simulation lives only while a command runs",
-            )
-            .hint("start `posmate sim` in another shell and drop --sim"))
+/// The terminals of a running `posmate sim` (its host at `now`) and its acquirer.
+pub struct Served<'a> {
+    pub host: &'a mut Host,
+    pub acquirer: &'a SimAcquirer,
+    pub now: u64,
+}
+
+impl Fleet for Served<'_> {
+    type Error = HostError;
+
+    fn terminals(&mut self) -> Vec<TerminalJson> {
+        self.host
+            .terminals(self.now)
+            .iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    fn view(&mut self, who: &str) -> Result<(String, Screen), HostError> {
+        self.host
+            .terminals(self.now)
+            .into_iter()
+            .find(|t| t.sn == who || t.id == who)
+            .map(|t| (t.sn, t.screen))
+            .ok_or_else(|| HostError::NotFound(who.to_owned()))
+    }
+
+    fn book(&mut self, who: &str, sale: &Sale) -> Result<Booked, HostError> {
+        self.host.ring_up(who, self.now, sale)
+    }
+
+    fn acquirer(&self) -> &SimAcquirer {
+        self.acquirer
+    }
+
+    fn live(&mut self, control: Control) -> Result<Value, HostError> {
+        let (host, now) = (&mut *self.host, self.now);
+        match control {
+            Control::PresentCard { sn, pan, expiry } => {
+                let card = Card {
+                    pan,
+                    expiry,
+                    entry: EntryMode::Tap,
+                };
+                let outcome = host.present_card(&sn, now, card)?;
+                Ok(json!({ "outcome": match outcome {
+                    CardOutcome::Answered => "answered",
+                    CardOutcome::Held => "held",
+                }}))
+            }
+            Control::Drop { sn } => Ok(json!({ "dropped": host.drop_link(&sn, now)? })),
+            Control::Set { sn, rssi, battery } => {
+                if let Some(rssi) = rssi {
+                    host.set_rssi(&sn, rssi)?;
+                }
+                if let Some(pct) = battery {
+                    host.set_battery(&sn, pct)?;
+                }
+                Ok(json!({}))
+            }
+            Control::Link {
+                latency_ms,
+                drop_after_writes,
+            } => {
+                let mut config = host.config();
+                if let Some(ms) = latency_ms {
+                    config.latency_us = ms.saturating_mul(1000);
+                }
+                if let Some(n) = drop_after_writes {
+                    config.drop_after_writes = (n > 0).then_some(n);
+                }
+                host.set_config(config);
+                Ok(link_json(&config))
+            }
+            other => apply(self, other),
         }
     }
+}
+
+/// The embedded simulation. Operations that need a live link or a card held to a reader
+/// while another process waits (`present-card`, `drop`, `set`, `link`) are for a running
+/// `posmate sim` only.
+impl Fleet for &Embedded {
+    type Error = CliError;
+
+    fn terminals(&mut self) -> Vec<TerminalJson> {
+        self.all()
+            .map(|(id, t, rssi)| {
+                let adv = t.advertisement();
+                TerminalJson {
+                    id: id.to_string(),
+                    sn: t.sn(),
+                    local_name: adv.local_name,
+                    rssi,
+                    lifecycle: adv.lifecycle.name().into(),
+                    screen: ScreenView::of(&t.screen()),
+                    connected: false,
+                }
+            })
+            .collect()
+    }
+
+    fn view(&mut self, who: &str) -> Result<(String, Screen), CliError> {
+        let (_, t, _) = self.find(who).ok_or_else(|| unknown_embedded(who))?;
+        Ok((t.sn(), t.screen()))
+    }
+
+    fn book(&mut self, who: &str, sale: &Sale) -> Result<Booked, CliError> {
+        let (_, t, _) = self.find(who).ok_or_else(|| unknown_embedded(who))?;
+        t.ring_up(t.link_now(), sale)
+            .map_err(|e| HostError::from(e).into())
+    }
+
+    fn acquirer(&self) -> &SimAcquirer {
+        Embedded::acquirer(self)
+    }
+
+    fn live(&mut self, _: Control) -> Result<Value, CliError> {
+        Err(CliError::usage(
+            "this action needs a running `posmate sim`: the embedded simulation lives only while a command runs",
+        )
+        .hint("start `posmate sim` in another shell and drop --sim"))
+    }
+}
+
+fn unknown_embedded(who: &str) -> CliError {
+    CliError::new(
+        Exit::NotFound,
+        "not-found",
+        format!("no simulated terminal {who}"),
+    )
+    .hint("`posmate --sim sim terminals` lists them")
 }
 
 /// The link settings as `link` reports them.
@@ -408,13 +430,6 @@ pub fn link_json(config: &posmate_sim::serve::HostConfig) -> Value {
         "latency_ms": config.latency_us / 1000,
         "drop_after_writes": config.drop_after_writes,
     })
-}
-
-fn find(host: &mut Host, now: u64, who: &str) -> Result<TerminalView, HostError> {
-    host.terminals(now)
-        .into_iter()
-        .find(|t| t.sn == who || t.id == who)
-        .ok_or_else(|| HostError::NotFound(who.to_owned()))
 }
 
 #[cfg(test)]

@@ -170,7 +170,14 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
         if !is_link_op {
             let reply = match serde_json::from_value::<Control>(request) {
                 Ok(c) => {
-                    match shared.change(|h, now| control::apply(h, &shared.acquirer, now, c)) {
+                    match shared.change(|host, now| {
+                        let mut served = control::Served {
+                            host,
+                            acquirer: &shared.acquirer,
+                            now,
+                        };
+                        control::apply(&mut served, c)
+                    }) {
                         Ok(result) => Reply::ok(result),
                         Err(e) => Reply::error(e.code(), e.to_string()),
                     }
