@@ -202,18 +202,12 @@ impl Companion {
         }
     }
 
-    fn audit(
-        &self,
-        action: &str,
-        sn: Option<&str>,
-        inputs: serde_json::Value,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<()> {
+    /// Runs `f` with a flow context of its own, for work outside a flow (an audit entry, a
+    /// backup) that reuses what the flows do.
+    fn with_ctx<T>(&self, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
         let link = self.link();
         let control = FlowControl::default();
-        self.ctx(&link, &control)
-            .audit(action, sn, inputs, outcome, detail)
+        f(&self.ctx(&link, &control))
     }
 
     // ---- terminals --------------------------------------------------------------------
@@ -259,13 +253,15 @@ impl Companion {
             row.replaced_by = old.replaced_by;
         }
         self.store.write(|tx| tx.upsert_terminal(&row))?;
-        self.audit(
-            "pair",
-            Some(&info.sn),
-            json!({ "sn": info.sn, "peripheral": id.as_str() }),
-            "ok",
-            json!({ "model": info.model, "firmware": info.firmware, "lifecycle": info.lifecycle.name() }),
-        )?;
+        self.with_ctx(|ctx| {
+            ctx.audit(
+                "pair",
+                Some(&info.sn),
+                json!({ "sn": info.sn, "peripheral": id.as_str() }),
+                "ok",
+                json!({ "model": info.model, "firmware": info.firmware, "lifecycle": info.lifecycle.name() }),
+            )
+        })?;
         self.sessions.keep(info.sn.clone(), session).await;
         Ok(row)
     }
@@ -310,8 +306,10 @@ impl Companion {
     ) -> Result<ActivationOutcome> {
         let link = self.link();
         let ctx = self.ctx(&link, control);
-        let row = flows::open_activation(&ctx, sn)?.ok_or_else(|| Error::FlowNotFound {
-            id: format!("activation of {sn}"),
+        let row = flows::open_flow(&ctx, FlowKind::Activation, sn)?.ok_or_else(|| {
+            Error::FlowNotFound {
+                id: format!("activation of {sn}"),
+            }
         })?;
         flows::resume_activation(&ctx, row).await
     }
@@ -453,25 +451,17 @@ impl Companion {
 
     /// Writes and verifies an encrypted backup of everything on this phone.
     pub fn backup_create(&self, path: &Path, passphrase: &Passphrase) -> Result<BackupInfo> {
-        let archive = backup::collect(&self.store, &Scope::Phone, self.clock.now_ms(), None)?;
-        let summary = backup::write_archive(path, &archive, passphrase, &self.config.backup)?;
-        let row = crate::store::BackupRow {
-            id: format!("backup-{:016x}", rand::random::<u64>()),
-            path: path.display().to_string(),
-            sha256: summary.sha256,
-            created_at_ms: self.clock.now_ms(),
-            verified_at_ms: Some(self.clock.now_ms()),
-            records: summary.manifest.records.count,
-            sn: None,
-        };
-        self.store.write(|tx| tx.put_backup(&row))?;
-        self.audit(
-            "backup",
-            None,
-            json!({ "path": row.path }),
-            "ok",
-            json!({ "sha256": summary.sha256_hex(), "records": summary.manifest.records.count }),
-        )?;
+        let summary = self.with_ctx(|ctx| {
+            let (row, summary) = ctx.write_backup(&Scope::Phone, path, passphrase)?;
+            ctx.audit(
+                "backup",
+                None,
+                json!({ "path": row.path }),
+                "ok",
+                json!({ "sha256": summary.sha256_hex(), "records": summary.manifest.records.count }),
+            )?;
+            Ok::<_, Error>(summary)
+        })?;
         Ok(BackupInfo::new(path, &summary))
     }
 
@@ -514,7 +504,7 @@ impl Companion {
     /// Rotates the database key.
     pub fn rekey(&self) -> Result<()> {
         self.store.rekey(&*self.secrets)?;
-        self.audit("rekey", None, json!({}), "ok", json!({}))
+        self.with_ctx(|ctx| ctx.audit("rekey", None, json!({}), "ok", json!({})))
     }
 
     /// Wipes this phone: a verified backup first, then cryptographic erasure of the

@@ -85,32 +85,21 @@ pub fn collect(
             Scope::Terminal(sn) => Some(sn.as_str()),
         };
         let expected = tx.record_count(sn)?;
-        let records = all_records(tx, sn, expected)?;
-        let mut audit = Vec::new();
-        loop {
-            let from = audit.last().map_or(1, |e: &AuditEntry| e.seq + 1);
-            let page = tx.audit(from, AUDIT_PAGE)?;
-            let done = page.len() < AUDIT_PAGE as usize;
-            audit.extend(page);
-            if done {
-                break;
-            }
-        }
-        let merchant_no = match merchants.len() {
-            1 => merchants.first().map(|m| m.to_string()),
-            _ => None,
-        };
         let archive = Archive {
             created_at_ms,
             phone_id,
-            merchant_no,
+            // Named only when every terminal in scope serves the same merchant.
+            merchant_no: match merchants.len() {
+                1 => merchants.first().map(|m| m.to_string()),
+                _ => None,
+            },
             scope: scope.clone(),
+            records: all_records(tx, sn, expected)?,
+            audit: audit_trail(tx)?,
             terminals,
             cursors,
-            records,
             cards,
             settlements,
-            audit,
         };
         Ok((archive, expected))
     })?;
@@ -124,6 +113,20 @@ pub fn collect(
         });
     }
     Ok(archive)
+}
+
+/// The whole audit trail, oldest first, read [`AUDIT_PAGE`] entries at a time.
+fn audit_trail(tx: &Tx) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut audit = Vec::new();
+    loop {
+        let from = audit.last().map_or(1, |e: &AuditEntry| e.seq + 1);
+        let page = tx.audit(from, AUDIT_PAGE)?;
+        let done = page.len() < AUDIT_PAGE as usize;
+        audit.extend(page);
+        if done {
+            return Ok(audit);
+        }
+    }
 }
 
 /// Every record filed under `sn` (or all of them), oldest first, read page by page.

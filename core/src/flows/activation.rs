@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use posmate_proto::gatt::Lifecycle;
 use posmate_proto::message::{ErrorCode, Info, Request, Response};
 
-use super::context::{is_interruption, request_id, Ctx, Flow};
+use super::context::{info, is_interruption, open_flow, request_id, unknown_step, Ctx, Flow};
 use super::FlowKind;
 use crate::acquirer::{ActivationRequest, ActivationState, ActivationStatus, MerchantDetails};
 use crate::error::{Error, Result};
@@ -161,7 +161,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, input: ActivationInput) -> Result<Activat
             merchant_no: row.merchant_no.unwrap_or_default(),
         });
     }
-    if let Some(open) = open_flow(ctx, &input.sn)? {
+    if let Some(open) = open_flow(ctx, FlowKind::Activation, &input.sn)? {
         return resume(ctx, open).await;
     }
     let state = State {
@@ -182,15 +182,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>, input: ActivationInput) -> Result<Activat
     )?;
     flow.enter(ctx, "read-info", 0.0, "reading the terminal", false)?;
     drive(ctx, &mut flow).await
-}
-
-/// The open activation flow of `sn`, if any.
-pub(crate) fn open_flow(ctx: &Ctx<'_>, sn: &str) -> Result<Option<FlowRow>> {
-    let flows = ctx.store.read(|tx| tx.flows_for(sn))?;
-    Ok(flows.into_iter().find(|f| {
-        f.kind == FlowKind::Activation.as_str()
-            && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
-    }))
 }
 
 /// Continues a persisted activation from its saved step.
@@ -251,7 +242,7 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<ActivationOutcom
         match flow.step() {
             "start" | "read-info" => {
                 flow.enter(ctx, "read-info", 0.05, "reading the terminal", false)?;
-                let info = get_info(ctx, &flow.state.sn).await?;
+                let info = info(ctx, &flow.state.sn).await?;
                 flow.state.device_key = Some(info.device_key);
                 let s = &flow.state;
                 if info.lifecycle == Lifecycle::Activated {
@@ -402,7 +393,7 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<ActivationOutcom
                 let app = s.application_id.clone().unwrap_or_default();
                 let test_ref = s.test_txn_ref.clone().unwrap_or_default();
                 ctx.gateway.confirm_activation(&app, &test_ref).await?;
-                let info = get_info(ctx, &s.sn).await?;
+                let info = info(ctx, &s.sn).await?;
                 if info.lifecycle != Lifecycle::Activated {
                     return Err(Error::NotActivated {
                         sn: s.sn.clone(),
@@ -441,12 +432,7 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<ActivationOutcom
                     id: flow.row.id.clone(),
                 })
             }
-            other => {
-                return Err(Error::InvalidInput {
-                    field: "flow step",
-                    reason: format!("unknown activation step '{other}'"),
-                })
-            }
+            other => return Err(unknown_step("activation", other)),
         }
     }
 }
@@ -503,19 +489,6 @@ fn on_status(
             flow.enter(ctx, "confirm", 0.85, "confirming", true)?;
             Ok(None)
         }
-    }
-}
-
-async fn get_info(ctx: &Ctx<'_>, sn: &str) -> Result<Info> {
-    match ctx.request(sn, Request::GetInfo).await? {
-        Response::Info(info) if info.sn == sn => Ok(info),
-        Response::Info(info) => Err(Error::WrongTerminal {
-            expected: sn.into(),
-            found: info.sn,
-        }),
-        _ => Err(Error::Session(
-            crate::session::SessionError::UnexpectedResponse,
-        )),
     }
 }
 

@@ -15,9 +15,9 @@ use zeroize::Zeroizing;
 use posmate_proto::message::{CardPurpose, Request, Response};
 use posmate_proto::pan::{issuer_for, MaskedPan};
 
-use super::context::{is_interruption, request_id, Ctx, Flow};
-use super::records::sync_to;
-use super::settlement::info;
+use super::context::{is_interruption, request_id, unknown_step, Ctx, Flow};
+use super::records::sync_to_head;
+use super::settlement::ensure_batch_settled;
 use super::FlowKind;
 use crate::acquirer::{AcquirerError, BindCardRequest, CardPurposeKind, CardSource};
 use crate::cards::{validate_expiry, CardInputError, ManualPan};
@@ -160,6 +160,17 @@ pub(crate) async fn resume_bind(ctx: &Ctx<'_>, row: crate::store::FlowRow) -> Re
     bind_steps(ctx, &mut flow, None, 30_000).await
 }
 
+/// Moves to `submit`, the step after the card is known (read on the terminal or typed in).
+fn enter_submit(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<()> {
+    flow.enter(
+        ctx,
+        "submit",
+        0.4,
+        "asking the acquirer to bind the card",
+        false,
+    )
+}
+
 async fn bind_steps(
     ctx: &Ctx<'_>,
     flow: &mut Flow<State>,
@@ -201,23 +212,9 @@ async fn bind_steps(
                 flow.state.issuer = None;
                 flow.state.masked_pan = Some(masked_pan.as_str().to_owned());
                 flow.state.token = Some(token);
-                flow.enter(
-                    ctx,
-                    "submit",
-                    0.4,
-                    "asking the acquirer to bind the card",
-                    false,
-                )?;
+                enter_submit(ctx, flow)?;
             }
-            "start" => {
-                flow.enter(
-                    ctx,
-                    "submit",
-                    0.4,
-                    "asking the acquirer to bind the card",
-                    false,
-                )?;
-            }
+            "start" => enter_submit(ctx, flow)?,
             "submit" => {
                 let s = flow.state.clone();
                 let source = match (&s.token, manual) {
@@ -281,12 +278,7 @@ async fn bind_steps(
                 flow.finish(ctx, FlowStatus::Done, None)?;
                 return Ok(card);
             }
-            other => {
-                return Err(Error::InvalidInput {
-                    field: "flow step",
-                    reason: format!("unknown card-bind step '{other}'"),
-                })
-            }
+            other => return Err(unknown_step("card-bind", other)),
         }
     }
 }
@@ -314,18 +306,8 @@ pub(crate) async fn unbind(ctx: &Ctx<'_>, merchant_no: &str, binding_id: &str) -
     }
     // No unbind while takings are unsettled: check every active terminal's open batch.
     for t in &terminals {
-        let info = info(ctx, &t.sn).await?;
-        sync_to(ctx, &t.sn, Some(merchant_no), &info, info.journal_head).await?;
-        let (_, _, _, open) = ctx
-            .store
-            .read(|tx| tx.batch_totals(&t.sn, info.journal_epoch, info.batch_no))?;
-        if open > 0 {
-            return Err(Error::UnsettledBatch {
-                sn: t.sn.clone(),
-                batch_no: info.batch_no,
-                records: open,
-            });
-        }
+        let info = sync_to_head(ctx, &t.sn, Some(merchant_no), |_| true).await?;
+        ensure_batch_settled(ctx, &t.sn, &info)?;
     }
     let mut flow = Flow::create(
         ctx,

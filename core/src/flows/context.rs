@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use posmate_proto::message::{Request, Response};
+use posmate_proto::message::{Info, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{FlowControl, FlowKind, Progress};
 use crate::acquirer::Gateway;
-use crate::backup::WriteOptions;
+use crate::backup::{self, BackupSummary, Passphrase, Scope, WriteOptions};
 use crate::error::{Error, Result};
 use crate::keystore::SecretStore;
 use crate::session::{Session, SessionError};
-use crate::store::{AuditDraft, FlowRow, FlowStatus, Store};
+use crate::store::{AuditDraft, BackupRow, FlowRow, FlowStatus, Store};
 
 /// Wall-clock time in ms since the Unix epoch (a trait so tests and the simulated world can
 /// use their own time).
@@ -103,6 +103,33 @@ impl Ctx<'_> {
         };
         self.store.write(|tx| tx.append_audit(&draft).map(|_| ()))?;
         Ok(())
+    }
+
+    /// Writes and verifies an encrypted backup of what `scope` covers to `path`, and records
+    /// it in the store (as verified, for this terminal or the whole phone); returns the
+    /// stored row and what was written. Each caller audits it in its own words.
+    pub(crate) fn write_backup(
+        &self,
+        scope: &Scope,
+        path: &std::path::Path,
+        passphrase: &Passphrase,
+    ) -> Result<(BackupRow, BackupSummary)> {
+        let archive = backup::collect(self.store, scope, self.clock.now_ms(), None)?;
+        let summary = backup::write_archive(path, &archive, passphrase, self.backup)?;
+        let row = BackupRow {
+            id: format!("backup-{:016x}", rand::random::<u64>()),
+            path: path.display().to_string(),
+            sha256: summary.sha256,
+            created_at_ms: self.clock.now_ms(),
+            verified_at_ms: Some(self.clock.now_ms()),
+            records: summary.manifest.records.count,
+            sn: match scope {
+                Scope::Phone => None,
+                Scope::Terminal(sn) => Some(sn.clone()),
+            },
+        };
+        self.store.write(|tx| tx.put_backup(&row))?;
+        Ok((row, summary))
     }
 }
 
@@ -225,6 +252,39 @@ impl<S: Serialize + DeserializeOwned> Flow<S> {
             Ok(()) => err,
             Err(store_err) => store_err,
         }
+    }
+}
+
+/// The open (running or paused) flow of `kind` for `sn`, if any: each flow resumes the
+/// one it left open rather than starting a second.
+pub(crate) fn open_flow(ctx: &Ctx<'_>, kind: FlowKind, sn: &str) -> Result<Option<FlowRow>> {
+    Ok(ctx
+        .store
+        .read(|tx| tx.flows_for(sn))?
+        .into_iter()
+        .find(|f| {
+            f.kind == kind.as_str() && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
+        }))
+}
+
+/// The error for a persisted step this version's `flow` does not know (a row written by
+/// another version, or damaged).
+pub(crate) fn unknown_step(flow: &str, step: &str) -> Error {
+    Error::InvalidInput {
+        field: "flow step",
+        reason: format!("unknown {flow} step '{step}'"),
+    }
+}
+
+/// `sn`'s info, checked to come from `sn` (a terminal answering for another is refused).
+pub(crate) async fn info(ctx: &Ctx<'_>, sn: &str) -> Result<Info> {
+    match ctx.request(sn, Request::GetInfo).await? {
+        Response::Info(info) if info.sn == sn => Ok(info),
+        Response::Info(info) => Err(Error::WrongTerminal {
+            expected: sn.into(),
+            found: info.sn,
+        }),
+        _ => Err(Error::Session(SessionError::UnexpectedResponse)),
     }
 }
 

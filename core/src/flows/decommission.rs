@@ -19,12 +19,12 @@ use posmate_proto::gatt::Lifecycle;
 use posmate_proto::message::{Request, Response};
 use posmate_proto::receipt::{self, ReceiptFields};
 
-use super::context::{is_interruption, request_id, Ctx, Flow};
-use super::records::sync_to;
-use super::settlement::{self, info};
+use super::context::{is_interruption, open_flow, request_id, unknown_step, Ctx, Flow};
+use super::records::sync_to_head;
+use super::settlement::ensure_batch_settled;
 use super::FlowKind;
 use crate::acquirer::DeregisterRequest;
-use crate::backup::{self, BackupError, Passphrase, Scope};
+use crate::backup::{BackupError, Passphrase, Scope};
 use crate::error::{Error, Result};
 use crate::session::SessionError;
 use crate::store::{BackupRow, FlowStatus, TerminalState};
@@ -91,15 +91,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Starts (or resumes) the decommission of `input.sn`.
 pub(crate) async fn run(ctx: &Ctx<'_>, input: DecommissionInput) -> Result<DecommissionOutcome> {
-    let open = ctx
-        .store
-        .read(|tx| tx.flows_for(&input.sn))?
-        .into_iter()
-        .find(|f| {
-            f.kind == FlowKind::Decommission.as_str()
-                && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
-        });
-    let mut flow = match open {
+    let mut flow = match open_flow(ctx, FlowKind::Decommission, &input.sn)? {
         Some(row) => Flow::load(row)?,
         None => {
             if input.reason.trim().is_empty() {
@@ -187,38 +179,18 @@ async fn steps(
                     "checking the batch is settled and the journal synced",
                     false,
                 )?;
-                if settlement::is_open(ctx, &sn)? {
+                if open_flow(ctx, FlowKind::Settlement, &sn)?.is_some() {
                     return Err(Error::UnsettledBatch {
                         sn,
                         batch_no: 0,
                         records: 0,
                     });
                 }
-                let info = info(ctx, &sn).await?;
-                if !matches!(info.lifecycle, Lifecycle::Activated | Lifecycle::Suspended) {
-                    return Err(Error::NotActivated {
-                        sn,
-                        state: info.lifecycle.name().into(),
-                    });
-                }
-                sync_to(
-                    ctx,
-                    &sn,
-                    flow.state.merchant_no.as_deref(),
-                    &info,
-                    info.journal_head,
-                )
+                let info = sync_to_head(ctx, &sn, flow.state.merchant_no.as_deref(), |l| {
+                    matches!(l, Lifecycle::Activated | Lifecycle::Suspended)
+                })
                 .await?;
-                let (_, _, _, open) = ctx
-                    .store
-                    .read(|tx| tx.batch_totals(&sn, info.journal_epoch, info.batch_no))?;
-                if open > 0 {
-                    return Err(Error::UnsettledBatch {
-                        sn,
-                        batch_no: info.batch_no,
-                        records: open,
-                    });
-                }
+                ensure_batch_settled(ctx, &sn, &info)?;
                 let next = if flow.state.backup_id.is_some() {
                     "deregister"
                 } else {
@@ -232,23 +204,7 @@ async fn steps(
                         what: "a backup path and passphrase",
                     });
                 };
-                let archive = backup::collect(
-                    ctx.store,
-                    &Scope::Terminal(sn.clone()),
-                    ctx.clock.now_ms(),
-                    None,
-                )?;
-                let summary = backup::write_archive(path, &archive, passphrase, ctx.backup)?;
-                let row = BackupRow {
-                    id: format!("backup-{:016x}", rand::random::<u64>()),
-                    path: path.display().to_string(),
-                    sha256: summary.sha256,
-                    created_at_ms: ctx.clock.now_ms(),
-                    verified_at_ms: Some(ctx.clock.now_ms()),
-                    records: summary.manifest.records.count,
-                    sn: Some(sn.clone()),
-                };
-                ctx.store.write(|tx| tx.put_backup(&row))?;
+                let (row, _) = ctx.write_backup(&Scope::Terminal(sn.clone()), path, passphrase)?;
                 ctx.audit(
                     "backup",
                     Some(&sn),
@@ -402,12 +358,7 @@ async fn steps(
                 flow.finish(ctx, FlowStatus::Done, None)?;
                 return Ok(outcome);
             }
-            other => {
-                return Err(Error::InvalidInput {
-                    field: "flow step",
-                    reason: format!("unknown decommission step '{other}'"),
-                })
-            }
+            other => return Err(unknown_step("decommission", other)),
         }
     }
 }

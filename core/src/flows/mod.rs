@@ -33,15 +33,14 @@ pub use settlement::SettlementOutcome;
 pub use decommission::BackupSpec;
 pub use settlement::TotalsView;
 
-pub(crate) use activation::{
-    open_flow as open_activation, paired_row, resume as resume_activation, run as activate,
-};
+pub(crate) use activation::{paired_row, resume as resume_activation, run as activate};
 pub(crate) use cards::{bind, resume_bind, resume_unbind, unbind};
+pub(crate) use context::{info, open_flow};
 pub(crate) use decommission::run as decommission;
 pub(crate) use dormancy::{check as dormancy_check, reopen};
 pub(crate) use records::sync;
 pub(crate) use replacement::run as replace;
-pub(crate) use settlement::{info, run as settle};
+pub(crate) use settlement::run as settle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

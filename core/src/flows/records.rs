@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
+use posmate_proto::gatt::Lifecycle;
 use posmate_proto::message::{Info, Record, Request, Response};
 use serde::Serialize;
 
-use super::context::Ctx;
+use super::context::{info, Ctx};
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::session::SessionError;
@@ -81,6 +82,27 @@ pub(crate) async fn sync_to(
         target,
     };
     pull(ctx, sn, merchant_no, Some(goal)).await
+}
+
+/// Reads `sn`'s info, refuses it as not activated unless `usable` accepts its lifecycle,
+/// and syncs its journal up to the head: where settlement, decommission and unbinding a
+/// card start, so the phone holds every record before a batch is closed, the terminal
+/// wiped or its settlement card dropped.
+pub(crate) async fn sync_to_head(
+    ctx: &Ctx<'_>,
+    sn: &str,
+    merchant_no: Option<&str>,
+    usable: impl FnOnce(Lifecycle) -> bool,
+) -> Result<Info> {
+    let info = info(ctx, sn).await?;
+    if !usable(info.lifecycle) {
+        return Err(Error::NotActivated {
+            sn: sn.into(),
+            state: info.lifecycle.name().into(),
+        });
+    }
+    sync_to(ctx, sn, merchant_no, &info, info.journal_head).await?;
+    Ok(info)
 }
 
 /// Reads the journal from the cursor on, up to `goal`'s target, or, without a goal, up to

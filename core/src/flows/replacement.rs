@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::activation::{self, ActivationInput, ActivationOutcome};
-use super::context::{is_interruption, Ctx, Flow};
+use super::context::{is_interruption, open_flow, unknown_step, Ctx, Flow};
 use super::decommission::{self, BackupSpec, DecommissionInput, DecommissionOutcome};
 use super::{settlement, FlowKind};
 use crate::acquirer::{CardPurposeKind, MerchantDetails};
@@ -61,15 +61,7 @@ struct State {
 
 /// Runs (or resumes) the replacement of `input.old_sn` by `input.new.sn`.
 pub(crate) async fn run(ctx: &Ctx<'_>, input: ReplacementInput) -> Result<ReplacementOutcome> {
-    let open = ctx
-        .store
-        .read(|tx| tx.flows_for(&input.old_sn))?
-        .into_iter()
-        .find(|f| {
-            f.kind == FlowKind::Replacement.as_str()
-                && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
-        });
-    let mut flow = match open {
+    let mut flow = match open_flow(ctx, FlowKind::Replacement, &input.old_sn)? {
         Some(row) => Flow::load(row)?,
         None => {
             activation::validate(&input.new)?;
@@ -188,7 +180,7 @@ async fn steps(
                     .read(|tx| tx.terminal(&new_sn))?
                     .is_some_and(|t| t.state == TerminalState::Activated);
                 if !is_active {
-                    let outcome = match activation::open_flow(ctx, &new_sn)? {
+                    let outcome = match open_flow(ctx, FlowKind::Activation, &new_sn)? {
                         Some(row) => activation::resume(ctx, row).await?,
                         None => activation::run(ctx, input.new.clone()).await?,
                     };
@@ -269,12 +261,7 @@ async fn steps(
                     decommission: Box::new(d),
                 });
             }
-            other => {
-                return Err(Error::InvalidInput {
-                    field: "flow step",
-                    reason: format!("unknown replacement step '{other}'"),
-                })
-            }
+            other => return Err(unknown_step("replacement", other)),
         }
     }
 }

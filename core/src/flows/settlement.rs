@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use posmate_proto::gatt::Lifecycle;
-use posmate_proto::message::{Request, Response, Totals};
+use posmate_proto::message::{Info, Request, Response, Totals};
 
-use super::context::{is_interruption, Ctx, Flow};
-use super::records::sync_to;
+use super::context::{info, is_interruption, open_flow, unknown_step, Ctx, Flow};
+use super::records::{sync_to, sync_to_head};
 use super::FlowKind;
 use crate::error::{Error, Result};
 use crate::session::SessionError;
@@ -29,31 +29,26 @@ pub struct TotalsView {
     pub void_minor: u64,
 }
 
-impl From<&Totals> for TotalsView {
-    fn from(t: &Totals) -> Self {
-        TotalsView {
-            sale_count: t.sale_count,
-            sale_minor: t.sale_minor,
-            refund_count: t.refund_count,
-            refund_minor: t.refund_minor,
-            void_count: t.void_count,
-            void_minor: t.void_minor,
+/// `From` both ways between [`Totals`] and [`TotalsView`], which carry the same counters:
+/// the field list is written once, so the two cannot drift apart.
+macro_rules! copy_totals {
+    ($($from:ident => $to:ident),*) => {$(
+        impl From<&$from> for $to {
+            fn from(t: &$from) -> Self {
+                $to {
+                    sale_count: t.sale_count,
+                    sale_minor: t.sale_minor,
+                    refund_count: t.refund_count,
+                    refund_minor: t.refund_minor,
+                    void_count: t.void_count,
+                    void_minor: t.void_minor,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<&TotalsView> for Totals {
-    fn from(t: &TotalsView) -> Self {
-        Totals {
-            sale_count: t.sale_count,
-            sale_minor: t.sale_minor,
-            refund_count: t.refund_count,
-            refund_minor: t.refund_minor,
-            void_count: t.void_count,
-            void_minor: t.void_minor,
-        }
-    }
-}
+copy_totals!(Totals => TotalsView, TotalsView => Totals);
 
 /// The result of an end-of-day settlement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,15 +80,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, sn: &str) -> Result<SettlementOutcome> {
         .store
         .read(|tx| tx.terminal(sn))?
         .ok_or_else(|| Error::UnknownTerminal { sn: sn.into() })?;
-    let open = ctx
-        .store
-        .read(|tx| tx.flows_for(sn))?
-        .into_iter()
-        .find(|f| {
-            f.kind == FlowKind::Settlement.as_str()
-                && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
-        });
-    let mut flow = match open {
+    let mut flow = match open_flow(ctx, FlowKind::Settlement, sn)? {
         Some(row) => Flow::load(row)?,
         None => Flow::create(
             ctx,
@@ -115,12 +102,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>, sn: &str) -> Result<SettlementOutcome> {
     }
 }
 
-/// Whether a settlement is open for `sn` (decommission and replacement finish it first).
-pub(crate) fn is_open(ctx: &Ctx<'_>, sn: &str) -> Result<bool> {
-    Ok(ctx.store.read(|tx| tx.flows_for(sn))?.into_iter().any(|f| {
-        f.kind == FlowKind::Settlement.as_str()
-            && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
-    }))
+/// Refuses with `UnsettledBatch` while the phone holds records of `sn`'s open batch (as
+/// `info` names it): nothing that ends a terminal's or a card's use may strand takings.
+pub(crate) fn ensure_batch_settled(ctx: &Ctx<'_>, sn: &str, info: &Info) -> Result<()> {
+    let (_, _, _, open) = ctx
+        .store
+        .read(|tx| tx.batch_totals(sn, info.journal_epoch, info.batch_no))?;
+    if open > 0 {
+        return Err(Error::UnsettledBatch {
+            sn: sn.into(),
+            batch_no: info.batch_no,
+            records: open,
+        });
+    }
+    Ok(())
 }
 
 async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcome> {
@@ -129,20 +124,9 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcom
         match flow.step() {
             "start" | "sync" => {
                 flow.enter(ctx, "sync", 0.05, "syncing the journal", false)?;
-                let info = info(ctx, &sn).await?;
-                if info.lifecycle != Lifecycle::Activated {
-                    return Err(Error::NotActivated {
-                        sn,
-                        state: info.lifecycle.name().into(),
-                    });
-                }
-                sync_to(
-                    ctx,
-                    &sn,
-                    flow.state.merchant_no.as_deref(),
-                    &info,
-                    info.journal_head,
-                )
+                let info = sync_to_head(ctx, &sn, flow.state.merchant_no.as_deref(), |l| {
+                    l == Lifecycle::Activated
+                })
                 .await?;
                 flow.state.batch_no = Some(info.batch_no);
                 flow.state.epoch = Some(info.journal_epoch);
@@ -222,23 +206,7 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcom
                     records: count,
                 });
             }
-            other => {
-                return Err(Error::InvalidInput {
-                    field: "flow step",
-                    reason: format!("unknown settlement step '{other}'"),
-                })
-            }
+            other => return Err(unknown_step("settlement", other)),
         }
-    }
-}
-
-pub(crate) async fn info(ctx: &Ctx<'_>, sn: &str) -> Result<posmate_proto::message::Info> {
-    match ctx.request(sn, Request::GetInfo).await? {
-        Response::Info(info) if info.sn == sn => Ok(info),
-        Response::Info(info) => Err(Error::WrongTerminal {
-            expected: sn.into(),
-            found: info.sn,
-        }),
-        _ => Err(Error::Session(SessionError::UnexpectedResponse)),
     }
 }

@@ -22,9 +22,10 @@ use super::Tx;
 /// History page sizes accepted; others are clamped into this range.
 const MAX_PAGE: u32 = 500;
 
-const INSERT_RECORD: &str = "INSERT INTO records (sn, epoch, seq, origin_sn, merchant_no, \
-    batch_no, kind, amount_minor, currency, at_ms, masked_pan, auth_code, rrn, status, \
-    orig_seq) VALUES (?1, ?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+/// The columns and placeholders [`insert_record`] binds, after `INSERT` or `INSERT OR IGNORE`.
+const INTO_RECORDS: &str = "INTO records (sn, epoch, seq, origin_sn, merchant_no, batch_no, \
+    kind, amount_minor, currency, at_ms, masked_pan, auth_code, rrn, status, orig_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 const RECORD_COLUMNS: &str = "sn, origin_sn, epoch, merchant_no, seq, batch_no, kind, \
     amount_minor, currency, at_ms, masked_pan, auth_code, rrn, status, orig_seq";
@@ -78,24 +79,9 @@ impl Tx<'_> {
             }
         }
 
-        let mut insert = self.tx.prepare_cached(INSERT_RECORD)?;
+        let mut insert = self.tx.prepare_cached(&format!("INSERT {INTO_RECORDS}"))?;
         for r in &fresh {
-            insert.execute(params![
-                sn,
-                &epoch[..],
-                r.seq,
-                merchant_no,
-                r.batch_no,
-                kind_code(r.kind),
-                r.amount_minor,
-                r.currency,
-                r.at_ms,
-                r.masked_pan.as_str(),
-                r.auth_code,
-                r.rrn,
-                status_code(r.status),
-                r.orig_seq,
-            ])?;
+            insert_record(&mut insert, sn, &epoch, sn, merchant_no, r)?;
         }
         let mut new_last = last_seq + fresh.len() as u64;
         if cursor.is_none() || new_last != last_seq {
@@ -151,33 +137,20 @@ impl Tx<'_> {
     /// without a hole after it, so the next sync neither fetches them again nor collides
     /// with them.
     pub fn import_records(&self, records: &[StoredRecord]) -> Result<u64, StoreError> {
-        let mut insert = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO records (sn, epoch, seq, origin_sn, merchant_no, batch_no, \
-             kind, amount_minor, currency, at_ms, masked_pan, auth_code, rrn, status, \
-             orig_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15)",
-        )?;
+        let mut insert = self
+            .tx
+            .prepare_cached(&format!("INSERT OR IGNORE {INTO_RECORDS}"))?;
         let mut inserted = 0u64;
         let mut touched: Vec<(&str, [u8; 16])> = Vec::new();
         for s in records {
-            let r = &s.record;
-            let n = insert.execute(params![
-                s.sn,
-                &s.epoch[..],
-                r.seq,
-                s.origin_sn,
-                s.merchant_no,
-                r.batch_no,
-                kind_code(r.kind),
-                r.amount_minor,
-                r.currency,
-                r.at_ms,
-                r.masked_pan.as_str(),
-                r.auth_code,
-                r.rrn,
-                status_code(r.status),
-                r.orig_seq,
-            ])?;
+            let n = insert_record(
+                &mut insert,
+                &s.sn,
+                &s.epoch,
+                &s.origin_sn,
+                s.merchant_no.as_deref(),
+                &s.record,
+            )?;
             if n > 0 {
                 inserted += 1;
                 if !touched.contains(&(s.sn.as_str(), s.epoch)) {
@@ -497,6 +470,36 @@ pub(crate) fn epoch_from(bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
 /// (binding a larger one fails), so saturating keeps every comparison's meaning.
 fn int(v: u64) -> Value {
     Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Binds one record to `insert` (a statement over [`INTO_RECORDS`]) and runs it; returns
+/// the rows inserted. Syncing and restoring store a record the same way and differ only in
+/// its origin and in whether a row already there is an error or skipped.
+fn insert_record(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    sn: &str,
+    epoch: &[u8; 16],
+    origin_sn: &str,
+    merchant_no: Option<&str>,
+    r: &Record,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        sn,
+        &epoch[..],
+        r.seq,
+        origin_sn,
+        merchant_no,
+        r.batch_no,
+        kind_code(r.kind),
+        r.amount_minor,
+        r.currency,
+        r.at_ms,
+        r.masked_pan.as_str(),
+        r.auth_code,
+        r.rrn,
+        status_code(r.status),
+        r.orig_seq,
+    ])
 }
 
 /// The protocol's code for a record kind (its CBOR index in message.rs).

@@ -131,15 +131,7 @@ impl BtleTransport {
             ))?,
         }
         .1;
-        let state = adapter
-            .adapter_state()
-            .await
-            .map_err(|e| map_err(e, io("read adapter state")))?;
-        if state == CentralState::PoweredOff {
-            return Err(TransportError::unavailable(
-                super::Unavailability::AdapterPoweredOff,
-            ));
-        }
+        ensure_powered(&adapter).await?;
         Ok(BtleTransport {
             adapter,
             connect_timeout: options.connect_timeout,
@@ -166,6 +158,21 @@ impl BtleTransport {
             .find(|pid| pid.to_string() == id.as_str())
             .ok_or_else(|| TransportError::NotFound { id: id.clone() })
     }
+}
+
+/// Refuses an adapter the merchant switched off, with `AdapterPoweredOff` (opening the
+/// transport, and before each scan: BlueZ would switch it back on by itself).
+async fn ensure_powered(adapter: &Adapter) -> Result<(), TransportError> {
+    let state = adapter
+        .adapter_state()
+        .await
+        .map_err(|e| map_err(e, io("read adapter state")))?;
+    if state == CentralState::PoweredOff {
+        return Err(TransportError::unavailable(
+            super::Unavailability::AdapterPoweredOff,
+        ));
+    }
+    Ok(())
 }
 
 /// Stops the platform scan when the caller drops the stream.
@@ -214,16 +221,7 @@ impl Transport for BtleTransport {
         }
         // BlueZ's scan (bluez-async) switches a powered-off adapter on by itself; the
         // merchant switched it off, so say so instead.
-        let state = self
-            .adapter
-            .adapter_state()
-            .await
-            .map_err(|e| map_err(e, io("read adapter state")))?;
-        if state == CentralState::PoweredOff {
-            return Err(TransportError::unavailable(
-                super::Unavailability::AdapterPoweredOff,
-            ));
-        }
+        ensure_powered(&self.adapter).await?;
         let service = Uuid::from_u128(gatt::SERVICE_UUID);
         // BlueZ can refuse StartDiscovery for a moment after the previous discovery was
         // stopped (its own stop is still winding down inside bluetoothd), so a start that
