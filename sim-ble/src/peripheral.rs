@@ -527,25 +527,9 @@ impl<H: HostAccess> Driver<H> {
         let Some(adv) = adv else {
             return Ok(());
         };
-        let mut advertiser = self.advertiser.take().expect("the advertiser is back");
         let local_name = adv.local_name.clone();
-        let (advertiser, result) = tokio::task::spawn_blocking(move || {
-            let r = advertiser.advertise(&adv, again);
-            (advertiser, r)
-        })
-        .await
-        .map_err(|e| BleError::Advertise {
-            adapter: self.options.adapter.clone(),
-            source: AdvertiseError::Io {
-                what: "advertiser task",
-                source: io::Error::other(e.to_string()),
-            },
-        })?;
-        self.advertiser = Some(advertiser);
-        result.map_err(|source| BleError::Advertise {
-            adapter: self.options.adapter.clone(),
-            source,
-        })?;
+        self.with_advertiser(move |advertiser| advertiser.advertise(&adv, again))
+            .await?;
         if !self.advertising {
             self.advertising = true;
             let _ = self.events.send(BleEvent::Advertising {
@@ -560,20 +544,26 @@ impl<H: HostAccess> Driver<H> {
 
     async fn stop_advertising(&mut self) -> Result<(), BleError> {
         self.advertising = false;
+        self.with_advertiser(Advertiser::stop).await
+    }
+
+    /// Runs `f` on the advertiser on a blocking thread (its calls to the kernel block) and
+    /// puts the advertiser back for the next call. Should the thread die, the advertiser is
+    /// lost with it and the call fails.
+    async fn with_advertiser(
+        &mut self,
+        f: impl FnOnce(&mut Advertiser) -> Result<(), AdvertiseError> + Send + 'static,
+    ) -> Result<(), BleError> {
         let mut advertiser = self.advertiser.take().expect("the advertiser is back");
-        let (advertiser, result) = tokio::task::spawn_blocking(move || {
-            let r = advertiser.stop();
-            (advertiser, r)
+        let ran = run_blocking(move || {
+            let r = f(&mut advertiser);
+            Ok((advertiser, r))
         })
-        .await
-        .map_err(|e| BleError::Advertise {
-            adapter: self.options.adapter.clone(),
-            source: AdvertiseError::Io {
-                what: "advertiser task",
-                source: io::Error::other(e.to_string()),
-            },
-        })?;
-        self.advertiser = Some(advertiser);
+        .await;
+        let result = ran.and_then(|(advertiser, r)| {
+            self.advertiser = Some(advertiser);
+            r
+        });
         result.map_err(|source| BleError::Advertise {
             adapter: self.options.adapter.clone(),
             source,

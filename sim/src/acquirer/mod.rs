@@ -11,6 +11,7 @@
 //! and every random draw comes from the seed, so a run is reproducible.
 
 mod cards;
+mod review;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,25 +20,13 @@ use posmate_acquirer_api::{decode_request, encode_reply, AcquirerError, Acquirer
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+pub use review::Review;
 pub use state::{
     DORMANT_AFTER_MS, MAX_CODE_ATTEMPTS, MAX_CREDIT_CARDS, POLL_INTERVAL_MS,
     RECORDS_RETAINED_YEARS, REOPEN_REVIEW_MS,
 };
 
 use state::{Merchant, State, Terminal};
-
-/// How the acquirer's review of a merchant's activations goes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Review {
-    /// Approved on submission.
-    Instant,
-    /// Pending until the application's status has been asked `n` times (approved then).
-    AfterPolls(u32),
-    /// Pending until this many milliseconds of the acquirer's clock have passed.
-    After(u64),
-    /// Pending on submission, rejected with this reason at the first status poll.
-    Reject { reason_code: String, reason: String },
-}
 
 /// A merchant the acquirer has signed up (outside the app, as in reality).
 #[derive(Debug, Clone, PartialEq, Eq)]
