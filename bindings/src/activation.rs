@@ -9,6 +9,10 @@ use zeroize::Zeroizing;
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
 use crate::handles::FlowControl;
+use crate::mirror::ffi_mirror;
+
+posmate_core::replay_activation_outcome!(ffi_mirror, core_flows);
+posmate_core::replay_key_slot_proof!(ffi_mirror, core_flows);
 
 #[uniffi::export]
 impl PosmateCompanion {
@@ -77,71 +81,6 @@ impl From<ActivationInput> for core_flows::ActivationInput {
             merchant_no: a.merchant_no,
             activation_code: Zeroizing::new(a.activation_code),
             merchant: a.merchant.into(),
-        }
-    }
-}
-
-/// A key the terminal installed, as it proved it.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct KeySlotProof {
-    pub slot: u8,
-    pub kind: String,
-    /// Key check value (hex).
-    pub kcv: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum ActivationOutcome {
-    Activated {
-        flow_id: String,
-        sn: String,
-        terminal_no: String,
-        merchant_no: String,
-        test_txn_ref: String,
-        key_slots: Vec<KeySlotProof>,
-    },
-    /// The acquirer is reviewing: poll `activation_status` after `retry_after_ms`.
-    Pending {
-        flow_id: String,
-        application_id: String,
-        retry_after_ms: u64,
-    },
-}
-
-impl From<core_flows::ActivationOutcome> for ActivationOutcome {
-    fn from(o: core_flows::ActivationOutcome) -> Self {
-        match o {
-            core_flows::ActivationOutcome::Activated {
-                flow_id,
-                sn,
-                terminal_no,
-                merchant_no,
-                test_txn_ref,
-                key_slots,
-            } => ActivationOutcome::Activated {
-                flow_id,
-                sn,
-                terminal_no,
-                merchant_no,
-                test_txn_ref,
-                key_slots: key_slots
-                    .into_iter()
-                    .map(|k| KeySlotProof {
-                        slot: k.slot,
-                        kind: k.kind,
-                        kcv: k.kcv,
-                    })
-                    .collect(),
-            },
-            core_flows::ActivationOutcome::Pending {
-                flow_id,
-                application_id,
-                retry_after_ms,
-            } => ActivationOutcome::Pending {
-                flow_id,
-                application_id,
-                retry_after_ms,
-            },
         }
     }
 }

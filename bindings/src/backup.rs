@@ -3,13 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use posmate_core::backup::{Passphrase, RestoreSummary as CoreRestore};
+use posmate_core::backup::{self as core_backup, Passphrase};
 use posmate_core::companion::{self as comp, Companion};
 use posmate_core::error::Error as CoreError;
 
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
+use crate::mirror::ffi_mirror;
 use crate::runtime::run;
+
+posmate_core::replay_backup_info!(ffi_mirror, comp);
+posmate_core::replay_restore_summary!(ffi_mirror, core_backup);
 
 #[uniffi::export]
 impl PosmateCompanion {
@@ -82,59 +86,6 @@ impl PosmateCompanion {
             Ok(op(&c, &PathBuf::from(path), &Passphrase::new(passphrase))?.into())
         })
         .await
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct BackupInfo {
-    pub path: String,
-    pub sha256: String,
-    pub size: u64,
-    pub records: u64,
-    pub terminals: u64,
-    pub cards: u64,
-    pub audit_entries: u64,
-    pub created_at_ms: u64,
-}
-
-impl From<comp::BackupInfo> for BackupInfo {
-    fn from(b: comp::BackupInfo) -> Self {
-        BackupInfo {
-            path: b.path,
-            sha256: b.sha256,
-            size: b.size,
-            records: b.records,
-            terminals: b.terminals,
-            cards: b.cards,
-            audit_entries: b.audit_entries,
-            created_at_ms: b.created_at_ms,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct RestoreSummary {
-    pub terminals: u64,
-    pub cursors: u64,
-    pub records_inserted: u64,
-    /// Records this phone already had.
-    pub records_present: u64,
-    pub cards: u64,
-    pub settlements: u64,
-    pub audit_entries: u64,
-}
-
-impl From<CoreRestore> for RestoreSummary {
-    fn from(r: CoreRestore) -> Self {
-        RestoreSummary {
-            terminals: r.terminals,
-            cursors: r.cursors,
-            records_inserted: r.records_inserted,
-            records_present: r.records_present,
-            cards: r.cards,
-            settlements: r.settlements,
-            audit_entries: r.audit_entries,
-        }
     }
 }
 

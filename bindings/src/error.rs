@@ -3,50 +3,14 @@
 //! and whether the internet is involved. Every one of those is the core's answer; apps
 //! branch on `kind` (or `code` for one case), never on the text.
 
-use posmate_core::error::{Error as CoreError, ErrorKind as CoreKind};
+use posmate_core::error::{self as core_error, Error as CoreError};
 use posmate_core::session::SessionError;
 use posmate_core::transport::TransportError;
 use posmate_sim_world::link::SimLinkError;
 
-/// What kind of failure an error is: the core's `ErrorKind`, one value each, so an app
-/// picks its screen (and the CLI its exit status) from the same category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum ErrorKind {
-    /// Not covered below: a bug, or an answer nobody expected.
-    Internal,
-    /// The input given (card details, a passphrase, an argument) is not acceptable.
-    InvalidInput,
-    /// The terminal, flow, card or record asked for does not exist.
-    NotFound,
-    /// The terminal or a precondition refused: wrong code, locked, not paired, wrong state.
-    Refused,
-    /// Bluetooth (or the sim link) is unavailable, or the link to the terminal failed.
-    Unavailable,
-    /// The keystore or the local data failed.
-    Storage,
-    /// The acquirer refused or could not be reached.
-    Acquirer,
-    /// The user cancelled.
-    Cancelled,
-    /// A security check failed: a possible impostor, a tampered link, a bad receipt.
-    Security,
-}
+use crate::mirror::ffi_mirror;
 
-impl From<CoreKind> for ErrorKind {
-    fn from(k: CoreKind) -> Self {
-        match k {
-            CoreKind::Internal => ErrorKind::Internal,
-            CoreKind::InvalidInput => ErrorKind::InvalidInput,
-            CoreKind::NotFound => ErrorKind::NotFound,
-            CoreKind::Refused => ErrorKind::Refused,
-            CoreKind::Unavailable => ErrorKind::Unavailable,
-            CoreKind::Storage => ErrorKind::Storage,
-            CoreKind::Acquirer => ErrorKind::Acquirer,
-            CoreKind::Cancelled => ErrorKind::Cancelled,
-            CoreKind::Security => ErrorKind::Security,
-        }
-    }
-}
+posmate_core::replay_error_kind!(ffi_mirror, core_error);
 
 /// Why a posmate call failed.
 ///
@@ -188,7 +152,7 @@ mod tests {
     #[test]
     fn every_core_kind_has_its_own_ffi_kind() {
         let mut seen: Vec<ErrorKind> = Vec::new();
-        for kind in CoreKind::ALL {
+        for kind in core_error::ErrorKind::ALL {
             let ffi = ErrorKind::from(kind);
             assert!(!seen.contains(&ffi), "{kind} maps to {ffi:?}, already used");
             seen.push(ffi);

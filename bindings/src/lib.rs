@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod flows;
 pub mod handles;
+mod mirror;
 mod platform;
 pub mod records;
 mod runtime;

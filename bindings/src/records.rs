@@ -12,6 +12,9 @@ use posmate_proto::message::{RecordKind as CoreKind, RecordStatus as CoreStatus}
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
 use crate::handles::FlowControl;
+use crate::mirror::ffi_mirror;
+
+posmate_core::replay_sync_outcome!(ffi_mirror, core_flows);
 
 #[uniffi::export]
 impl PosmateCompanion {
@@ -45,33 +48,6 @@ impl PosmateCompanion {
             c.export_csv(std::io::BufWriter::new(file), &query.into())
         })
         .await
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct SyncOutcome {
-    pub sn: String,
-    /// Records new to this phone.
-    pub inserted: u64,
-    /// Records it already had.
-    pub skipped: u64,
-    pub last_seq: u64,
-    pub head: u64,
-    pub pages: u64,
-    pub record_bytes: u64,
-}
-
-impl From<core_flows::SyncOutcome> for SyncOutcome {
-    fn from(s: core_flows::SyncOutcome) -> Self {
-        SyncOutcome {
-            sn: s.sn,
-            inserted: s.inserted,
-            skipped: s.skipped,
-            last_seq: s.last_seq,
-            head: s.head,
-            pages: s.pages,
-            record_bytes: s.record_bytes,
-        }
     }
 }
 

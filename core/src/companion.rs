@@ -65,17 +65,19 @@ impl CompanionConfig {
     }
 }
 
-/// A backup as the merchant sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BackupInfo {
-    pub path: String,
-    pub sha256: String,
-    pub size: u64,
-    pub records: u64,
-    pub terminals: u64,
-    pub cards: u64,
-    pub audit_entries: u64,
-    pub created_at_ms: u64,
+crate::mirrored! {
+    (replay_backup_info, derive(Debug, Clone, PartialEq, Eq, Serialize))
+    /// A backup as the merchant sees it.
+    pub struct BackupInfo {
+        pub path: String,
+        pub sha256: String,
+        pub size: u64,
+        pub records: u64,
+        pub terminals: u64,
+        pub cards: u64,
+        pub audit_entries: u64,
+        pub created_at_ms: u64,
+    }
 }
 
 impl BackupInfo {

@@ -8,6 +8,7 @@ pub mod companion;
 pub mod error;
 pub mod flows;
 pub mod keystore;
+mod mirror;
 pub mod session;
 pub mod store;
 mod terminal_link;

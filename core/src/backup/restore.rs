@@ -26,22 +26,24 @@ use crate::store::{
 /// Audit entries read per query while collecting.
 const AUDIT_PAGE: u32 = 1000;
 
-/// What a restore changed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RestoreSummary {
-    /// Terminal rows added, or replaced by the archive's newer row.
-    pub terminals: u64,
-    /// Terminals whose journal sync position was set from the archive.
-    pub cursors: u64,
-    pub records_inserted: u64,
-    /// Records the phone already had.
-    pub records_present: u64,
-    pub cards: u64,
-    pub settlements: u64,
-    /// The archive's audit entries. They stay in the archive as evidence (the phone's own
-    /// chain cannot absorb another chain); the restore's audit entry names their count and
-    /// the hash of the last one.
-    pub audit_entries: u64,
+crate::mirrored! {
+    (replay_restore_summary, derive(Clone, Debug, Default, PartialEq, Eq))
+    /// What a restore changed.
+    pub struct RestoreSummary {
+        /// Terminal rows added, or replaced by the archive's newer row.
+        pub terminals: u64,
+        /// Terminals whose journal sync position was set from the archive.
+        pub cursors: u64,
+        pub records_inserted: u64,
+        /// Records the phone already had.
+        pub records_present: u64,
+        pub cards: u64,
+        pub settlements: u64,
+        /// The archive's audit entries. They stay in the archive as evidence (the phone's own
+        /// chain cannot absorb another chain); the restore's audit entry names their count and
+        /// the hash of the last one.
+        pub audit_entries: u64,
+    }
 }
 
 /// Reads what `scope` covers from `store`, in one read transaction (a consistent snapshot).

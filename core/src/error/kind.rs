@@ -13,28 +13,30 @@ use crate::transport::TransportError;
 
 use super::Error;
 
-/// The category of a failure. Stable: the CLI's exit codes (`docs/cli.md`) and the bindings'
-/// `ErrorKind` are this enum, one value each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// Not covered below: a bug, or an answer nobody expected.
-    Internal,
-    /// The input given (arguments, card details, a passphrase) is not acceptable.
-    InvalidInput,
-    /// The terminal, flow, card or record asked for does not exist.
-    NotFound,
-    /// The terminal or a precondition refused: wrong code, locked, not paired, wrong state.
-    Refused,
-    /// Bluetooth (or the sim link) is unavailable, or the link to the terminal failed.
-    Unavailable,
-    /// The keystore or the local data failed.
-    Storage,
-    /// The acquirer refused or could not be reached.
-    Acquirer,
-    /// The user cancelled.
-    Cancelled,
-    /// A security check failed: a possible impostor, a tampered link, a bad receipt.
-    Security,
+crate::mirrored! {
+    (replay_error_kind, derive(Debug, Clone, Copy, PartialEq, Eq, Hash))
+    /// The category of a failure. Stable: the CLI's exit codes (`docs/cli.md`) and the bindings'
+    /// `ErrorKind` are this enum, one value each.
+    pub enum ErrorKind {
+        /// Not covered below: a bug, or an answer nobody expected.
+        Internal,
+        /// The input given (arguments, card details, a passphrase) is not acceptable.
+        InvalidInput,
+        /// The terminal, flow, card or record asked for does not exist.
+        NotFound,
+        /// The terminal or a precondition refused: wrong code, locked, not paired, wrong state.
+        Refused,
+        /// Bluetooth (or the sim link) is unavailable, or the link to the terminal failed.
+        Unavailable,
+        /// The keystore or the local data failed.
+        Storage,
+        /// The acquirer refused or could not be reached.
+        Acquirer,
+        /// The user cancelled.
+        Cancelled,
+        /// A security check failed: a possible impostor, a tampered link, a bad receipt.
+        Security,
+    }
 }
 
 impl ErrorKind {

@@ -43,32 +43,40 @@ impl std::fmt::Debug for ActivationInput {
     }
 }
 
-/// How an activation attempt ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-pub enum ActivationOutcome {
-    Activated {
-        flow_id: String,
-        sn: String,
-        terminal_no: String,
-        merchant_no: String,
-        test_txn_ref: String,
-        key_slots: Vec<KeySlotProof>,
-    },
-    /// The acquirer is still reviewing; poll again after `retry_after_ms`.
-    Pending {
-        flow_id: String,
-        application_id: String,
-        retry_after_ms: u64,
-    },
+crate::mirrored! {
+    (
+        replay_activation_outcome,
+        derive(Debug, Clone, PartialEq, Serialize),
+        serde(tag = "result", rename_all = "kebab-case"),
+    )
+    /// How an activation attempt ended.
+    pub enum ActivationOutcome {
+        Activated {
+            flow_id: String,
+            sn: String,
+            terminal_no: String,
+            merchant_no: String,
+            test_txn_ref: String,
+            key_slots: Vec<KeySlotProof>,
+        },
+        /// The acquirer is still reviewing; poll again after `retry_after_ms`.
+        Pending {
+            flow_id: String,
+            application_id: String,
+            retry_after_ms: u64,
+        },
+    }
 }
 
-/// One installed key slot, as the terminal proved it (slot, kind, key check value).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeySlotProof {
-    pub slot: u8,
-    pub kind: String,
-    pub kcv: String,
+crate::mirrored! {
+    (replay_key_slot_proof, derive(Debug, Clone, PartialEq, Serialize))
+    /// One installed key slot, as the terminal proved it (slot, kind, key check value).
+    pub struct KeySlotProof {
+        pub slot: u8,
+        pub kind: String,
+        /// Key check value (hex).
+        pub kcv: String,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,21 +48,23 @@ pub struct DecommissionInput {
     pub backup: BackupSpec,
 }
 
-/// The evidence a finished decommission leaves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DecommissionOutcome {
-    pub flow_id: String,
-    pub sn: String,
-    pub reason: String,
-    pub backup_path: String,
-    pub backup_sha256: String,
-    pub backup_records: u64,
-    pub deregistration_ref: String,
-    pub deregistered_at_ms: u64,
-    pub receipt_nonce: String,
-    pub wiped_at_ms: u64,
-    pub journal_head: u64,
-    pub receipt_signature: String,
+crate::mirrored! {
+    (replay_decommission_outcome, derive(Debug, Clone, PartialEq, Eq, Serialize))
+    /// The evidence a finished decommission leaves.
+    pub struct DecommissionOutcome {
+        pub flow_id: String,
+        pub sn: String,
+        pub reason: String,
+        pub backup_path: String,
+        pub backup_sha256: String,
+        pub backup_records: u64,
+        pub deregistration_ref: String,
+        pub deregistered_at_ms: u64,
+        pub receipt_nonce: String,
+        pub wiped_at_ms: u64,
+        pub journal_head: u64,
+        pub receipt_signature: String,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,19 +11,21 @@ use crate::error::{Error, Result};
 /// Warn this long before the terminal goes dormant (14 days).
 pub const DORMANCY_WARNING_MS: u64 = 14 * 24 * 3600 * 1000;
 
-/// What the acquirer says about a terminal's trading activity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DormancyReport {
-    pub sn: String,
-    /// The acquirer's view: "active", "dormant", "deregistered", "pending", "unknown".
-    pub state: String,
-    pub last_trade_at_ms: Option<u64>,
-    pub dormant_at_ms: Option<u64>,
-    /// Whole days until dormancy (0 when dormant).
-    pub days_left: Option<u64>,
-    /// Whether the merchant should act now.
-    pub warning: bool,
-    pub message: String,
+crate::mirrored! {
+    (replay_dormancy_report, derive(Debug, Clone, PartialEq, Eq, Serialize))
+    /// What the acquirer says about a terminal's trading activity.
+    pub struct DormancyReport {
+        pub sn: String,
+        /// The acquirer's view: "active", "dormant", "deregistered", "pending", "unknown".
+        pub state: String,
+        pub last_trade_at_ms: Option<u64>,
+        pub dormant_at_ms: Option<u64>,
+        /// Whole days until dormancy (0 when dormant).
+        pub days_left: Option<u64>,
+        /// Whether the merchant should act now.
+        pub warning: bool,
+        pub message: String,
+    }
 }
 
 fn merchant_of(ctx: &Ctx<'_>, sn: &str) -> Result<String> {

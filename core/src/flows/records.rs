@@ -36,19 +36,21 @@ pub const PIPELINE: usize = 4;
 /// Pages after the first ask for 1/PAGE_SLACK fewer records than the last page held.
 const PAGE_SLACK: u16 = 32;
 
-/// What a sync did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncOutcome {
-    pub sn: String,
-    pub inserted: u64,
-    pub skipped: u64,
-    /// The last record now held.
-    pub last_seq: u64,
-    /// The terminal's head when the sync started.
-    pub head: u64,
-    pub pages: u64,
-    /// Journal payload bytes received (CBOR records).
-    pub record_bytes: u64,
+crate::mirrored! {
+    (replay_sync_outcome, derive(Debug, Clone, PartialEq, Eq, Serialize))
+    /// What a sync did.
+    pub struct SyncOutcome {
+        pub sn: String,
+        pub inserted: u64,
+        pub skipped: u64,
+        /// The last record now held.
+        pub last_seq: u64,
+        /// The terminal's head when the sync started.
+        pub head: u64,
+        pub pages: u64,
+        /// Journal payload bytes received (CBOR records).
+        pub record_bytes: u64,
+    }
 }
 
 /// The journal being read: its epoch, its head when the sync started, and how far to read.

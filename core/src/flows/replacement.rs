@@ -29,23 +29,31 @@ pub struct ReplacementInput {
     pub passphrase: Passphrase,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-pub enum ReplacementOutcome {
-    Replaced {
-        flow_id: String,
-        old_sn: String,
-        new_sn: String,
-        records_moved: u64,
-        settlement_card: Option<String>,
-        decommission: Box<DecommissionOutcome>,
-    },
-    /// The new terminal's activation is under review; resume later.
-    Pending {
-        flow_id: String,
-        application_id: String,
-        retry_after_ms: u64,
-    },
+crate::mirrored! {
+    (
+        replay_replacement_outcome,
+        derive(Debug, Clone, PartialEq, Serialize),
+        serde(tag = "result", rename_all = "kebab-case"),
+        // Returned once, by value: boxing the large variant would buy nothing.
+        allow(clippy::large_enum_variant),
+    )
+    /// How a replacement ended.
+    pub enum ReplacementOutcome {
+        Replaced {
+            flow_id: String,
+            old_sn: String,
+            new_sn: String,
+            records_moved: u64,
+            settlement_card: Option<String>,
+            decommission: DecommissionOutcome,
+        },
+        /// The new terminal's activation is under review; resume later.
+        Pending {
+            flow_id: String,
+            application_id: String,
+            retry_after_ms: u64,
+        },
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,7 +266,7 @@ async fn steps(
                     new_sn,
                     records_moved: moved,
                     settlement_card: card,
-                    decommission: Box::new(d),
+                    decommission: d,
                 });
             }
             other => return Err(unknown_step("replacement", other)),
