@@ -11,8 +11,8 @@ use crate::error::PosmateError;
 use crate::handles::FlowControl;
 use crate::mirror::ffi_mirror;
 
-posmate_core::replay_activation_outcome!(ffi_mirror, core_flows);
-posmate_core::replay_key_slot_proof!(ffi_mirror, core_flows);
+posmate_core::replay_activation_outcome!(ffi_mirror, core_flows, ActivationOutcome);
+posmate_core::replay_key_slot_proof!(ffi_mirror, core_flows, KeySlotProof);
 
 #[uniffi::export]
 impl PosmateCompanion {

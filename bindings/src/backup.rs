@@ -12,8 +12,8 @@ use crate::error::PosmateError;
 use crate::mirror::ffi_mirror;
 use crate::runtime::run;
 
-posmate_core::replay_backup_info!(ffi_mirror, comp);
-posmate_core::replay_restore_summary!(ffi_mirror, core_backup);
+posmate_core::replay_backup_info!(ffi_mirror, comp, BackupInfo);
+posmate_core::replay_restore_summary!(ffi_mirror, core_backup, RestoreSummary);
 
 #[uniffi::export]
 impl PosmateCompanion {

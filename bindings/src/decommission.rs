@@ -13,9 +13,9 @@ use crate::error::PosmateError;
 use crate::handles::FlowControl;
 use crate::mirror::ffi_mirror;
 
-posmate_core::replay_decommission_outcome!(ffi_mirror, core_flows);
-posmate_core::replay_replacement_outcome!(ffi_mirror, core_flows);
-posmate_core::replay_dormancy_report!(ffi_mirror, core_flows);
+posmate_core::replay_decommission_outcome!(ffi_mirror, core_flows, DecommissionOutcome);
+posmate_core::replay_replacement_outcome!(ffi_mirror, core_flows, ReplacementOutcome);
+posmate_core::replay_dormancy_report!(ffi_mirror, core_flows, DormancyReport);
 
 #[uniffi::export]
 impl PosmateCompanion {

@@ -10,7 +10,7 @@ use posmate_sim_world::link::SimLinkError;
 
 use crate::mirror::ffi_mirror;
 
-posmate_core::replay_error_kind!(ffi_mirror, core_error);
+posmate_core::replay_error_kind!(ffi_mirror, core_error, ErrorKind);
 
 /// Why a posmate call failed.
 ///

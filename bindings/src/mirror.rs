@@ -23,6 +23,13 @@ macro_rules! same_on_both_sides {
 }
 same_on_both_sides!(String, bool, u8, u16, u32, u64, i16, i64);
 
+/// A public key or digest: hex, as the core's JSON and the docs spell them.
+impl FromCore<[u8; 32]> for String {
+    fn from_core(value: [u8; 32]) -> Self {
+        value.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 impl<A, B: FromCore<A>> FromCore<Vec<A>> for Vec<B> {
     fn from_core(value: Vec<A>) -> Self {
         value.into_iter().map(B::from_core).collect()
@@ -36,40 +43,41 @@ impl<A, B: FromCore<A>> FromCore<Option<A>> for Option<B> {
 }
 
 /// The callback of the core's replay macros: declares the UniFFI mirror of the replayed
-/// type and its conversion from the core's type (reached as `$core::$name`).
+/// type, named `$mirror`, and its conversion from the core's type (reached as
+/// `$core::$name`).
 ///
 /// ```text
 /// use posmate_core::flows as core_flows;
-/// posmate_core::replay_sync_outcome!(ffi_mirror, core_flows);
+/// posmate_core::replay_sync_outcome!(ffi_mirror, core_flows, SyncOutcome);
 /// ```
 macro_rules! ffi_mirror {
     (
-        $core:ident;
+        $core:ident, $mirror:ident;
         $(#[doc = $doc:literal])*
         struct $name:ident { $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty ),* }
     ) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-        pub struct $name {
+        pub struct $mirror {
             $( $(#[doc = $fdoc])* pub $field: $ty, )*
         }
 
-        impl From<$core::$name> for $name {
+        impl From<$core::$name> for $mirror {
             fn from(value: $core::$name) -> Self {
-                $name {
+                $mirror {
                     $( $field: $crate::mirror::FromCore::from_core(value.$field), )*
                 }
             }
         }
 
-        impl $crate::mirror::FromCore<$core::$name> for $name {
+        impl $crate::mirror::FromCore<$core::$name> for $mirror {
             fn from_core(value: $core::$name) -> Self {
                 value.into()
             }
         }
     };
     (
-        $core:ident;
+        $core:ident, $mirror:ident;
         $(#[doc = $doc:literal])*
         enum $name:ident {
             $(
@@ -82,15 +90,15 @@ macro_rules! ffi_mirror {
         #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
         // Handed across the FFI once, by value: boxing a large variant would buy nothing.
         #[allow(clippy::large_enum_variant)]
-        pub enum $name {
+        pub enum $mirror {
             $( $(#[doc = $vdoc])* $variant $({ $( $(#[doc = $fdoc])* $field: $ty, )* })?, )*
         }
 
-        impl From<$core::$name> for $name {
+        impl From<$core::$name> for $mirror {
             fn from(value: $core::$name) -> Self {
                 match value {
                     $(
-                        $core::$name::$variant $({ $($field),* })? => $name::$variant $({
+                        $core::$name::$variant $({ $($field),* })? => $mirror::$variant $({
                             $( $field: $crate::mirror::FromCore::from_core($field), )*
                         })?,
                     )*
@@ -98,7 +106,7 @@ macro_rules! ffi_mirror {
             }
         }
 
-        impl $crate::mirror::FromCore<$core::$name> for $name {
+        impl $crate::mirror::FromCore<$core::$name> for $mirror {
             fn from_core(value: $core::$name) -> Self {
                 value.into()
             }

@@ -14,7 +14,7 @@ use crate::error::PosmateError;
 use crate::handles::FlowControl;
 use crate::mirror::ffi_mirror;
 
-posmate_core::replay_sync_outcome!(ffi_mirror, core_flows);
+posmate_core::replay_sync_outcome!(ffi_mirror, core_flows, SyncOutcome);
 
 #[uniffi::export]
 impl PosmateCompanion {

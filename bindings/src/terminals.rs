@@ -14,6 +14,7 @@ use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
 use crate::events::ConnectionState;
 use crate::handles::{CodeEntry, ForeignCodeEntry, TaskHandle};
+use crate::mirror::{ffi_mirror, FromCore};
 use crate::runtime::runtime;
 
 #[uniffi::export]
@@ -210,6 +211,12 @@ pub enum TerminalState {
     Decommissioned,
 }
 
+impl FromCore<st::TerminalState> for TerminalState {
+    fn from_core(s: st::TerminalState) -> Self {
+        s.into()
+    }
+}
+
 impl From<st::TerminalState> for TerminalState {
     fn from(s: st::TerminalState) -> Self {
         match s {
@@ -223,39 +230,10 @@ impl From<st::TerminalState> for TerminalState {
     }
 }
 
-/// A terminal this phone knows.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Terminal {
-    pub sn: String,
-    /// Where it was last reached.
-    pub peripheral_id: Option<String>,
-    pub model: String,
-    pub firmware: String,
-    pub state: TerminalState,
-    pub merchant_no: Option<String>,
-    pub terminal_no: Option<String>,
-    pub activated_at_ms: Option<u64>,
-    /// The terminal that replaced this one.
-    pub replaced_by: Option<String>,
-    pub updated_at_ms: u64,
-}
+/// A terminal's factory public key, in hex (what `posmate info` prints).
+pub type DeviceKey = String;
 
-impl From<st::TerminalRow> for Terminal {
-    fn from(r: st::TerminalRow) -> Self {
-        Terminal {
-            sn: r.sn,
-            peripheral_id: r.peripheral_id,
-            model: r.model,
-            firmware: r.firmware,
-            state: r.state.into(),
-            merchant_no: r.merchant_no,
-            terminal_no: r.terminal_no,
-            activated_at_ms: r.activated_at_ms,
-            replaced_by: r.replaced_by,
-            updated_at_ms: r.updated_at_ms,
-        }
-    }
-}
+posmate_core::replay_terminal_row!(ffi_mirror, st, Terminal);
 
 /// The terminal's own report, over the secure session.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

@@ -4,8 +4,8 @@
 //! live in `bindings/`, never here), and copies written by hand drift: a field added to the
 //! core's outcome silently never reaches the apps. A type declared with [`mirrored!`] also
 //! gets a `macro_rules!` replay macro that hands its doc comments, field names and field
-//! types (and the name of a module alias through which the caller reaches the core's type)
-//! to a callback macro, so the bindings build their record, and its conversion, from
+//! types to a callback macro (with the module alias through which the caller reaches the
+//! core's type and the name the caller wants for its copy), so the bindings build their record, and its conversion, from
 //! the very list written here.
 
 /// Declares a struct (named fields) or an enum (unit or struct variants) and a replay macro
@@ -22,10 +22,10 @@
 ///     }
 /// }
 /// // elsewhere, with `use posmate_core::flows;`:
-/// posmate_core::replay_sync_outcome!(callback, flows);
+/// posmate_core::replay_sync_outcome!(callback, flows, SyncOutcome);
 /// // expands to:
 /// callback! {
-///     flows;
+///     flows, SyncOutcome;
 ///     /// What a sync did.
 ///     struct SyncOutcome { sn: String, /// Records new to this phone.
 ///                          inserted: u64 }
@@ -33,36 +33,44 @@
 /// ```
 ///
 /// The parenthesised head names the replay macro and lists the attributes that are the
-/// core's alone (derives, serde); only doc comments are replayed, so the mirror documents
+/// core's alone (derives, serde); a struct's fields may carry `#[serde(…)]` too. Only doc
+/// comments are replayed, so the mirror documents
 /// the same thing in Kotlin and Swift. Field and variant types are replayed as written:
 /// the mirror resolves them in its own scope, where a nested mirrored type (say
 /// `KeySlotProof`) names its own mirror.
 #[macro_export]
 macro_rules! mirrored {
+    // The replay macro: hands `$item` (docs, names and types only) to a callback.
+    (@replay $replay:ident, $name:ident, { $($item:tt)* }) => {
+        #[doc = concat!("Replays [`", stringify!($name), "`]'s definition into a callback macro.")]
+        #[macro_export]
+        macro_rules! $replay {
+            ($then:ident, $module:ident, $mirror:ident) => {
+                $then! { $module, $mirror; $($item)* }
+            };
+        }
+    };
     (
         ($replay:ident $(, $attr:meta)* $(,)?)
         $(#[doc = $doc:literal])*
         pub struct $name:ident {
-            $( $(#[doc = $fdoc:literal])* pub $field:ident : $ty:ty ),* $(,)?
+            $(
+                $(#[doc = $fdoc:literal])*
+                $(#[serde($($fserde:tt)*)])*
+                pub $field:ident : $ty:ty
+            ),* $(,)?
         }
     ) => {
         $(#[$attr])*
         $(#[doc = $doc])*
         pub struct $name {
-            $( $(#[doc = $fdoc])* pub $field: $ty, )*
+            $( $(#[doc = $fdoc])* $(#[serde($($fserde)*)])* pub $field: $ty, )*
         }
 
-        #[doc = concat!("Replays [`", stringify!($name), "`]'s definition into a callback macro.")]
-        #[macro_export]
-        macro_rules! $replay {
-            ($then:ident, $module:ident) => {
-                $then! {
-                    $module;
-                    $(#[doc = $doc])*
-                    struct $name { $( $(#[doc = $fdoc])* $field: $ty ),* }
-                }
-            };
-        }
+        $crate::mirrored!(@replay $replay, $name, {
+            $(#[doc = $doc])*
+            struct $name { $( $(#[doc = $fdoc])* $field: $ty ),* }
+        });
     };
     (
         ($replay:ident $(, $attr:meta)* $(,)?)
@@ -80,18 +88,11 @@ macro_rules! mirrored {
             $( $(#[doc = $vdoc])* $variant $({ $( $(#[doc = $fdoc])* $field: $ty, )* })?, )*
         }
 
-        #[doc = concat!("Replays [`", stringify!($name), "`]'s definition into a callback macro.")]
-        #[macro_export]
-        macro_rules! $replay {
-            ($then:ident, $module:ident) => {
-                $then! {
-                    $module;
-                    $(#[doc = $doc])*
-                    enum $name {
-                        $( $(#[doc = $vdoc])* $variant $({ $( $(#[doc = $fdoc])* $field: $ty ),* })? ),*
-                    }
-                }
-            };
-        }
+        $crate::mirrored!(@replay $replay, $name, {
+            $(#[doc = $doc])*
+            enum $name {
+                $( $(#[doc = $vdoc])* $variant $({ $( $(#[doc = $fdoc])* $field: $ty ),* })? ),*
+            }
+        });
     };
 }

@@ -188,6 +188,8 @@ async def lifecycle(root):
     terminal = await phone.pair(strongest.peripheral_id, entry)
     check("pairing with the code from the sim screen", terminal.sn == sn and terminal.state == TerminalState.PAIRED, f"{terminal}")
     check("the code was asked for once, for that terminal", entry.asked == [sn], f"{entry.asked}")
+    check("the paired terminal carries its factory public key, in hex",
+          len(terminal.device_key) == 64 and int(terminal.device_key, 16) != 0, f"{terminal.device_key}")
     kinds = await states.kinds_when(lambda k: "CONNECTED" in k)
     check("connection states: connecting then connected",
           "CONNECTING" in kinds and "CONNECTED" in kinds and kinds.index("CONNECTING") < kinds.index("CONNECTED"), f"{kinds}")

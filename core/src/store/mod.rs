@@ -44,8 +44,8 @@ use rusqlite::{Connection, TransactionBehavior};
 pub use error::StoreError;
 pub use model::{
     AppendOutcome, AuditCheck, AuditDraft, AuditEntry, BackupRow, CardPurposeKind, CardRow,
-    FlowRow, FlowStatus, HistoryCursor, HistoryPage, HistoryQuery, SettlementRow, StoredRecord,
-    SyncCursor, TerminalRow, TerminalState, UnknownName,
+    DeviceKey, FlowRow, FlowStatus, HistoryCursor, HistoryPage, HistoryQuery, SettlementRow,
+    StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
 };
 
 use crate::keystore::SecretStore;

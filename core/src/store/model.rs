@@ -80,24 +80,30 @@ text_enum! {
     }
 }
 
-/// A terminal this phone knows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TerminalRow {
-    pub sn: String,
-    /// The BLE peripheral it was last reached at.
-    pub peripheral_id: Option<String>,
-    pub model: String,
-    pub firmware: String,
-    /// The factory Ed25519 public key (verifies wipe receipts); public, not a secret.
-    #[serde(with = "hex_array")]
-    pub device_key: [u8; 32],
-    pub state: TerminalState,
-    pub merchant_no: Option<String>,
-    pub terminal_no: Option<String>,
-    pub activated_at_ms: Option<u64>,
-    /// The terminal that replaced this one (its records were moved there).
-    pub replaced_by: Option<String>,
-    pub updated_at_ms: u64,
+/// A terminal's factory Ed25519 public key. Named so that the bindings' mirror of
+/// [`TerminalRow`] can carry it in its own spelling (hex).
+pub type DeviceKey = [u8; 32];
+
+crate::mirrored! {
+    (replay_terminal_row, derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize))
+    /// A terminal this phone knows.
+    pub struct TerminalRow {
+        pub sn: String,
+        /// The BLE peripheral it was last reached at.
+        pub peripheral_id: Option<String>,
+        pub model: String,
+        pub firmware: String,
+        /// The factory Ed25519 public key (verifies wipe receipts); public, not a secret.
+        #[serde(with = "hex_array")]
+        pub device_key: DeviceKey,
+        pub state: TerminalState,
+        pub merchant_no: Option<String>,
+        pub terminal_no: Option<String>,
+        pub activated_at_ms: Option<u64>,
+        /// The terminal that replaced this one (its records were moved there).
+        pub replaced_by: Option<String>,
+        pub updated_at_ms: u64,
+    }
 }
 
 /// How far a terminal's journal has been synced.
