@@ -7,7 +7,7 @@ use std::sync::Arc;
 use posmate_core::error::Error as CoreError;
 use posmate_core::flows as core_flows;
 use posmate_core::store as st;
-use posmate_proto::message::{RecordKind as CoreKind, RecordStatus as CoreStatus};
+use posmate_proto::message::{RecordKind, RecordStatus};
 
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
@@ -51,7 +51,8 @@ impl PosmateCompanion {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// What a transaction is: the protocol's own type, exposed as is.
+#[uniffi::remote(Enum)]
 pub enum RecordKind {
     Sale,
     Refund,
@@ -61,47 +62,12 @@ pub enum RecordKind {
     Void,
 }
 
-impl From<CoreKind> for RecordKind {
-    fn from(k: CoreKind) -> Self {
-        match k {
-            CoreKind::Sale => RecordKind::Sale,
-            CoreKind::Refund => RecordKind::Refund,
-            CoreKind::PreAuth => RecordKind::PreAuth,
-            CoreKind::PreAuthCompletion => RecordKind::PreAuthCompletion,
-            CoreKind::BalanceInquiry => RecordKind::BalanceInquiry,
-            CoreKind::Void => RecordKind::Void,
-        }
-    }
-}
-
-impl From<RecordKind> for CoreKind {
-    fn from(k: RecordKind) -> Self {
-        match k {
-            RecordKind::Sale => CoreKind::Sale,
-            RecordKind::Refund => CoreKind::Refund,
-            RecordKind::PreAuth => CoreKind::PreAuth,
-            RecordKind::PreAuthCompletion => CoreKind::PreAuthCompletion,
-            RecordKind::BalanceInquiry => CoreKind::BalanceInquiry,
-            RecordKind::Void => CoreKind::Void,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// How a transaction ended: the protocol's own type, exposed as is.
+#[uniffi::remote(Enum)]
 pub enum RecordStatus {
     Approved,
     Declined,
     Reversed,
-}
-
-impl From<CoreStatus> for RecordStatus {
-    fn from(s: CoreStatus) -> Self {
-        match s {
-            CoreStatus::Approved => RecordStatus::Approved,
-            CoreStatus::Declined => RecordStatus::Declined,
-            CoreStatus::Reversed => RecordStatus::Reversed,
-        }
-    }
 }
 
 /// Where the next page starts: pass `HistoryPage.next` back unchanged.
@@ -146,7 +112,7 @@ impl From<HistoryQuery> for st::HistoryQuery {
             merchant_no: q.merchant_no,
             from_ms: q.from_ms,
             to_ms: q.to_ms,
-            kinds: q.kinds.into_iter().map(Into::into).collect(),
+            kinds: q.kinds,
             min_minor: q.min_minor,
             max_minor: q.max_minor,
             limit: q.limit,
@@ -190,14 +156,14 @@ impl From<st::StoredRecord> for TransactionRecord {
             merchant_no: s.merchant_no,
             seq: r.seq,
             batch_no: r.batch_no,
-            kind: r.kind.into(),
+            kind: r.kind,
             amount_minor: r.amount_minor,
             currency: r.currency,
             at_ms: r.at_ms,
             masked_pan: r.masked_pan.as_str().into(),
             auth_code: r.auth_code,
             rrn: r.rrn,
-            status: r.status.into(),
+            status: r.status,
             orig_seq: r.orig_seq,
         }
     }

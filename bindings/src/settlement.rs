@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use posmate_core::flows as core_flows;
+use posmate_proto::message::Totals;
 
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
@@ -24,7 +25,8 @@ impl PosmateCompanion {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+/// A batch's totals: the protocol's own type, exposed as is.
+#[uniffi::remote(Record)]
 pub struct Totals {
     pub sale_count: u32,
     pub sale_minor: u64,
@@ -32,19 +34,6 @@ pub struct Totals {
     pub refund_minor: u64,
     pub void_count: u32,
     pub void_minor: u64,
-}
-
-impl From<core_flows::TotalsView> for Totals {
-    fn from(t: core_flows::TotalsView) -> Self {
-        Totals {
-            sale_count: t.sale_count,
-            sale_minor: t.sale_minor,
-            refund_count: t.refund_count,
-            refund_minor: t.refund_minor,
-            void_count: t.void_count,
-            void_minor: t.void_minor,
-        }
-    }
 }
 
 /// End of day: the batch the terminal closed, its totals and the phone's.
@@ -70,8 +59,8 @@ impl From<core_flows::SettlementOutcome> for SettlementOutcome {
             batch_no: s.batch_no,
             first_seq: s.first_seq,
             last_seq: s.last_seq,
-            terminal: s.terminal.into(),
-            phone: s.phone.into(),
+            terminal: s.terminal,
+            phone: s.phone,
             matched: s.matched,
             records: s.records,
         }

@@ -9,6 +9,10 @@ use crate::gatt::Lifecycle;
 use crate::pan::MaskedPan;
 use minicbor::{decode as de, encode as en, Decode, Decoder, Encode, Encoder};
 
+mod record;
+
+pub use record::{Record, RecordKind, RecordStatus, Totals};
+
 /// Why bytes are not the expected message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -372,79 +376,6 @@ pub struct KeySlot {
     /// Key check value.
     #[cbor(n(2), with = "minicbor::bytes")]
     pub kcv: [u8; 3],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
-#[cbor(index_only)]
-pub enum RecordKind {
-    #[n(0)]
-    Sale,
-    #[n(1)]
-    Refund,
-    #[n(2)]
-    PreAuth,
-    #[n(3)]
-    PreAuthCompletion,
-    #[n(4)]
-    BalanceInquiry,
-    #[n(5)]
-    Void,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
-#[cbor(index_only)]
-pub enum RecordStatus {
-    #[n(0)]
-    Approved,
-    #[n(1)]
-    Declined,
-    #[n(2)]
-    Reversed,
-}
-
-/// One transaction in the terminal's journal.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Record {
-    #[n(0)]
-    pub seq: u64,
-    #[n(1)]
-    pub batch_no: u32,
-    #[n(2)]
-    pub kind: RecordKind,
-    #[n(3)]
-    pub amount_minor: u64,
-    /// ISO 4217 numeric.
-    #[n(4)]
-    pub currency: u16,
-    #[n(5)]
-    pub at_ms: u64,
-    #[n(6)]
-    pub masked_pan: MaskedPan,
-    #[n(7)]
-    pub auth_code: String,
-    #[n(8)]
-    pub rrn: String,
-    #[n(9)]
-    pub status: RecordStatus,
-    /// The record a void or completion refers to.
-    #[n(10)]
-    pub orig_seq: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
-pub struct Totals {
-    #[n(0)]
-    pub sale_count: u32,
-    #[n(1)]
-    pub sale_minor: u64,
-    #[n(2)]
-    pub refund_count: u32,
-    #[n(3)]
-    pub refund_minor: u64,
-    #[n(4)]
-    pub void_count: u32,
-    #[n(5)]
-    pub void_minor: u64,
 }
 
 /// Response `Info`.

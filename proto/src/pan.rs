@@ -180,6 +180,22 @@ impl<'b, C> Decode<'b, C> for MaskedPan {
     }
 }
 
+/// As its text; reading re-checks the masking, so JSON cannot smuggle a full PAN in.
+#[cfg(feature = "serde")]
+impl serde::Serialize for MaskedPan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MaskedPan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        MaskedPan::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

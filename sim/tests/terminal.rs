@@ -11,7 +11,7 @@ use posmate_proto::message::{
     RecordKind, RecordStatus, Request, Response,
 };
 use posmate_proto::receipt::{self, ReceiptFields};
-use posmate_sim::terminal::{Card, CardOutcome, KeypadError, Sale, Screen, TxnKind, TxnStatus};
+use posmate_sim::terminal::{Card, CardOutcome, KeypadError, Sale, Screen};
 use posmate_sim::{SimTerminal, TerminalConfig};
 use support::*;
 
@@ -430,7 +430,7 @@ fn batch_totals_refunds_voids_declines_and_duplicates() {
     let (mut link, _) = activated(&term, &phone(7));
     let t = link.now;
     let s1 = term.ring_up(t, &Sale::new(10_000, CNY, PAN)).unwrap();
-    assert_eq!(s1.status, TxnStatus::Approved);
+    assert_eq!(s1.status, RecordStatus::Approved);
     // Same card, same amount, moments later: not charged twice.
     assert_eq!(
         term.ring_up(t + 5_000_000, &Sale::new(10_000, CNY, PAN)),
@@ -444,22 +444,22 @@ fn batch_totals_refunds_voids_declines_and_duplicates() {
     let declined = term
         .ring_up(t + 7_000_000, &Sale::new(999, CNY, "4000000000000002"))
         .unwrap();
-    assert_eq!(declined.status, TxnStatus::Declined);
+    assert_eq!(declined.status, RecordStatus::Declined);
     let refund = term
         .ring_up(
             t + 8_000_000,
-            &Sale::against(TxnKind::Refund, s1.seq, 4_000, CNY, PAN),
+            &Sale::against(RecordKind::Refund, s1.seq, 4_000, CNY, PAN),
         )
         .unwrap();
     assert!(term
         .ring_up(
             t + 9_000_000,
-            &Sale::against(TxnKind::Refund, s1.seq, 6_001, CNY, PAN)
+            &Sale::against(RecordKind::Refund, s1.seq, 6_001, CNY, PAN)
         )
         .is_err());
     term.ring_up(
         t + 10_000_000,
-        &Sale::against(TxnKind::Void, s2.seq, 2_500, CNY, PAN),
+        &Sale::against(RecordKind::Void, s2.seq, 2_500, CNY, PAN),
     )
     .unwrap();
     // The same amount again after the window is a new sale.

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use posmate_core::companion::Companion;
 use posmate_core::flows::SyncOutcome;
 use posmate_core::store::{HistoryCursor, HistoryQuery, StoredRecord};
-use posmate_proto::message::{RecordKind, RecordStatus};
 use serde::Serialize;
 
 use super::sim::parse_amount;
@@ -143,25 +142,6 @@ fn parse_cursor(text: &str) -> Result<HistoryCursor, String> {
     })
 }
 
-fn kind_name(k: RecordKind) -> &'static str {
-    match k {
-        RecordKind::Sale => "sale",
-        RecordKind::Refund => "refund",
-        RecordKind::PreAuth => "pre-auth",
-        RecordKind::PreAuthCompletion => "pre-auth-completion",
-        RecordKind::BalanceInquiry => "balance-inquiry",
-        RecordKind::Void => "void",
-    }
-}
-
-fn status_name(s: RecordStatus) -> &'static str {
-    match s {
-        RecordStatus::Approved => "approved",
-        RecordStatus::Declined => "declined",
-        RecordStatus::Reversed => "reversed",
-    }
-}
-
 /// What `records sync` prints: the flow's outcome.
 impl Report for SyncOutcome {
     fn human(&self) -> String {
@@ -179,7 +159,10 @@ impl Report for SyncOutcome {
     }
 }
 
-/// One record in `records list`.
+/// One record in `records list`: flat, with the kind spelled as `--kind` takes it
+/// (`pre-auth`), as `schemas/records-list.schema.json` documents. The phone's own JSON of a
+/// record ([`StoredRecord`]) nests it and spells kinds `pre_auth`, so it cannot be printed
+/// as is.
 #[derive(Debug, Serialize)]
 pub struct RecordView {
     pub sn: String,
@@ -207,14 +190,14 @@ impl From<StoredRecord> for RecordView {
             merchant_no: r.merchant_no,
             seq: rec.seq,
             batch_no: rec.batch_no,
-            kind: kind_name(rec.kind),
+            kind: KindArg(rec.kind).name(),
             amount_minor: rec.amount_minor,
             currency: rec.currency,
             at_ms: rec.at_ms,
             masked_pan: rec.masked_pan.as_str().to_owned(),
             auth_code: rec.auth_code,
             rrn: rec.rrn,
-            status: status_name(rec.status),
+            status: rec.status.name(),
             orig_seq: rec.orig_seq,
         }
     }

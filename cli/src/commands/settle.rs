@@ -1,7 +1,8 @@
 //! `posmate settle`: end of day — sync, close the terminal's open batch, and reconcile the
 //! terminal's totals with the phone's own records. A mismatch is reported, never hidden.
 
-use posmate_core::flows::{SettlementOutcome, TotalsView};
+use posmate_core::flows::SettlementOutcome;
+use posmate_proto::message::Totals;
 
 use super::target::known_sn;
 use super::with_phone;
@@ -24,7 +25,7 @@ pub struct Args {
     pub sn: Option<String>,
 }
 
-fn totals_rows(who: &str, t: &TotalsView) -> Vec<String> {
+fn totals_rows(who: &str, t: &Totals) -> Vec<String> {
     vec![
         who.to_owned(),
         format!("{} / {}", t.sale_count, fmt::money(t.sale_minor, 156)),

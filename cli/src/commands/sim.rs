@@ -121,7 +121,7 @@ pub enum Action {
         /// The card's number (a test card by default).
         #[arg(long, default_value = TEST_PAN)]
         pan: String,
-        #[arg(long, value_enum, default_value_t = KindArg::Sale)]
+        #[arg(long, value_enum, default_value_t = KindArg::default())]
         kind: KindArg,
         /// The original record of a refund, void or pre-auth completion.
         #[arg(long)]

@@ -448,7 +448,7 @@ mod tests {
                 count: 1,
                 currency: CNY,
                 pan: TEST_PAN.into(),
-                kind: KindArg::Sale,
+                kind: KindArg::default(),
                 orig_seq: None
             }
         );

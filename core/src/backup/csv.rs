@@ -6,8 +6,6 @@
 
 use std::io::Write;
 
-use posmate_proto::message::{RecordKind, RecordStatus};
-
 use super::BackupError;
 use crate::store::StoredRecord;
 
@@ -54,8 +52,8 @@ pub fn export_csv(
             stored.origin_sn.clone(),
             r.seq.to_string(),
             r.batch_no.to_string(),
-            kind_name(r.kind).to_owned(),
-            status_name(r.status).to_owned(),
+            r.kind.name().to_owned(),
+            r.status.name().to_owned(),
             decimal(r.amount_minor, exponent),
             currency,
             iso8601_utc(r.at_ms),
@@ -98,25 +96,6 @@ fn push_cell(line: &mut String, index: usize, cell: &str) {
     }
     if needs_quotes {
         line.push('"');
-    }
-}
-
-fn kind_name(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Sale => "sale",
-        RecordKind::Refund => "refund",
-        RecordKind::PreAuth => "pre_auth",
-        RecordKind::PreAuthCompletion => "pre_auth_completion",
-        RecordKind::BalanceInquiry => "balance_inquiry",
-        RecordKind::Void => "void",
-    }
-}
-
-fn status_name(status: RecordStatus) -> &'static str {
-    match status {
-        RecordStatus::Approved => "approved",
-        RecordStatus::Declined => "declined",
-        RecordStatus::Reversed => "reversed",
     }
 }
 

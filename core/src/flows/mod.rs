@@ -31,7 +31,6 @@ pub use replacement::{ReplacementInput, ReplacementOutcome};
 pub use settlement::SettlementOutcome;
 
 pub use decommission::BackupSpec;
-pub use settlement::TotalsView;
 
 pub(crate) use activation::{paired_row, resume as resume_activation, run as activate};
 pub(crate) use cards::{bind, resume_bind, resume_unbind, unbind};

@@ -18,38 +18,6 @@ use crate::error::{Error, Result};
 use crate::session::SessionError;
 use crate::store::{FlowStatus, SettlementRow};
 
-/// Batch totals in a serialisable form.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TotalsView {
-    pub sale_count: u32,
-    pub sale_minor: u64,
-    pub refund_count: u32,
-    pub refund_minor: u64,
-    pub void_count: u32,
-    pub void_minor: u64,
-}
-
-/// `From` both ways between [`Totals`] and [`TotalsView`], which carry the same counters:
-/// the field list is written once, so the two cannot drift apart.
-macro_rules! copy_totals {
-    ($($from:ident => $to:ident),*) => {$(
-        impl From<&$from> for $to {
-            fn from(t: &$from) -> Self {
-                $to {
-                    sale_count: t.sale_count,
-                    sale_minor: t.sale_minor,
-                    refund_count: t.refund_count,
-                    refund_minor: t.refund_minor,
-                    void_count: t.void_count,
-                    void_minor: t.void_minor,
-                }
-            }
-        }
-    )*};
-}
-
-copy_totals!(Totals => TotalsView, TotalsView => Totals);
-
 /// The result of an end-of-day settlement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettlementOutcome {
@@ -58,8 +26,8 @@ pub struct SettlementOutcome {
     pub batch_no: u32,
     pub first_seq: u64,
     pub last_seq: u64,
-    pub terminal: TotalsView,
-    pub phone: TotalsView,
+    pub terminal: Totals,
+    pub phone: Totals,
     /// Whether the phone's records add up to the terminal's totals.
     pub matched: bool,
     pub records: u64,
@@ -70,7 +38,7 @@ struct State {
     sn: String,
     merchant_no: Option<String>,
     batch_no: Option<u32>,
-    closed: Option<(u64, u64, TotalsView)>,
+    closed: Option<(u64, u64, Totals)>,
     epoch: Option<[u8; 16]>,
 }
 
@@ -153,12 +121,12 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcom
                 if closed != batch_no {
                     return Err(Error::Session(SessionError::UnexpectedResponse));
                 }
-                flow.state.closed = Some((first_seq, last_seq, TotalsView::from(&totals)));
+                flow.state.closed = Some((first_seq, last_seq, totals));
                 flow.enter(ctx, "reconcile", 0.7, "reconciling the totals", true)?;
             }
             "reconcile" => {
                 let (first_seq, last_seq, terminal) =
-                    flow.state.closed.clone().ok_or(Error::NeedsInput {
+                    flow.state.closed.ok_or(Error::NeedsInput {
                         what: "the closed batch (resume from close-batch)",
                     })?;
                 let batch_no = flow.state.batch_no.unwrap_or_default();
@@ -171,7 +139,6 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcom
                 sync_to(ctx, &sn, flow.state.merchant_no.as_deref(), &info, last_seq).await?;
                 let (phone, _, _, count) =
                     ctx.store.read(|tx| tx.batch_totals(&sn, epoch, batch_no))?;
-                let phone = TotalsView::from(&phone);
                 let matched = phone == terminal;
                 let now = ctx.clock.now_ms();
                 let row = SettlementRow {
@@ -180,8 +147,8 @@ async fn steps(ctx: &Ctx<'_>, flow: &mut Flow<State>) -> Result<SettlementOutcom
                     epoch,
                     first_seq,
                     last_seq,
-                    terminal: Totals::from(&terminal),
-                    phone: Totals::from(&phone),
+                    terminal,
+                    phone,
                     matched,
                     settled_at_ms: now,
                 };

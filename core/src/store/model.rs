@@ -1,10 +1,9 @@
 //! The rows the store reads and writes. Plain data: every type is `Clone`, `Debug`,
 //! `PartialEq` and serde-serialisable so the CLI can print it as JSON and the flows can keep
 //! it in their state. Byte arrays serialise as lowercase hex; protocol types (`Record`,
-//! `Totals`, `MaskedPan`), which do not depend on serde, go through the remote definitions
-//! at the end of this file.
+//! `Totals`, `MaskedPan`) with posmate-proto's `serde` feature.
 
-use posmate_proto::message::{Record, RecordKind, RecordStatus, Totals};
+use posmate_proto::message::{Record, RecordKind, Totals};
 use posmate_proto::pan::MaskedPan;
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +134,6 @@ pub struct HistoryQuery {
     /// Exclusive.
     pub to_ms: Option<u64>,
     /// Empty = all kinds.
-    #[serde(with = "record_kinds")]
     pub kinds: Vec<RecordKind>,
     pub min_minor: Option<u64>,
     pub max_minor: Option<u64>,
@@ -180,7 +178,6 @@ pub struct StoredRecord {
     #[serde(with = "hex_array")]
     pub epoch: [u8; 16],
     pub merchant_no: Option<String>,
-    #[serde(with = "RecordDef")]
     pub record: Record,
 }
 
@@ -198,7 +195,6 @@ pub struct CardRow {
     pub binding_id: String,
     pub merchant_no: String,
     pub purpose: CardPurposeKind,
-    #[serde(with = "masked_pan_text")]
     pub masked_pan: MaskedPan,
     pub issuer: String,
     pub holder_name: String,
@@ -216,9 +212,7 @@ pub struct SettlementRow {
     pub epoch: [u8; 16],
     pub first_seq: u64,
     pub last_seq: u64,
-    #[serde(with = "TotalsDef")]
     pub terminal: Totals,
-    #[serde(with = "TotalsDef")]
     pub phone: Totals,
     pub matched: bool,
     pub settled_at_ms: u64,
@@ -322,89 +316,4 @@ pub(crate) fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-/// A masked PAN as its text; parsing re-checks the masking, so JSON cannot smuggle a full PAN.
-mod masked_pan_text {
-    use posmate_proto::pan::MaskedPan;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &MaskedPan, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MaskedPan, D::Error> {
-        let text = String::deserialize(d)?;
-        MaskedPan::parse(&text).map_err(D::Error::custom)
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "RecordKind", rename_all = "snake_case")]
-enum RecordKindDef {
-    Sale,
-    Refund,
-    PreAuth,
-    PreAuthCompletion,
-    BalanceInquiry,
-    Void,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "RecordStatus", rename_all = "snake_case")]
-enum RecordStatusDef {
-    Approved,
-    Declined,
-    Reversed,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Record")]
-struct RecordDef {
-    seq: u64,
-    batch_no: u32,
-    #[serde(with = "RecordKindDef")]
-    kind: RecordKind,
-    amount_minor: u64,
-    currency: u16,
-    at_ms: u64,
-    #[serde(with = "masked_pan_text")]
-    masked_pan: MaskedPan,
-    auth_code: String,
-    rrn: String,
-    #[serde(with = "RecordStatusDef")]
-    status: RecordStatus,
-    orig_seq: Option<u64>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Totals")]
-struct TotalsDef {
-    sale_count: u32,
-    sale_minor: u64,
-    refund_count: u32,
-    refund_minor: u64,
-    void_count: u32,
-    void_minor: u64,
-}
-
-/// `Vec<RecordKind>` as a list of snake_case names.
-mod record_kinds {
-    use super::RecordKindDef;
-    use posmate_proto::message::RecordKind;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Name(#[serde(with = "RecordKindDef")] RecordKind);
-
-    pub fn serialize<S: Serializer>(v: &[RecordKind], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|k| Name(*k)))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RecordKind>, D::Error> {
-        Ok(Vec::<Name>::deserialize(d)?
-            .into_iter()
-            .map(|n| n.0)
-            .collect())
-    }
 }

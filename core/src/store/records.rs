@@ -248,19 +248,9 @@ impl Tx<'_> {
             first = first.min(seq);
             last = last.max(seq);
             count += 1;
-            if status != RecordStatus::Approved {
-                continue;
+            if status == RecordStatus::Approved {
+                totals.add(kind, amount);
             }
-            let (n, sum) = match kind {
-                RecordKind::Sale | RecordKind::PreAuthCompletion => {
-                    (&mut totals.sale_count, &mut totals.sale_minor)
-                }
-                RecordKind::Refund => (&mut totals.refund_count, &mut totals.refund_minor),
-                RecordKind::Void => (&mut totals.void_count, &mut totals.void_minor),
-                RecordKind::PreAuth | RecordKind::BalanceInquiry => continue,
-            };
-            *n = n.saturating_add(1);
-            *sum = sum.saturating_add(amount);
         }
         if count == 0 {
             let before: Option<u64> = self
@@ -406,7 +396,7 @@ pub(super) fn history_sql(q: &HistoryQuery, limit: u32) -> (String, Vec<Value>) 
         arg(&mut sql, " AND at_ms < ?", int(to));
     }
     if !q.kinds.is_empty() {
-        let mask = q.kinds.iter().fold(0i64, |m, k| m | 1 << kind_code(*k));
+        let mask = q.kinds.iter().fold(0i64, |m, k| m | 1 << k.code());
         arg(&mut sql, " AND ((? >> kind) & 1) = 1", Value::Integer(mask));
     }
     if let Some(min) = q.min_minor {
@@ -490,56 +480,29 @@ fn insert_record(
         origin_sn,
         merchant_no,
         r.batch_no,
-        kind_code(r.kind),
+        r.kind.code(),
         r.amount_minor,
         r.currency,
         r.at_ms,
         r.masked_pan.as_str(),
         r.auth_code,
         r.rrn,
-        status_code(r.status),
+        r.status.code(),
         r.orig_seq,
     ])
 }
 
-/// The protocol's code for a record kind (its CBOR index in message.rs).
-pub(crate) fn kind_code(kind: RecordKind) -> u8 {
-    match kind {
-        RecordKind::Sale => 0,
-        RecordKind::Refund => 1,
-        RecordKind::PreAuth => 2,
-        RecordKind::PreAuthCompletion => 3,
-        RecordKind::BalanceInquiry => 4,
-        RecordKind::Void => 5,
-    }
-}
-
+/// The database keeps kinds and statuses as their protocol codes.
 fn kind_from(code: i64) -> Result<RecordKind, StoreError> {
-    Ok(match code {
-        0 => RecordKind::Sale,
-        1 => RecordKind::Refund,
-        2 => RecordKind::PreAuth,
-        3 => RecordKind::PreAuthCompletion,
-        4 => RecordKind::BalanceInquiry,
-        5 => RecordKind::Void,
-        other => return Err(StoreError::bad_value("record kind", other)),
-    })
-}
-
-/// The protocol's code for a record status.
-pub(crate) fn status_code(status: RecordStatus) -> u8 {
-    match status {
-        RecordStatus::Approved => 0,
-        RecordStatus::Declined => 1,
-        RecordStatus::Reversed => 2,
-    }
+    u8::try_from(code)
+        .ok()
+        .and_then(RecordKind::from_code)
+        .ok_or_else(|| StoreError::bad_value("record kind", code))
 }
 
 fn status_from(code: i64) -> Result<RecordStatus, StoreError> {
-    Ok(match code {
-        0 => RecordStatus::Approved,
-        1 => RecordStatus::Declined,
-        2 => RecordStatus::Reversed,
-        other => return Err(StoreError::bad_value("record status", other)),
-    })
+    u8::try_from(code)
+        .ok()
+        .and_then(RecordStatus::from_code)
+        .ok_or_else(|| StoreError::bad_value("record status", code))
 }

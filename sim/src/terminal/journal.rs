@@ -5,6 +5,8 @@
 //! needs to re-read what it already holds. Sequence numbers start at 1 and only grow until a
 //! wipe, which also draws a new `epoch` so that a phone never merges two journals.
 
+use proto::message::{Record, RecordKind, RecordStatus, Totals};
+use proto::pan::MaskedPan;
 use serde::{Deserialize, Serialize};
 
 /// How long a repeated swipe of the same card for the same amount counts as a duplicate.
@@ -12,83 +14,12 @@ pub const DUPLICATE_WINDOW_MS: u64 = 60_000;
 /// Test-card convention of the simulated acquirer: PANs ending in these digits decline.
 pub const DECLINE_SUFFIX: &str = "0002";
 
-/// What a transaction is (`Record.kind`, protocol.md §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TxnKind {
-    Sale,
-    Refund,
-    PreAuth,
-    PreAuthCompletion,
-    BalanceInquiry,
-    Void,
-}
-
-impl TxnKind {
-    pub fn code(self) -> u8 {
-        match self {
-            TxnKind::Sale => 0,
-            TxnKind::Refund => 1,
-            TxnKind::PreAuth => 2,
-            TxnKind::PreAuthCompletion => 3,
-            TxnKind::BalanceInquiry => 4,
-            TxnKind::Void => 5,
-        }
-    }
-
-    /// Kinds that need an original record.
-    fn needs_original(self) -> bool {
-        matches!(
-            self,
-            TxnKind::Refund | TxnKind::PreAuthCompletion | TxnKind::Void
-        )
-    }
-}
-
-/// Outcome of a transaction (`Record.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TxnStatus {
-    Approved,
-    Declined,
-    Reversed,
-}
-
-impl TxnStatus {
-    pub fn code(self) -> u8 {
-        match self {
-            TxnStatus::Approved => 0,
-            TxnStatus::Declined => 1,
-            TxnStatus::Reversed => 2,
-        }
-    }
-}
-
-/// One journal record, in the firmware's storage format (only a masked PAN is ever stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    pub seq: u64,
-    pub batch_no: u32,
-    pub kind: TxnKind,
-    pub amount_minor: u64,
-    /// ISO 4217 numeric.
-    pub currency: u16,
-    pub at_ms: u64,
-    pub masked_pan: String,
-    pub auth_code: String,
-    pub rrn: String,
-    pub status: TxnStatus,
-    pub orig_seq: Option<u64>,
-}
-
-/// Batch totals over approved records (`Totals`, protocol.md §6). Sales include pre-auth
-/// completions; pre-auths and balance inquiries move no money and are not counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchTotals {
-    pub sale_count: u32,
-    pub sale_minor: u64,
-    pub refund_count: u32,
-    pub refund_minor: u64,
-    pub void_count: u32,
-    pub void_minor: u64,
+/// Kinds that need an original record.
+fn needs_original(kind: RecordKind) -> bool {
+    matches!(
+        kind,
+        RecordKind::Refund | RecordKind::PreAuthCompletion | RecordKind::Void
+    )
 }
 
 /// A closed batch, kept so that a repeated `CloseBatch` (its answer lost with the link) gets
@@ -99,7 +30,7 @@ pub struct ClosedBatch {
     /// For an empty batch `first_seq = last_seq + 1`.
     pub first_seq: u64,
     pub last_seq: u64,
-    pub totals: BatchTotals,
+    pub totals: Totals,
 }
 
 /// Why the terminal refused to book a transaction (shown on its screen; nothing booked).
@@ -108,7 +39,7 @@ pub enum BookingError {
     #[error("original transaction {0} not found")]
     NoSuchOriginal(u64),
     #[error("{0:?} needs an original transaction")]
-    OriginalRequired(TxnKind),
+    OriginalRequired(RecordKind),
     #[error("original transaction {0} cannot be used for this")]
     WrongOriginal(u64),
     #[error("the card does not match the original transaction")]
@@ -123,22 +54,24 @@ pub enum BookingError {
 
 /// What a booking needs besides the journal: decided by the firmware around it.
 pub struct Booking<'a> {
-    pub kind: TxnKind,
+    pub kind: RecordKind,
     pub amount_minor: u64,
     pub currency: u16,
     pub at_ms: u64,
-    pub masked_pan: &'a str,
+    pub masked_pan: &'a MaskedPan,
     pub approved: bool,
     pub auth_code: String,
     pub rrn: String,
     pub orig_seq: Option<u64>,
 }
 
-/// The journal, the current batch number and the closed batches.
+/// The journal, the current batch number and the closed batches. Records are kept as the
+/// protocol's [`Record`]s (only a masked PAN is ever stored), in its JSON spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     pub epoch: [u8; 16],
-    pub entries: Vec<JournalEntry>,
+    #[serde(deserialize_with = "legacy_spelling::entries")]
+    pub entries: Vec<Record>,
     /// The batch new records go to; starts at 1.
     pub batch_no: u32,
     pub closed: Vec<ClosedBatch>,
@@ -160,14 +93,14 @@ impl Journal {
         self.entries.last().map_or(0, |e| e.seq)
     }
 
-    pub fn get(&self, seq: u64) -> Option<&JournalEntry> {
+    pub fn get(&self, seq: u64) -> Option<&Record> {
         // Sequence numbers are dense from 1.
         let i = usize::try_from(seq.checked_sub(1)?).ok()?;
         self.entries.get(i).filter(|e| e.seq == seq)
     }
 
     /// Records with `seq >= from_seq`, at most `max`.
-    pub fn page(&self, from_seq: u64, max: usize) -> &[JournalEntry] {
+    pub fn page(&self, from_seq: u64, max: usize) -> &[Record] {
         let start = usize::try_from(from_seq.saturating_sub(1))
             .unwrap_or(usize::MAX)
             .min(self.entries.len());
@@ -186,23 +119,23 @@ impl Journal {
 
     /// Validates and appends one record. Declined transactions are recorded too (a
     /// merchant needs to see them), but only checks of the original apply to them.
-    pub fn book(&mut self, b: Booking<'_>) -> Result<&JournalEntry, BookingError> {
-        if b.amount_minor == 0 && b.kind != TxnKind::BalanceInquiry {
+    pub fn book(&mut self, b: Booking<'_>) -> Result<&Record, BookingError> {
+        if b.amount_minor == 0 && b.kind != RecordKind::BalanceInquiry {
             return Err(BookingError::ZeroAmount);
         }
-        if b.kind.needs_original() {
+        if needs_original(b.kind) {
             let seq = b.orig_seq.ok_or(BookingError::OriginalRequired(b.kind))?;
             self.check_original(&b, seq)?;
         }
         let seq = self.head() + 1;
-        self.entries.push(JournalEntry {
+        self.entries.push(Record {
             seq,
             batch_no: self.batch_no,
             kind: b.kind,
             amount_minor: b.amount_minor,
             currency: b.currency,
             at_ms: b.at_ms,
-            masked_pan: b.masked_pan.to_owned(),
+            masked_pan: b.masked_pan.clone(),
             auth_code: if b.approved {
                 b.auth_code
             } else {
@@ -210,11 +143,11 @@ impl Journal {
             },
             rrn: b.rrn,
             status: if b.approved {
-                TxnStatus::Approved
+                RecordStatus::Approved
             } else {
-                TxnStatus::Declined
+                RecordStatus::Declined
             },
-            orig_seq: if b.kind.needs_original() {
+            orig_seq: if needs_original(b.kind) {
                 b.orig_seq
             } else {
                 None
@@ -223,44 +156,47 @@ impl Journal {
         Ok(self.entries.last().expect("just pushed"))
     }
 
-    fn approved_against(&self, seq: u64, kind: TxnKind) -> impl Iterator<Item = &JournalEntry> {
+    fn approved_against(&self, seq: u64, kind: RecordKind) -> impl Iterator<Item = &Record> {
         self.entries.iter().filter(move |e| {
-            e.orig_seq == Some(seq) && e.kind == kind && e.status == TxnStatus::Approved
+            e.orig_seq == Some(seq) && e.kind == kind && e.status == RecordStatus::Approved
         })
     }
 
     fn check_original(&self, b: &Booking<'_>, seq: u64) -> Result<(), BookingError> {
         let orig = self.get(seq).ok_or(BookingError::NoSuchOriginal(seq))?;
-        if orig.status != TxnStatus::Approved {
+        if orig.status != RecordStatus::Approved {
             return Err(BookingError::WrongOriginal(seq));
         }
-        if orig.masked_pan != b.masked_pan || orig.currency != b.currency {
+        if orig.masked_pan != *b.masked_pan || orig.currency != b.currency {
             return Err(BookingError::CardMismatch);
         }
-        let voided = self.approved_against(seq, TxnKind::Void).next().is_some();
+        let voided = self
+            .approved_against(seq, RecordKind::Void)
+            .next()
+            .is_some();
         match b.kind {
-            TxnKind::Refund => {
-                if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion) {
+            RecordKind::Refund => {
+                if !matches!(orig.kind, RecordKind::Sale | RecordKind::PreAuthCompletion) {
                     return Err(BookingError::WrongOriginal(seq));
                 }
                 if voided {
                     return Err(BookingError::AlreadySettledAgainst(seq));
                 }
                 let refunded: u64 = self
-                    .approved_against(seq, TxnKind::Refund)
+                    .approved_against(seq, RecordKind::Refund)
                     .map(|e| e.amount_minor)
                     .sum();
                 if b.amount_minor > orig.amount_minor.saturating_sub(refunded) {
                     return Err(BookingError::AmountTooLarge);
                 }
             }
-            TxnKind::PreAuthCompletion => {
-                if orig.kind != TxnKind::PreAuth {
+            RecordKind::PreAuthCompletion => {
+                if orig.kind != RecordKind::PreAuth {
                     return Err(BookingError::WrongOriginal(seq));
                 }
                 if voided
                     || self
-                        .approved_against(seq, TxnKind::PreAuthCompletion)
+                        .approved_against(seq, RecordKind::PreAuthCompletion)
                         .next()
                         .is_some()
                 {
@@ -270,12 +206,12 @@ impl Journal {
                     return Err(BookingError::AmountTooLarge);
                 }
             }
-            TxnKind::Void => {
+            RecordKind::Void => {
                 // A void reverses a whole transaction of the open batch, nothing else.
                 if orig.batch_no != self.batch_no
                     || !matches!(
                         orig.kind,
-                        TxnKind::Sale | TxnKind::Refund | TxnKind::PreAuthCompletion
+                        RecordKind::Sale | RecordKind::Refund | RecordKind::PreAuthCompletion
                     )
                 {
                     return Err(BookingError::WrongOriginal(seq));
@@ -293,28 +229,14 @@ impl Journal {
     }
 
     /// Totals of approved records in batch `batch_no`.
-    pub fn totals(&self, batch_no: u32) -> BatchTotals {
-        let mut t = BatchTotals::default();
+    pub fn totals(&self, batch_no: u32) -> Totals {
+        let mut t = Totals::default();
         for e in self
             .entries
             .iter()
-            .filter(|e| e.batch_no == batch_no && e.status == TxnStatus::Approved)
+            .filter(|e| e.batch_no == batch_no && e.status == RecordStatus::Approved)
         {
-            match e.kind {
-                TxnKind::Sale | TxnKind::PreAuthCompletion => {
-                    t.sale_count += 1;
-                    t.sale_minor += e.amount_minor;
-                }
-                TxnKind::Refund => {
-                    t.refund_count += 1;
-                    t.refund_minor += e.amount_minor;
-                }
-                TxnKind::Void => {
-                    t.void_count += 1;
-                    t.void_minor += e.amount_minor;
-                }
-                TxnKind::PreAuth | TxnKind::BalanceInquiry => {}
-            }
+            t.add(e.kind, e.amount_minor);
         }
         t
     }
@@ -342,6 +264,41 @@ impl Journal {
     }
 }
 
+/// Flash written before the journal held protocol records spelled kinds and statuses as
+/// Rust names (`PreAuthCompletion`, `Approved`); they are read as the protocol's snake_case
+/// names (`pre_auth_completion`), and written that way from then on.
+mod legacy_spelling {
+    use proto::message::Record;
+    use serde::{de::Error as _, Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub fn entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Record>, D::Error> {
+        Vec::<Value>::deserialize(d)?
+            .into_iter()
+            .map(|mut entry| {
+                for field in ["kind", "status"] {
+                    if let Some(Value::String(name)) = entry.get_mut(field) {
+                        *name = snake_case(name);
+                    }
+                }
+                serde_json::from_value(entry).map_err(D::Error::custom)
+            })
+            .collect()
+    }
+
+    /// `PreAuthCompletion` → `pre_auth_completion`; a snake_case name stays as it is.
+    fn snake_case(name: &str) -> String {
+        let mut out = String::with_capacity(name.len() + 4);
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +307,7 @@ mod tests {
 
     fn book(
         j: &mut Journal,
-        kind: TxnKind,
+        kind: RecordKind,
         amount: u64,
         orig: Option<u64>,
     ) -> Result<u64, BookingError> {
@@ -359,7 +316,7 @@ mod tests {
             amount_minor: amount,
             currency: 156,
             at_ms: 1,
-            masked_pan: PAN,
+            masked_pan: &MaskedPan::parse(PAN).unwrap(),
             approved: true,
             auth_code: "123456".into(),
             rrn: "000000000001".into(),
@@ -371,19 +328,19 @@ mod tests {
     #[test]
     fn refunds_are_bounded_by_the_original() {
         let mut j = Journal::new([0; 16]);
-        let sale = book(&mut j, TxnKind::Sale, 1000, None).unwrap();
-        assert_eq!(book(&mut j, TxnKind::Refund, 600, Some(sale)), Ok(2));
+        let sale = book(&mut j, RecordKind::Sale, 1000, None).unwrap();
+        assert_eq!(book(&mut j, RecordKind::Refund, 600, Some(sale)), Ok(2));
         assert_eq!(
-            book(&mut j, TxnKind::Refund, 500, Some(sale)),
+            book(&mut j, RecordKind::Refund, 500, Some(sale)),
             Err(BookingError::AmountTooLarge)
         );
-        assert_eq!(book(&mut j, TxnKind::Refund, 400, Some(sale)), Ok(3));
+        assert_eq!(book(&mut j, RecordKind::Refund, 400, Some(sale)), Ok(3));
         assert_eq!(
-            book(&mut j, TxnKind::Refund, 1, None),
-            Err(BookingError::OriginalRequired(TxnKind::Refund))
+            book(&mut j, RecordKind::Refund, 1, None),
+            Err(BookingError::OriginalRequired(RecordKind::Refund))
         );
         assert_eq!(
-            book(&mut j, TxnKind::Refund, 1, Some(2)),
+            book(&mut j, RecordKind::Refund, 1, Some(2)),
             Err(BookingError::WrongOriginal(2))
         );
         let t = j.totals(1);
@@ -394,18 +351,18 @@ mod tests {
     #[test]
     fn void_only_in_open_batch_and_once() {
         let mut j = Journal::new([0; 16]);
-        let s1 = book(&mut j, TxnKind::Sale, 700, None).unwrap();
-        assert!(book(&mut j, TxnKind::Void, 700, Some(s1)).is_ok());
+        let s1 = book(&mut j, RecordKind::Sale, 700, None).unwrap();
+        assert!(book(&mut j, RecordKind::Void, 700, Some(s1)).is_ok());
         assert_eq!(
-            book(&mut j, TxnKind::Void, 700, Some(s1)),
+            book(&mut j, RecordKind::Void, 700, Some(s1)),
             Err(BookingError::AlreadySettledAgainst(s1))
         );
-        let s2 = book(&mut j, TxnKind::Sale, 300, None).unwrap();
+        let s2 = book(&mut j, RecordKind::Sale, 300, None).unwrap();
         let closed = j.close_batch(1).unwrap();
         assert_eq!((closed.first_seq, closed.last_seq), (1, 3));
         assert_eq!(closed.totals.void_minor, 700);
         assert_eq!(
-            book(&mut j, TxnKind::Void, 300, Some(s2)),
+            book(&mut j, RecordKind::Void, 300, Some(s2)),
             Err(BookingError::WrongOriginal(s2))
         );
     }
@@ -417,10 +374,25 @@ mod tests {
         assert_eq!((empty.first_seq, empty.last_seq), (1, 0));
         assert_eq!(j.close_batch(1), Some(empty));
         assert_eq!(j.close_batch(3), None);
-        book(&mut j, TxnKind::Sale, 5, None).unwrap();
+        book(&mut j, RecordKind::Sale, 5, None).unwrap();
         assert_eq!(j.entries[0].batch_no, 2);
         assert_eq!(j.page(1, 10).len(), 1);
         assert_eq!(j.page(2, 10).len(), 0);
         assert_eq!(j.page(0, 10).len(), 1);
+    }
+
+    #[test]
+    fn flash_with_rust_names_is_read_and_rewritten_in_the_protocols_spelling() {
+        let old = r#"{"epoch":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"entries":[{"seq":1,"batch_no":1,"kind":"PreAuthCompletion","amount_minor":5,"currency":156,"at_ms":1,"masked_pan":"411111******1111","auth_code":"123456","rrn":"000000000001","status":"Approved","orig_seq":null}],"batch_no":1,"closed":[]}"#;
+        let j: Journal = serde_json::from_str(old).unwrap();
+        assert_eq!(j.entries[0].kind, RecordKind::PreAuthCompletion);
+        assert_eq!(j.entries[0].status, RecordStatus::Approved);
+        let new = serde_json::to_string(&j).unwrap();
+        assert_eq!(
+            new,
+            old.replace("PreAuthCompletion", "pre_auth_completion")
+                .replace("Approved", "approved")
+        );
+        assert_eq!(serde_json::from_str::<Journal>(&new).unwrap(), j);
     }
 }

@@ -1,16 +1,16 @@
 //! What the merchant does on the terminal itself, and what its screen shows. The phone
 //! never sees any of this except through the protocol.
 
-use proto::message::{CardPurpose, EntryMode};
+use proto::message::{CardPurpose, EntryMode, RecordKind, RecordStatus};
 use zeroize::Zeroize;
 
-use super::journal::{BookingError, TxnKind, TxnStatus};
+use super::journal::BookingError;
 
 /// A transaction keyed in on the terminal, with the card's full PAN as read from the card.
 /// The firmware masks the PAN before anything is stored or sent.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sale {
-    pub kind: TxnKind,
+    pub kind: RecordKind,
     pub amount_minor: u64,
     /// ISO 4217 numeric, e.g. 156 (CNY).
     pub currency: u16,
@@ -24,7 +24,7 @@ impl Sale {
     /// A plain sale.
     pub fn new(amount_minor: u64, currency: u16, pan: &str) -> Self {
         Sale {
-            kind: TxnKind::Sale,
+            kind: RecordKind::Sale,
             amount_minor,
             currency,
             pan: pan.to_owned(),
@@ -34,7 +34,7 @@ impl Sale {
 
     /// A transaction of `kind` against record `orig_seq`.
     pub fn against(
-        kind: TxnKind,
+        kind: RecordKind,
         orig_seq: u64,
         amount_minor: u64,
         currency: u16,
@@ -104,7 +104,7 @@ impl core::fmt::Debug for Card {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booked {
     pub seq: u64,
-    pub status: TxnStatus,
+    pub status: RecordStatus,
     pub masked_pan: String,
 }
 

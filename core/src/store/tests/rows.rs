@@ -65,7 +65,7 @@ fn settlement(sn: &str, batch_no: u32) -> SettlementRow {
         epoch: EPOCH,
         first_seq: 1,
         last_seq: 3,
-        terminal: totals.clone(),
+        terminal: totals,
         phone: Totals {
             sale_count: 1,
             ..totals

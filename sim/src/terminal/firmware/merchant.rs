@@ -3,18 +3,18 @@
 //! `JournalAppended` (protocol.md §6.1); the phone learns nothing else about it.
 
 use proto::gatt::{Lifecycle, Micros};
-use proto::message::Event;
+use proto::message::{Event, RecordKind};
 use proto::pan::MaskedPan;
 use sha2::{Digest, Sha256};
 
-use super::super::journal::{Booking, TxnKind, DECLINE_SUFFIX, DUPLICATE_WINDOW_MS};
+use super::super::journal::{Booking, DECLINE_SUFFIX, DUPLICATE_WINDOW_MS};
 use super::super::keypad::{Booked, KeypadError, Sale, Screen};
 use super::{Device, Firmware};
 
 /// A recently approved swipe, kept in RAM to refuse a duplicate charge.
 pub(super) struct RecentSwipe {
     card: [u8; 32],
-    kind: TxnKind,
+    kind: RecordKind,
     amount_minor: u64,
     currency: u16,
     at_ms: u64,
@@ -100,7 +100,7 @@ impl Device {
             amount_minor: sale.amount_minor,
             currency: sale.currency,
             at_ms,
-            masked_pan: masked.as_str(),
+            masked_pan: &masked,
             approved,
             auth_code,
             rrn,
@@ -109,9 +109,9 @@ impl Device {
         let booked = Booked {
             seq: entry.seq,
             status: entry.status,
-            masked_pan: entry.masked_pan.clone(),
+            masked_pan: entry.masked_pan.to_string(),
         };
-        if approved && matches!(sale.kind, TxnKind::Sale | TxnKind::PreAuth) {
+        if approved && matches!(sale.kind, RecordKind::Sale | RecordKind::PreAuth) {
             self.recent.push(RecentSwipe {
                 card,
                 kind: sale.kind,

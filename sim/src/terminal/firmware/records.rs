@@ -3,13 +3,10 @@
 //! is [`super::super::journal`]; this is how its records and totals are sent.
 
 use proto::gatt::Micros;
-use proto::message::{
-    self, Body, Envelope, ErrorCode, Record, RecordKind, RecordStatus, Response, Totals,
-};
-use proto::pan::MaskedPan;
+use proto::message::{self, Body, Envelope, ErrorCode, Record, Response};
 use proto::secure::TAG_LEN;
 
-use super::super::journal::{ClosedBatch, JournalEntry, TxnKind, TxnStatus};
+use super::super::journal::ClosedBatch;
 use super::super::timing::{FLASH_WRITE_US, FRAME_US, RECORD_READ_US};
 use super::connection::{Connection, Out};
 use super::{err, Device};
@@ -41,15 +38,14 @@ impl Device {
         };
         let base = message::encode(&page(Vec::new())).len();
         let mut size = base;
-        for e in journal.page(from_seq.max(1), wanted) {
-            let r = to_record(e);
-            let len = message::encode(&r).len();
+        for r in journal.page(from_seq.max(1), wanted) {
+            let len = message::encode(r).len();
             // The records array header grows by at most 2 bytes up to 65535 entries.
             if size + len + 2 > budget {
                 break;
             }
             size += len;
-            records.push(r);
+            records.push(r.clone());
         }
         let n = records.len() as u64;
         (
@@ -81,48 +77,10 @@ impl Device {
 }
 
 fn batch_closed(c: &ClosedBatch) -> Response {
-    let t = c.totals;
     Response::BatchClosed {
         batch_no: c.batch_no,
         first_seq: c.first_seq,
         last_seq: c.last_seq,
-        totals: Totals {
-            sale_count: t.sale_count,
-            sale_minor: t.sale_minor,
-            refund_count: t.refund_count,
-            refund_minor: t.refund_minor,
-            void_count: t.void_count,
-            void_minor: t.void_minor,
-        },
-    }
-}
-
-fn to_record(e: &JournalEntry) -> Record {
-    Record {
-        seq: e.seq,
-        batch_no: e.batch_no,
-        kind: match e.kind {
-            TxnKind::Sale => RecordKind::Sale,
-            TxnKind::Refund => RecordKind::Refund,
-            TxnKind::PreAuth => RecordKind::PreAuth,
-            TxnKind::PreAuthCompletion => RecordKind::PreAuthCompletion,
-            TxnKind::BalanceInquiry => RecordKind::BalanceInquiry,
-            TxnKind::Void => RecordKind::Void,
-        },
-        amount_minor: e.amount_minor,
-        currency: e.currency,
-        at_ms: e.at_ms,
-        // Only masked PANs are ever stored; a corrupted entry is sent fully masked.
-        masked_pan: MaskedPan::parse(&e.masked_pan)
-            .or_else(|_| MaskedPan::parse("****************"))
-            .unwrap_or_else(|_| unreachable!("a run of 16 '*' is a masked PAN")),
-        auth_code: e.auth_code.clone(),
-        rrn: e.rrn.clone(),
-        status: match e.status {
-            TxnStatus::Approved => RecordStatus::Approved,
-            TxnStatus::Declined => RecordStatus::Declined,
-            TxnStatus::Reversed => RecordStatus::Reversed,
-        },
-        orig_seq: e.orig_seq,
+        totals: c.totals,
     }
 }
