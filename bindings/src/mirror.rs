@@ -6,8 +6,11 @@
 //! UniFFI record (or enum) with the core's doc comments, and its conversion from the
 //! core's type, field by field through [`FromCore`].
 
+use posmate_proto::message::Totals;
+
 /// Converts a core value into its FFI mirror. Plain values convert to themselves,
-/// collections element by element, mirrored types by their generated impl.
+/// collections element by element, mirrored types by their generated impl. The protocol
+/// types the FFI exposes as they are (`Totals`) are plain values here.
 pub(crate) trait FromCore<T> {
     fn from_core(value: T) -> Self;
 }
@@ -21,7 +24,7 @@ macro_rules! same_on_both_sides {
         }
     )*};
 }
-same_on_both_sides!(String, bool, u8, u16, u32, u64, i16, i64);
+same_on_both_sides!(String, bool, u8, u16, u32, u64, i16, i64, Totals);
 
 /// A public key or digest: hex, as the core's JSON and the docs spell them.
 impl FromCore<[u8; 32]> for String {

@@ -8,6 +8,7 @@ use posmate_proto::message::Totals;
 use crate::companion::PosmateCompanion;
 use crate::error::PosmateError;
 use crate::handles::FlowControl;
+use crate::mirror::ffi_mirror;
 
 #[uniffi::export]
 impl PosmateCompanion {
@@ -36,33 +37,4 @@ pub struct Totals {
     pub void_minor: u64,
 }
 
-/// End of day: the batch the terminal closed, its totals and the phone's.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct SettlementOutcome {
-    pub flow_id: String,
-    pub sn: String,
-    pub batch_no: u32,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub terminal: Totals,
-    pub phone: Totals,
-    /// Whether the phone's records add up to the terminal's totals.
-    pub matched: bool,
-    pub records: u64,
-}
-
-impl From<core_flows::SettlementOutcome> for SettlementOutcome {
-    fn from(s: core_flows::SettlementOutcome) -> Self {
-        SettlementOutcome {
-            flow_id: s.flow_id,
-            sn: s.sn,
-            batch_no: s.batch_no,
-            first_seq: s.first_seq,
-            last_seq: s.last_seq,
-            terminal: s.terminal,
-            phone: s.phone,
-            matched: s.matched,
-            records: s.records,
-        }
-    }
-}
+posmate_core::replay_settlement_outcome!(ffi_mirror, core_flows, SettlementOutcome);

@@ -18,19 +18,21 @@ use crate::error::{Error, Result};
 use crate::session::SessionError;
 use crate::store::{FlowStatus, SettlementRow};
 
-/// The result of an end-of-day settlement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SettlementOutcome {
-    pub flow_id: String,
-    pub sn: String,
-    pub batch_no: u32,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub terminal: Totals,
-    pub phone: Totals,
-    /// Whether the phone's records add up to the terminal's totals.
-    pub matched: bool,
-    pub records: u64,
+crate::mirrored! {
+    (replay_settlement_outcome, derive(Debug, Clone, PartialEq, Eq, Serialize))
+    /// The result of an end-of-day settlement.
+    pub struct SettlementOutcome {
+        pub flow_id: String,
+        pub sn: String,
+        pub batch_no: u32,
+        pub first_seq: u64,
+        pub last_seq: u64,
+        pub terminal: Totals,
+        pub phone: Totals,
+        /// Whether the phone's records add up to the terminal's totals.
+        pub matched: bool,
+        pub records: u64,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
