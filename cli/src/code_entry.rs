@@ -12,7 +12,8 @@ use posmate_sim::SimTerminal;
 use posmate_sim_world::link::TcpTransport;
 
 use crate::output::Output;
-use crate::simhost::control::{Control, ScreenReply};
+use crate::simhost::control::Control;
+use posmate_sim_world::link::control::ScreenReply;
 
 pub enum CodeSource {
     /// Given on the command line.

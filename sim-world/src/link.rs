@@ -7,6 +7,8 @@
 //! [`Connection`] does. Advertising reports go through [`Candidate::from_report`], the same
 //! parser the btleplug transport uses.
 
+pub mod control;
+pub mod server;
 pub mod wire;
 
 use std::collections::HashMap;

@@ -13,11 +13,13 @@ use tokio::net::TcpListener;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::{table, Output, Report};
-use crate::simhost::control::{self, Control, ScreenReply, TerminalJson, TEST_PAN};
-use crate::simhost::server::{self, HostEvent, Shared};
+use crate::simhost::control::{self, Control, TEST_PAN};
 use crate::simhost::state;
+use crate::simhost::watch;
 use crate::transport_select::Mode;
 use crate::txn_kind::KindArg;
+use posmate_sim_world::link::control::{ScreenReply, TerminalJson};
+use posmate_sim_world::link::server::{self, HostEvent, Shared};
 use posmate_sim_world::world::{self, AcquirerJson};
 
 /// Where `posmate sim` listens, and where its actions connect, unless told otherwise.
@@ -267,7 +269,11 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     // The acquirer's JSON API rides on the same link (`acquirer` requests).
     let sns: Vec<String> = terminals.iter().map(|(t, _)| t.sn()).collect();
     let registrations = world::describe(&sns, acquirer.now_ms());
-    let (shared, events) = Shared::new(Host::new(terminals, config), acquirer);
+    let (shared, events) = Shared::new(
+        Host::new(terminals, config),
+        acquirer,
+        control::served_ops(),
+    );
     let views: Vec<TerminalJson> = shared
         .read(|h, now| h.terminals(now))
         .iter()
@@ -276,7 +282,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     announce(&ctx.out, &addr.to_string(), &views, &registrations);
     let mut saved = None;
     if let Some(path) = &args.state_file {
-        server::save_if_changed(&shared, path, &mut saved);
+        watch::save_if_changed(&shared, path, &mut saved);
     }
     let out = ctx.out;
     let print = move |event: &HostEvent| {
@@ -286,7 +292,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
             out.line(&event.human());
         }
     };
-    let watcher = tokio::spawn(server::watch(
+    let watcher = tokio::spawn(watch::watch(
         shared.clone(),
         events,
         print,
@@ -306,7 +312,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     };
     watcher.abort();
     if let Some(path) = &args.state_file {
-        server::save_if_changed(&shared, path, &mut saved);
+        watch::save_if_changed(&shared, path, &mut saved);
     }
     if out.json {
         out.json_line(&json!({ "event": "stopped" }));

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::output::Output;
-use crate::simhost::server::Shared;
+use posmate_sim_world::link::server::Shared;
 
 /// What `--json` prints for the radio, one line each (`sim-event.schema.json`).
 #[derive(Debug, Clone, Serialize)]

@@ -6,9 +6,9 @@
 //! embedded simulation (`posmate --sim sim …`); [`apply`] carries out both.
 
 use posmate_proto::gatt::Peripheral;
-use posmate_proto::message::{CardPurpose, EntryMode};
+use posmate_proto::message::EntryMode;
 use posmate_sim::acquirer::SimAcquirer;
-use posmate_sim::serve::{Host, HostError, TerminalView};
+use posmate_sim::serve::{Host, HostError};
 use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use super::embedded::Embedded;
 use crate::error::{CliError, Exit};
 use crate::txn_kind::KindArg;
+use posmate_sim_world::link::control::{link_json, ScreenReply, ScreenView, TerminalJson};
+use posmate_sim_world::link::server::ControlOps;
 use posmate_sim_world::world;
 
 /// Control requests, tagged by `op` like the link's. `sn` takes a serial number or a
@@ -98,101 +100,6 @@ fn default_pan() -> String {
 
 fn default_expiry() -> String {
     "1230".into()
-}
-
-/// A screen on the wire and in reports: `{"kind": "pairing-code", "code": "123456"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScreenView {
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purpose: Option<String>,
-}
-
-impl ScreenView {
-    pub fn of(screen: &Screen) -> Self {
-        let kind = |k: &str| ScreenView {
-            kind: k.into(),
-            code: None,
-            retry_after_ms: None,
-            purpose: None,
-        };
-        match screen {
-            Screen::Unactivated => kind("unactivated"),
-            Screen::Idle => kind("idle"),
-            Screen::Suspended => kind("suspended"),
-            Screen::Wiped => kind("wiped"),
-            Screen::PairingCode(code) => ScreenView {
-                code: Some(code.clone()),
-                ..kind("pairing-code")
-            },
-            Screen::Locked { retry_after_ms } => ScreenView {
-                retry_after_ms: Some(*retry_after_ms),
-                ..kind("locked")
-            },
-            Screen::PresentCard { purpose } => ScreenView {
-                purpose: Some(
-                    match purpose {
-                        CardPurpose::Settlement => "settlement",
-                        CardPurpose::Credit => "credit",
-                    }
-                    .into(),
-                ),
-                ..kind("present-card")
-            },
-        }
-    }
-
-    /// How the sim prints it: `pairing code 123456`.
-    pub fn human(&self) -> String {
-        match (
-            self.kind.as_str(),
-            &self.code,
-            self.retry_after_ms,
-            &self.purpose,
-        ) {
-            ("pairing-code", Some(code), _, _) => format!("pairing code {code}"),
-            ("locked", _, Some(ms), _) => format!("locked (retry in {} s)", ms.div_ceil(1000)),
-            ("present-card", _, _, Some(p)) => format!("present card ({p})"),
-            (k, ..) => k.to_owned(),
-        }
-    }
-}
-
-/// A terminal on the wire and in reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TerminalJson {
-    pub id: String,
-    pub sn: String,
-    pub local_name: String,
-    pub rssi: i16,
-    pub lifecycle: String,
-    pub screen: ScreenView,
-    pub connected: bool,
-}
-
-impl From<&TerminalView> for TerminalJson {
-    fn from(v: &TerminalView) -> Self {
-        TerminalJson {
-            id: v.id.clone(),
-            sn: v.sn.clone(),
-            local_name: v.local_name.clone(),
-            rssi: v.rssi,
-            lifecycle: v.lifecycle.name().into(),
-            screen: ScreenView::of(&v.screen),
-            connected: v.connected,
-        }
-    }
-}
-
-/// The result of `screen`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScreenReply {
-    pub sn: String,
-    pub screen: ScreenView,
 }
 
 /// The terminals and acquirer the control operations act on: those of a running `posmate
@@ -287,6 +194,28 @@ fn ring_up_many<F: Fleet>(
         "status": format!("{:?}", last.status).to_lowercase(),
         "masked_pan": last.masked_pan,
     }))
+}
+
+/// The control operations as the sim server answers them: parsed as [`Control`], carried
+/// out by [`apply`] on the served host — the same way `posmate sim ACTION` parses them.
+pub fn served_ops() -> Box<ControlOps> {
+    Box::new(
+        |request, host, acquirer, now| match serde_json::from_value::<Control>(request) {
+            Ok(c) => apply(
+                &mut Served {
+                    host,
+                    acquirer,
+                    now,
+                },
+                c,
+            )
+            .map_err(|e| (e.code().to_owned(), e.to_string())),
+            Err(e) => Err((
+                "bad-request".to_owned(),
+                format!("unknown or malformed op: {e}"),
+            )),
+        },
+    )
 }
 
 /// The terminals of a running `posmate sim` (its host at `now`) and its acquirer.
@@ -421,15 +350,6 @@ fn unknown_embedded(who: &str) -> CliError {
         format!("no simulated terminal {who}"),
     )
     .hint("`posmate --sim sim terminals` lists them")
-}
-
-/// The link settings as `link` reports them.
-pub fn link_json(config: &posmate_sim::serve::HostConfig) -> Value {
-    json!({
-        "mtu": config.mtu,
-        "latency_ms": config.latency_us / 1000,
-        "drop_after_writes": config.drop_after_writes,
-    })
 }
 
 #[cfg(test)]

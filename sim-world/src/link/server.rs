@@ -1,26 +1,22 @@
-//! The tokio side of `posmate sim`: accepts sim-link connections, drives the sans-IO
-//! [`Host`] on the wall clock, prints what the terminals' screens show and keeps their
-//! flash in the state file.
+//! The sim link's server, the tokio side of `posmate sim`: accepts sim-link connections and
+//! drives the sans-IO [`Host`] on the wall clock. Link operations and the acquirer
+//! pass-through are answered here; the control operations (`docs/sim-link.md` §4) go to the
+//! front end's [`ControlOps`], and what is worth printing comes out as [`HostEvent`]s.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::control::ScreenView;
+use super::wire::{self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason};
 use posmate_proto::gatt;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Advert, Host, LinkEnd, LinkId, Output};
-use posmate_sim_world::link::wire::{
-    self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason,
-};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-
-use super::control::{self, Control, ScreenView};
-use super::state;
 
 /// Something worth printing that the screen does not show.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +55,12 @@ impl HostEvent {
     }
 }
 
+/// Answers one control request (any `op` that is not a link operation) on the host at
+/// `now`: the result, or the error's code and message. The requests are the front end's to
+/// parse, so that its command line and the link share one definition.
+pub type ControlOps =
+    dyn Fn(Value, &mut Host, &SimAcquirer, u64) -> Result<Value, (String, String)> + Send + Sync;
+
 /// State shared by every connection.
 pub struct Shared {
     host: Mutex<Host>,
@@ -68,12 +70,14 @@ pub struct Shared {
     /// The simulated acquirer, reached with `acquirer` requests (its JSON API).
     acquirer: SimAcquirer,
     events: mpsc::UnboundedSender<HostEvent>,
+    control: Box<ControlOps>,
 }
 
 impl Shared {
     pub fn new(
         host: Host,
         acquirer: SimAcquirer,
+        control: Box<ControlOps>,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<HostEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let shared = Shared {
@@ -82,6 +86,7 @@ impl Shared {
             changed: watch::channel(0).0,
             acquirer,
             events,
+            control,
         };
         (Arc::new(shared), rx)
     }
@@ -106,6 +111,11 @@ impl Shared {
         let result = self.read(f);
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         result
+    }
+
+    /// The simulated acquirer, whose books the state file keeps.
+    pub fn acquirer(&self) -> &SimAcquirer {
+        &self.acquirer
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -168,21 +178,11 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
             "hello" | "scan" | "connect" | "write" | "disconnect" | "acquirer"
         );
         if !is_link_op {
-            let reply = match serde_json::from_value::<Control>(request) {
-                Ok(c) => {
-                    match shared.change(|host, now| {
-                        let mut served = control::Served {
-                            host,
-                            acquirer: &shared.acquirer,
-                            now,
-                        };
-                        control::apply(&mut served, c)
-                    }) {
-                        Ok(result) => Reply::ok(result),
-                        Err(e) => Reply::error(e.code(), e.to_string()),
-                    }
-                }
-                Err(e) => Reply::error("bad-request", format!("unknown or malformed op: {e}")),
+            let reply = match shared
+                .change(|host, now| (shared.control)(request, host, &shared.acquirer, now))
+            {
+                Ok(result) => Reply::ok(result),
+                Err((code, message)) => Reply::error(code, message),
             };
             send(&mut w, &reply).await?;
             continue;
@@ -374,60 +374,5 @@ fn on_link_line(shared: &Shared, link: LinkId, line: &str) {
             tracing::warn!(%line, "not a link request; dropping the link");
             shared.change(|h, now| h.abort(link, now));
         }
-    }
-}
-
-/// Prints screen changes and link events, and keeps the state file current, until the
-/// process ends.
-pub async fn watch(
-    shared: Arc<Shared>,
-    mut events: mpsc::UnboundedReceiver<HostEvent>,
-    print: impl Fn(&HostEvent),
-    state_file: Option<PathBuf>,
-) {
-    let mut changed = shared.subscribe();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut saved: Option<String> = None;
-    // A busy link changes the host on every write: save at most every SAVE_EVERY.
-    let mut dirty = true;
-    let mut last_save: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            Some(event) = events.recv() => print(&event),
-            _ = changed.changed() => dirty = true,
-            _ = tick.tick() => {}
-        }
-        for (sn, screen) in shared.read(|h, now| h.screen_changes(now)) {
-            print(&HostEvent::Screen {
-                sn,
-                screen: ScreenView::of(&screen),
-            });
-        }
-        if let Some(path) = &state_file {
-            if dirty && last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
-                save_if_changed(&shared, path, &mut saved);
-                dirty = false;
-                last_save = Some(Instant::now());
-            }
-        }
-    }
-}
-
-/// How often, at most, the state file is rewritten while the world changes.
-pub const SAVE_EVERY: Duration = Duration::from_millis(250);
-
-/// Writes the state file when the terminals' flash or the acquirer's books differ from what
-/// was last written.
-pub fn save_if_changed(shared: &Shared, path: &std::path::Path, last: &mut Option<String>) {
-    let fleet = shared
-        .read(|h, _| h.saved())
-        .with_acquirer(shared.acquirer.save());
-    let text = serde_json::to_string(&fleet).expect("a fleet serialises");
-    if last.as_deref() == Some(text.as_str()) {
-        return;
-    }
-    match state::save(path, &fleet) {
-        Ok(()) => *last = Some(text),
-        Err(e) => tracing::error!(error = %e, "could not save the simulated terminals"),
     }
 }
