@@ -11,14 +11,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use posmate_core::acquirer::{Gateway, RemoteGateway};
 use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig as CoreConfig};
 use posmate_core::error::Error as CoreError;
 use posmate_core::flows::{self as core_flows, SystemClock};
-use posmate_core::transport::btle::{BtleOptions, BtleTransport};
-use posmate_core::transport::Transport;
-use posmate_sim_world::link::{self, TcpTransport};
+use posmate_core::transport::btle::BtleOptions;
+use posmate_sim_world::open::{self, Mode};
 
 use crate::error::PosmateError;
 use crate::handles::{AcquirerClient, CancelOnDrop, FlowControl, ForeignExchange};
@@ -35,16 +33,27 @@ pub struct PosmateCompanion {
 }
 
 impl PosmateCompanion {
+    /// The companion on the link and gateway `mode` opens (`posmate_sim_world::open`, as
+    /// the CLI's), on the bindings' runtime.
     pub(crate) async fn open(
         config: CompanionConfig,
-        transport: Arc<dyn Transport>,
-        gateway: Arc<dyn Gateway>,
-        default_scan: Option<Duration>,
+        mode: Mode,
     ) -> Result<Arc<Self>, PosmateError> {
-        let core_config = core_config(config, default_scan)?;
+        // The app's configuration is checked before any radio or socket is touched.
+        let app_scan = config.scan_time_ms.is_some();
+        let mut core_config = core_config(config)?;
         let core = run(async move {
-            Companion::open(core_config, transport, gateway, Arc::new(SystemClock))
-                .map_err(PosmateError::from)
+            let opened = open::open(mode).await?;
+            if let (false, Some(scan)) = (app_scan, opened.default_scan) {
+                core_config.scan_time = scan;
+            }
+            Companion::open(
+                core_config,
+                opened.transport,
+                opened.gateway,
+                Arc::new(SystemClock),
+            )
+            .map_err(PosmateError::from)
         })
         .await?;
         Ok(Arc::new(PosmateCompanion {
@@ -108,12 +117,9 @@ impl PosmateCompanion {
     }
 }
 
-/// The core's configuration; `default_scan` overrides the core's scan time (for radios
-/// slower or faster than Bluetooth) unless the app chose one.
-fn core_config(
-    c: CompanionConfig,
-    default_scan: Option<Duration>,
-) -> Result<CoreConfig, PosmateError> {
+/// The core's configuration from the app's; the scan time stays the core's unless the app
+/// chose one (the mode may still shorten it for a simulated radio, see `open`).
+fn core_config(c: CompanionConfig) -> Result<CoreConfig, PosmateError> {
     if c.data_dir.trim().is_empty() {
         return Err(PosmateError::invalid(
             "data_dir",
@@ -122,8 +128,8 @@ fn core_config(
     }
     let mut config = CoreConfig::new(&c.data_dir, c.keystore.into());
     config.allow_volatile_key = c.allow_volatile_key;
-    if let Some(scan) = c.scan_time_ms.map(Duration::from_millis).or(default_scan) {
-        config.scan_time = scan;
+    if let Some(ms) = c.scan_time_ms {
+        config.scan_time = Duration::from_millis(ms);
     }
     if let Some(n) = c.reconnect_attempts {
         config.reconnect.max_attempts = n.max(1);
@@ -147,19 +153,11 @@ impl PosmateCompanion {
         config: CompanionConfig,
         acquirer: Arc<dyn AcquirerClient>,
     ) -> Result<Arc<Self>, PosmateError> {
-        let btle = run(async {
-            BtleTransport::new(BtleOptions::default())
-                .await
-                .map_err(PosmateError::from)
-        })
-        .await?;
-        Self::open(
-            config,
-            Arc::new(btle),
-            Arc::new(RemoteGateway::new(ForeignExchange(acquirer))),
-            None,
-        )
-        .await
+        let mode = Mode::Bluetooth {
+            options: BtleOptions::default(),
+            acquirer: Arc::new(ForeignExchange(acquirer)),
+        };
+        Self::open(config, mode).await
     }
 
     /// Terminals and acquirer hosted by a running `posmate sim --listen ADDRESS`
@@ -169,21 +167,7 @@ impl PosmateCompanion {
         config: CompanionConfig,
         address: String,
     ) -> Result<Arc<Self>, PosmateError> {
-        let remote = run(async move {
-            TcpTransport::open(&address)
-                .await
-                .map(Arc::new)
-                .map_err(PosmateError::from)
-        })
-        .await?;
-        let transport: Arc<dyn Transport> = remote.clone();
-        Self::open(
-            config,
-            transport,
-            Arc::new(RemoteGateway::new(remote)),
-            Some(link::DEFAULT_SCAN),
-        )
-        .await
+        Self::open(config, Mode::SimLink(address)).await
     }
 
     /// Closes every session and releases the store. Calls after this fail with `closed`.

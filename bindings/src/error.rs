@@ -3,10 +3,11 @@
 //! and whether the internet is involved. Every one of those is the core's answer; apps
 //! branch on `kind` (or `code` for one case), never on the text.
 
-use posmate_core::error::{self as core_error, Error as CoreError};
+use posmate_core::error::{self as core_error, Advice, Error as CoreError};
 use posmate_core::session::SessionError;
 use posmate_core::transport::TransportError;
 use posmate_sim_world::link::SimLinkError;
+use posmate_sim_world::open::OpenError;
 
 use crate::mirror::ffi_mirror;
 
@@ -95,8 +96,9 @@ impl PosmateError {
     }
 }
 
-impl From<CoreError> for PosmateError {
-    fn from(e: CoreError) -> Self {
+impl PosmateError {
+    /// Any failure the core's terms describe: its code, kind, text and advice as they are.
+    fn advised(e: &impl Advice) -> Self {
         PosmateError::Failed {
             code: e.code().into(),
             kind: e.kind().into(),
@@ -105,6 +107,12 @@ impl From<CoreError> for PosmateError {
             user_action: e.user_action(),
             needs_internet: e.needs_internet(),
         }
+    }
+}
+
+impl From<CoreError> for PosmateError {
+    fn from(e: CoreError) -> Self {
+        PosmateError::advised(&e)
     }
 }
 
@@ -119,13 +127,16 @@ impl From<TransportError> for PosmateError {
 /// The sim server could not be used: said in the core's terms, like every other error.
 impl From<SimLinkError> for PosmateError {
     fn from(e: SimLinkError) -> Self {
-        PosmateError::Failed {
-            code: e.code().into(),
-            kind: e.kind().into(),
-            detail: e.to_string(),
-            retryable: e.is_retryable(),
-            user_action: e.user_action(),
-            needs_internet: false,
+        PosmateError::advised(&e)
+    }
+}
+
+/// Opening the companion's link failed: Bluetooth or the sim server, as above.
+impl From<OpenError> for PosmateError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Bluetooth(e) => e.into(),
+            OpenError::SimLink(e) => e.into(),
         }
     }
 }

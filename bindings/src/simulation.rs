@@ -9,7 +9,6 @@
 //! that is killed and started again.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -20,6 +19,7 @@ use posmate_proto::message::CardPurpose as ProtoPurpose;
 use posmate_sim::acquirer::{Review, SimAcquirer};
 use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen, TxnStatus};
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::open::Mode;
 use posmate_sim_world::radio::faults::{Direction, FaultPlan, PacketRef};
 use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
@@ -484,10 +484,6 @@ fn keypad_error(e: KeypadError) -> PosmateError {
     )
 }
 
-/// How long a scan for a terminal whose address changed listens in the simulation, which
-/// reports every terminal at once.
-const SIM_SCAN: Duration = Duration::from_millis(200);
-
 #[uniffi::export]
 impl PosmateCompanion {
     /// Simulated mode: the terminals and acquirer of `simulation`, in this process. The app
@@ -497,12 +493,10 @@ impl PosmateCompanion {
         config: CompanionConfig,
         simulation: Arc<Simulation>,
     ) -> Result<Arc<Self>, PosmateError> {
-        Self::open(
-            config,
-            Arc::new(simulation.transport()),
-            Arc::new(posmate_sim_world::acquirer::gateway(simulation.acquirer())),
-            Some(SIM_SCAN),
-        )
-        .await
+        let mode = Mode::Embedded {
+            transport: Arc::new(simulation.transport()),
+            acquirer: simulation.acquirer().clone(),
+        };
+        Self::open(config, mode).await
     }
 }

@@ -12,13 +12,15 @@ use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::SystemClock;
 use posmate_core::keystore::KeystoreChoice;
 use posmate_core::session::{CodeEntry, SessionConfig};
-use posmate_core::transport::btle::{BtleOptions, BtleTransport};
+use posmate_core::transport::btle::BtleOptions;
 use posmate_core::transport::manager::ReconnectPolicy;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::terminal::Sale;
 use posmate_sim::{SimTerminal, TerminalConfig};
+use posmate_sim_world::acquirer::InProcess;
 use posmate_sim_world::link::TcpTransport;
+use posmate_sim_world::open::{self, Mode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -437,9 +439,12 @@ impl CodeEntry for Merchant {
 /// The phone: the core's `Companion` on the central adapter through btleplug, the kernel
 /// keyring as its keystore, the acquirer in this process.
 pub async fn phone(dir: &Path, acquirer: &SimAcquirer) -> Result<Companion, String> {
-    let transport = BtleTransport::new(BtleOptions {
-        adapter: Some(CENTRAL.into()),
-        connect_timeout: Duration::from_secs(10),
+    let opened = open::open(Mode::Bluetooth {
+        options: BtleOptions {
+            adapter: Some(CENTRAL.into()),
+            connect_timeout: Duration::from_secs(10),
+        },
+        acquirer: Arc::new(InProcess::new(acquirer.clone())),
     })
     .await
     .map_err(|e| format!("opening {CENTRAL}: {e}"))?;
@@ -459,8 +464,8 @@ pub async fn phone(dir: &Path, acquirer: &SimAcquirer) -> Result<Companion, Stri
     config.backup = posmate_core::backup::WriteOptions { work_factor: 10 };
     Companion::open(
         config,
-        Arc::new(transport),
-        Arc::new(posmate_sim_world::acquirer::gateway(acquirer)),
+        opened.transport,
+        opened.gateway,
         Arc::new(SystemClock),
     )
     .map_err(|e| format!("opening the phone: {e}"))

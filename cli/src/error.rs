@@ -2,13 +2,14 @@
 //! is translated here once: a stable code, the exit status scripts branch on, the message
 //! the layer wrote for people, and a hint for what to do next.
 
-use posmate_core::error::{Error as CoreError, ErrorKind};
+use posmate_core::error::{Advice, Error as CoreError, ErrorKind};
 use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
 use posmate_core::terminals::LinkError;
 use posmate_core::transport::TransportError;
 use posmate_sim::serve::HostError;
 use posmate_sim_world::link::SimLinkError;
+use posmate_sim_world::open::OpenError;
 use serde::Serialize;
 
 /// Exit statuses. Stable: scripts depend on them.
@@ -200,6 +201,15 @@ impl From<SimLinkError> for CliError {
             other => other.code().to_owned(),
         };
         CliError::new(status, code, e.to_string())
+    }
+}
+
+impl From<OpenError> for CliError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Bluetooth(e) => e.into(),
+            OpenError::SimLink(e) => e.into(),
+        }
     }
 }
 

@@ -1,15 +1,11 @@
-//! The phone: the core's `Companion` on this data directory, wired to the link this mode
-//! uses and to an acquirer — the simulated one with `--sim` (in process) or
-//! `--connect-sim` (over the sim link); with real Bluetooth there is no acquirer adapter
-//! yet, and the flows that need one say so. Also how flows report progress (an indicatif
+//! The phone: the core's `Companion` on this data directory, wired to the link and the
+//! acquirer this mode uses (`transport_select`). Also how flows report progress (an indicatif
 //! bar on stderr) and how Ctrl-C cancels them (between steps, through the `CancelToken`).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use indicatif::{ProgressBar, ProgressStyle};
-use posmate_core::acquirer::{AcquirerError, Exchange, Gateway, RemoteGateway};
 use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, SystemClock};
@@ -21,30 +17,11 @@ use crate::error::CliError;
 use crate::output::Output;
 use crate::transport_select::Mode;
 
-/// Real terminals: posmate has no production acquirer adapter yet.
-struct NoAcquirer;
-
-#[async_trait]
-impl Exchange for NoAcquirer {
-    async fn call(&self, _body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        Err(AcquirerError::Unreachable {
-            detail: "no acquirer is configured: posmate has no adapter for a production \
-                     acquirer yet; the simulated acquirer comes with --sim or --connect-sim"
-                .into(),
-        })
-    }
-}
-
 /// Opens the phone for this data directory and mode.
 pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
     let link = ctx.link().await?;
     let data_dir = ctx.ensure_data_dir()?.to_path_buf();
     let secrets: Arc<dyn SecretStore> = ctx.keystore()?;
-    let gateway: Arc<dyn Gateway> = match (link.embedded(), link.remote()) {
-        (Some(sim), _) => Arc::new(posmate_sim_world::acquirer::gateway(sim.acquirer())),
-        (None, Some(remote)) => Arc::new(RemoteGateway::new(remote.clone())),
-        (None, None) => Arc::new(RemoteGateway::new(NoAcquirer)),
-    };
     let mut config = CompanionConfig::new(&data_dir, ctx.keystore_choice());
     // A simulated world is a developer's: its phone database may sit behind a keystore that
     // does not survive a reboot (said once, when the database is created).
@@ -70,7 +47,7 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
         config,
         secrets,
         link.transport.clone(),
-        gateway,
+        link.gateway.clone(),
         Arc::new(SystemClock),
     )?;
     phone.set_code_entry(Arc::new(code_source(ctx, false).await?));

@@ -1,15 +1,20 @@
-//! Which transport the commands use — the one place that decides: real Bluetooth by
-//! default, the embedded simulation with `--sim`, a running `posmate sim` with
-//! `--connect-sim`. Everything above sees only `dyn Transport`.
+//! Which link the commands use — the one place that decides: real Bluetooth by default,
+//! the embedded simulation with `--sim`, a running `posmate sim` with `--connect-sim`. The
+//! link and gateway themselves come from `posmate_sim_world::open`, as the bindings' do;
+//! here are the flags, the CLI's patience over Bluetooth and the acquirer it lacks there.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use posmate_core::transport::btle::{BtleOptions, BtleTransport};
+use async_trait::async_trait;
+use posmate_core::acquirer::{AcquirerError, Exchange, Gateway};
+use posmate_core::transport::btle::BtleOptions;
 use posmate_core::transport::{scan_for, Candidate, ScanFilter, Transport};
-use posmate_sim_world::link::{self, TcpTransport};
-use serde::Serialize;
+use posmate_sim_world::link::TcpTransport;
+use posmate_sim_world::open::{self, Opened};
+
+pub use posmate_sim_world::open::LinkKind;
 
 use crate::error::CliError;
 use crate::output::Output;
@@ -26,18 +31,32 @@ pub enum Mode {
     Remote(String),
 }
 
-/// The kind of link, as reports name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LinkKind {
-    Bluetooth,
-    Sim,
-    SimLink,
+/// How long a scan over Bluetooth listens unless told otherwise: a person waits for the
+/// terminals' advertisements to come in.
+const BLUETOOTH_SCAN: Duration = Duration::from_secs(5);
+
+/// Real terminals: posmate has no production acquirer adapter yet.
+struct NoAcquirer;
+
+#[async_trait]
+impl Exchange for NoAcquirer {
+    async fn call(&self, _body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
+        Err(AcquirerError::Unreachable {
+            detail: "no acquirer is configured: posmate has no adapter for a production \
+                     acquirer yet; the simulated acquirer comes with --sim or --connect-sim"
+                .into(),
+        })
+    }
 }
 
 pub struct Link {
     pub transport: Arc<dyn Transport>,
+    /// The acquirer this mode reaches: the simulated one with `--sim` (in process) or
+    /// `--connect-sim` (over the sim link); with real Bluetooth there is no acquirer adapter
+    /// yet, and the flows that need one say so.
+    pub gateway: Arc<dyn Gateway>,
     pub kind: LinkKind,
+    default_scan: Duration,
     embedded: Option<Embedded>,
     remote: Option<Arc<TcpTransport>>,
 }
@@ -49,35 +68,39 @@ impl Link {
         mode: Mode,
         data_dir: impl FnOnce() -> Result<&'a Path, CliError>,
     ) -> Result<Link, CliError> {
-        match mode {
-            Mode::Bluetooth => {
-                let btle = BtleTransport::new(BtleOptions::default()).await?;
-                Ok(Link {
-                    transport: Arc::new(btle),
-                    kind: LinkKind::Bluetooth,
-                    embedded: None,
-                    remote: None,
-                })
-            }
+        let (mode, embedded) = match mode {
+            Mode::Bluetooth => (
+                open::Mode::Bluetooth {
+                    options: BtleOptions::default(),
+                    acquirer: Arc::new(NoAcquirer),
+                },
+                None,
+            ),
             Mode::Embedded => {
                 let sim = Embedded::open(data_dir()?)?;
-                Ok(Link {
+                let mode = open::Mode::Embedded {
                     transport: Arc::new(sim.radio().clone()),
-                    kind: LinkKind::Sim,
-                    embedded: Some(sim),
-                    remote: None,
-                })
+                    acquirer: sim.acquirer().clone(),
+                };
+                (mode, Some(sim))
             }
-            Mode::Remote(addr) => {
-                let remote = Arc::new(TcpTransport::open(&addr).await?);
-                Ok(Link {
-                    transport: remote.clone(),
-                    kind: LinkKind::SimLink,
-                    embedded: None,
-                    remote: Some(remote),
-                })
-            }
-        }
+            Mode::Remote(addr) => (open::Mode::SimLink(addr), None),
+        };
+        let Opened {
+            transport,
+            gateway,
+            kind,
+            default_scan,
+            sim_link,
+        } = open::open(mode).await?;
+        Ok(Link {
+            transport,
+            gateway,
+            kind,
+            default_scan: default_scan.unwrap_or(BLUETOOTH_SCAN),
+            embedded,
+            remote: sim_link,
+        })
     }
 
     pub fn embedded(&self) -> Option<&Embedded> {
@@ -91,11 +114,7 @@ impl Link {
     /// How long a scan listens unless told otherwise: radios report terminals as their
     /// advertisements come in; the simulations report all of them at once.
     pub fn default_scan(&self) -> Duration {
-        match self.kind {
-            LinkKind::Bluetooth => Duration::from_secs(5),
-            LinkKind::Sim => Duration::from_millis(200),
-            LinkKind::SimLink => link::DEFAULT_SCAN,
-        }
+        self.default_scan
     }
 
     /// Terminals matching `filter`, strongest first, with a spinner meanwhile.
@@ -115,7 +134,7 @@ impl Link {
     /// Keeps the embedded simulation's terminals for the next run.
     pub fn save(&self) -> Result<(), CliError> {
         match &self.embedded {
-            Some(sim) => sim.save(),
+            Some(sim) => Ok(sim.save()?),
             None => Ok(()),
         }
     }

@@ -7,13 +7,17 @@
 //! * [`radio`] — the in-process simulated radio: `proto::gatt::Peripheral`s "in range"
 //!   behind the core's `Transport`, on a virtual clock with a BLE timing model, fault
 //!   injection, traces and replay;
-//! * [`link`] — the sim link of `docs/sim-link.md`: its wire format and the client that
-//!   reaches the terminals and acquirer of a `posmate sim` in another process;
+//! * [`link`] — the sim link of `docs/sim-link.md`: its wire format, the client that
+//!   reaches the terminals and acquirer of a `posmate sim` in another process, and the
+//!   server behind `posmate sim`;
 //! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process;
 //! * [`world`] — the standard world: its merchants and the numbers each terminal is
-//!   registered with.
+//!   registered with;
+//! * [`open`] — the phone's link and gateway for any mode (Bluetooth, sim link, a world in
+//!   this process), the one way every front end wires a companion.
 
 pub mod acquirer;
 pub mod link;
+pub mod open;
 pub mod radio;
 pub mod world;

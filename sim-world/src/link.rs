@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use self::wire::{AdvReport, Connected, Event, LinkRequest, Reply, ServerHello};
 use posmate_core::acquirer::{AcquirerError, Exchange};
+use posmate_core::error::{Advice, ErrorKind};
 use posmate_core::transport::{
     Candidate, Connection, DisconnectReason, LinkEvent, LinkEvents, PeripheralId, ScanFilter,
     ScanStream, Stamped, Transport, TransportError,
@@ -54,9 +55,10 @@ pub enum SimLinkError {
     Refused { code: String, message: String },
 }
 
-impl SimLinkError {
-    /// A stable code for the CLI.
-    pub fn code(&self) -> &'static str {
+/// The sim link's failures in the core's terms, so front ends tell them like the core's.
+impl Advice for SimLinkError {
+    /// A stable code for the front ends.
+    fn code(&self) -> &str {
         match self {
             SimLinkError::Unreachable { .. } => "sim-unreachable",
             SimLinkError::NotASim { .. } => "sim-not-a-sim",
@@ -66,8 +68,7 @@ impl SimLinkError {
     }
 
     /// What kind of failure this is: the server's refusals keep the kind their code names.
-    pub fn kind(&self) -> posmate_core::error::ErrorKind {
-        use posmate_core::error::ErrorKind;
+    fn kind(&self) -> ErrorKind {
         match self {
             SimLinkError::Refused { code, .. } if code == "not-found" => ErrorKind::NotFound,
             SimLinkError::Refused { code, .. } if code.starts_with("acquirer") => {
@@ -79,12 +80,12 @@ impl SimLinkError {
     }
 
     /// Whether trying again can succeed: only once a sim answers at the address.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         matches!(self, SimLinkError::Unreachable { .. })
     }
 
     /// What to do next, in plain words: how to get a matching sim running.
-    pub fn user_action(&self) -> String {
+    fn user_action(&self) -> String {
         match self {
             SimLinkError::Unreachable { addr, .. } => {
                 format!("start the simulator with `posmate sim --listen {addr}`, then try again")

@@ -116,11 +116,13 @@ impl World {
     }
 
     pub fn phone_with(&self, config: CompanionConfig) -> Companion {
+        let opened =
+            posmate_sim_world::open::embedded(Arc::new(self.radio.clone()), &self.acquirer);
         let c = Companion::open_with_secrets(
             config,
             self.secrets.clone(),
-            Arc::new(self.radio.clone()),
-            Arc::new(posmate_sim_world::acquirer::gateway(&self.acquirer)),
+            opened.transport,
+            opened.gateway,
             Arc::new(SystemClock),
         )
         .expect("phone opens");

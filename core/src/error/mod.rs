@@ -5,8 +5,10 @@
 //! mozilla application-services' public API errors): a stable `code`, whether a retry can
 //! help, what the merchant should do next, and whether the internet is involved.
 
+mod advice;
 mod kind;
 
+pub use advice::Advice;
 pub use kind::ErrorKind;
 
 use posmate_proto::message::ErrorCode;
