@@ -452,8 +452,8 @@ impl Transport for SimTransport {
         let sim = self.sim.clone();
         let stream = self.sim.radio.scan(filter).await?;
         Ok(Box::pin(stream.map(move |mut c| {
-            if let Some(address) = sim.address_of(&c.id) {
-                c.id = address;
+            if let Some(address) = sim.address_of(&c.peripheral_id) {
+                c.peripheral_id = address;
             }
             c
         })))

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use posmate_core::store as st;
-use posmate_core::transport::{Candidate, PeripheralId, ScanFilter as CoreScanFilter};
+use posmate_core::transport::{
+    self, PeripheralId as CorePeripheralId, ScanFilter as CoreScanFilter,
+};
 use posmate_proto::gatt::Lifecycle as CoreLifecycle;
 use posmate_proto::message::Info;
 
@@ -68,7 +70,7 @@ impl PosmateCompanion {
     ) -> Result<Terminal, PosmateError> {
         self.call(move |c| async move {
             let entry = ForeignCodeEntry(code_entry);
-            Ok(c.pair(&PeripheralId::new(peripheral_id), &entry)
+            Ok(c.pair(&CorePeripheralId::new(peripheral_id), &entry)
                 .await?
                 .into())
         })
@@ -138,6 +140,12 @@ pub enum Lifecycle {
     Decommissioned,
 }
 
+impl FromCore<CoreLifecycle> for Lifecycle {
+    fn from_core(l: CoreLifecycle) -> Self {
+        l.into()
+    }
+}
+
 impl From<CoreLifecycle> for Lifecycle {
     fn from(l: CoreLifecycle) -> Self {
         match l {
@@ -168,37 +176,16 @@ impl From<ScanFilter> for CoreScanFilter {
     }
 }
 
-/// A posmate terminal advertising nearby.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct ScannedTerminal {
-    /// What `pair` takes.
-    pub peripheral_id: String,
-    pub local_name: String,
-    /// Signal strength in dBm, when the radio reports it.
-    pub rssi: Option<i16>,
-    pub sn_suffix: String,
-    pub lifecycle: Lifecycle,
-    pub protocol_version: u8,
-    /// The terminal's pairing window is open (it shows a code).
-    pub pairing_open: bool,
-    /// Too many wrong codes: pairing is locked for a while.
-    pub pairing_locked: bool,
-}
+/// What `pair` takes: the platform's handle for a terminal, as text.
+pub type PeripheralId = String;
 
-impl From<Candidate> for ScannedTerminal {
-    fn from(c: Candidate) -> Self {
-        ScannedTerminal {
-            peripheral_id: c.id.as_str().into(),
-            local_name: c.local_name,
-            rssi: c.rssi,
-            sn_suffix: c.sn_suffix,
-            lifecycle: c.lifecycle.into(),
-            protocol_version: c.protocol_version,
-            pairing_open: c.pairing_open,
-            pairing_locked: c.pairing_locked,
-        }
+impl FromCore<CorePeripheralId> for String {
+    fn from_core(id: CorePeripheralId) -> Self {
+        id.as_str().into()
     }
 }
+
+posmate_core::replay_candidate!(ffi_mirror, transport, ScannedTerminal);
 
 /// Where a terminal is in its life with this phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]

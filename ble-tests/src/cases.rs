@@ -238,11 +238,11 @@ async fn scan_with_filters(env: &mut Env) -> CaseResult {
     check(other.is_none(), || {
         format!("a filter for 999999 found {other:?}")
     })?;
-    env.p1_id = Some(found.id.clone());
+    env.p1_id = Some(found.peripheral_id.clone());
     Ok(format!(
         "{} ({}) by SN suffix in {}, by name; nothing for another suffix",
         found.local_name,
-        found.id,
+        found.peripheral_id,
         ms(took)
     ))
 }
@@ -272,7 +272,7 @@ async fn pairing(env: &mut Env) -> CaseResult {
     .ok_or("scan found no terminal within 10 s")?;
     let paired = Instant::now();
     let row = phone
-        .pair(&found.id, &merchant)
+        .pair(&found.peripheral_id, &merchant)
         .await
         .map_err(|e| chain(&e))?;
     let took = start.elapsed();
@@ -526,7 +526,10 @@ async fn disappears_mid_sync(env: &mut Env) -> CaseResult {
         .scan(ScanFilter::sn_suffix("100002"), Duration::from_secs(2))
         .await
         .map_err(|e| chain(&e))?;
-    let id = found.first().map(|c| c.id.clone()).ok_or("t2 not found")?;
+    let id = found
+        .first()
+        .map(|c| c.peripheral_id.clone())
+        .ok_or("t2 not found")?;
     phone
         .pair(&id, &p2.merchant())
         .await

@@ -117,7 +117,7 @@ impl Link<'_> {
         let id = found
             .into_iter()
             .max_by_key(|c| c.rssi.unwrap_or(i16::MIN))
-            .map(|c| c.id)
+            .map(|c| c.peripheral_id)
             .ok_or_else(|| Error::Unreachable {
                 sn: sn.into(),
                 attempts: 1,

@@ -325,8 +325,8 @@ impl Transport for TcpTransport {
                     let Some(c) = candidate(&report).filter(|c| filter.matches(c)) else {
                         continue;
                     };
-                    if last.get(&c.id) != Some(&c) {
-                        last.insert(c.id.clone(), c.clone());
+                    if last.get(&c.peripheral_id) != Some(&c) {
+                        last.insert(c.peripheral_id.clone(), c.clone());
                         return Some((c, (line, filter, last)));
                     }
                 }

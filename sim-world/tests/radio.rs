@@ -153,7 +153,7 @@ async fn scan_finds_several_terminals_with_their_advertisements() {
     let found = scan_for(&radio, ScanFilter::any(), Duration::from_secs(2))
         .await
         .unwrap();
-    let ids: Vec<_> = found.iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<_> = found.iter().map(|c| c.peripheral_id.clone()).collect();
     assert_eq!(
         ids,
         [idb.clone(), ida.clone(), idc.clone()],
@@ -176,7 +176,7 @@ async fn scan_finds_several_terminals_with_their_advertisements() {
     .await
     .unwrap();
     assert_eq!(only.len(), 1);
-    assert_eq!(only[0].id, ida);
+    assert_eq!(only[0].peripheral_id, ida);
     let by_name = ScanFilter {
         name_contains: Some("000777".into()),
         ..ScanFilter::default()
@@ -184,7 +184,10 @@ async fn scan_finds_several_terminals_with_their_advertisements() {
     let only = scan_for(&radio, by_name, Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(only.iter().map(|c| &c.id).collect::<Vec<_>>(), [&idc]);
+    assert_eq!(
+        only.iter().map(|c| &c.peripheral_id).collect::<Vec<_>>(),
+        [&idc]
+    );
     let none = scan_for(
         &radio,
         ScanFilter::sn_suffix("NOPE"),
@@ -209,14 +212,14 @@ async fn scan_reports_changes_and_hides_connected_terminals() {
     assert!(idle.is_err(), "unchanged advertisement reported again");
     let (b, _) = Echo::new("SN2026BBBBBB", Lifecycle::Factory);
     let idb = radio.add(Box::new(b), -80);
-    assert_eq!(scan.next().await.unwrap().id, idb);
+    assert_eq!(scan.next().await.unwrap().peripheral_id, idb);
 
     let conn = radio.connect(&id).await.unwrap();
     let seen = scan_for(&radio, ScanFilter::any(), Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(
-        seen.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        seen.iter().map(|c| &c.peripheral_id).collect::<Vec<_>>(),
         [&idb],
         "connected terminals stop advertising"
     );
@@ -229,7 +232,10 @@ async fn scan_reports_changes_and_hides_connected_terminals() {
     let seen = scan_for(&radio, ScanFilter::any(), Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(seen.iter().map(|c| &c.id).collect::<Vec<_>>(), [&id]);
+    assert_eq!(
+        seen.iter().map(|c| &c.peripheral_id).collect::<Vec<_>>(),
+        [&id]
+    );
 }
 
 #[tokio::test]

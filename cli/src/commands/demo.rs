@@ -272,7 +272,7 @@ async fn life(
 
     clock.start("pairing: the merchant reads the code off the terminal's screen");
     let code = phone::code_source(ctx, true).await?;
-    let row = phone.pair(&chosen.id, &code).await?;
+    let row = phone.pair(&chosen.peripheral_id, &code).await?;
     let sn = row.sn.clone();
     let sn_ref: &str = &sn;
     let n = sim

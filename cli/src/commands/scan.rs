@@ -51,7 +51,7 @@ pub struct Found {
 impl From<Candidate> for Found {
     fn from(c: Candidate) -> Self {
         Found {
-            id: c.id.to_string(),
+            id: c.peripheral_id.to_string(),
             local_name: c.local_name,
             sn_suffix: c.sn_suffix,
             rssi: c.rssi,

@@ -60,7 +60,7 @@ pub async fn candidates(
     Ok(found
         .into_iter()
         .map(|c| Target {
-            id: c.id,
+            id: c.peripheral_id,
             local_name: Some(c.local_name),
         })
         .collect())

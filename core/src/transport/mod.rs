@@ -51,21 +51,26 @@ impl fmt::Display for PeripheralId {
     }
 }
 
-/// A posmate terminal seen while scanning, as its advertisement describes it
-/// (`docs/protocol.md` §1.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub id: PeripheralId,
-    pub local_name: String,
-    /// Received signal strength in dBm, when the platform reports it.
-    pub rssi: Option<i16>,
-    /// Last (up to 8) characters of the terminal's serial number.
-    pub sn_suffix: String,
-    pub lifecycle: Lifecycle,
-    /// Highest protocol version the terminal speaks.
-    pub protocol_version: u8,
-    pub pairing_open: bool,
-    pub pairing_locked: bool,
+crate::mirrored! {
+    (replay_candidate, derive(Debug, Clone, PartialEq, Eq))
+    /// A posmate terminal seen while scanning, as its advertisement describes it
+    /// (`docs/protocol.md` §1.2).
+    pub struct Candidate {
+        /// The platform's handle for the terminal: what connecting and pairing take.
+        pub peripheral_id: PeripheralId,
+        pub local_name: String,
+        /// Received signal strength in dBm, when the platform reports it.
+        pub rssi: Option<i16>,
+        /// Last (up to 8) characters of the terminal's serial number.
+        pub sn_suffix: String,
+        pub lifecycle: Lifecycle,
+        /// Highest protocol version the terminal speaks.
+        pub protocol_version: u8,
+        /// The terminal's pairing window is open (it shows a code).
+        pub pairing_open: bool,
+        /// Too many wrong codes: pairing is locked for a while.
+        pub pairing_locked: bool,
+    }
 }
 
 impl Candidate {
@@ -89,7 +94,7 @@ impl Candidate {
 
     fn from_advertisement(id: PeripheralId, rssi: Option<i16>, adv: Advertisement) -> Self {
         Candidate {
-            id,
+            peripheral_id: id,
             local_name: adv.local_name,
             rssi,
             sn_suffix: adv.sn_suffix,
@@ -310,10 +315,14 @@ pub async fn scan_for(
     let mut seen = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + duration;
     while let Ok(Some(candidate)) = tokio::time::timeout_at(deadline, stream.next()).await {
-        seen.insert(candidate.id.clone(), candidate);
+        seen.insert(candidate.peripheral_id.clone(), candidate);
     }
     let mut found: Vec<Candidate> = seen.into_values().collect();
-    found.sort_by(|a, b| b.rssi.cmp(&a.rssi).then_with(|| a.id.cmp(&b.id)));
+    found.sort_by(|a, b| {
+        b.rssi
+            .cmp(&a.rssi)
+            .then_with(|| a.peripheral_id.cmp(&b.peripheral_id))
+    });
     Ok(found)
 }
 

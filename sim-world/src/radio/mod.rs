@@ -607,8 +607,8 @@ impl Transport for SimRadio {
                 s.changes.changed().await.ok()?;
                 s.changes.borrow_and_update();
                 for c in s.radio.snapshot(&s.filter) {
-                    if s.last.get(&c.id) != Some(&c) {
-                        s.last.insert(c.id.clone(), c.clone());
+                    if s.last.get(&c.peripheral_id) != Some(&c) {
+                        s.last.insert(c.peripheral_id.clone(), c.clone());
                         s.pending.push_back(c);
                     }
                 }
