@@ -15,15 +15,12 @@ public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertibl
     public let userAction: String
     public let needsInternet: Bool
 
-    public init(code: String, kind: ErrorKind, detail: String, retryable: Bool, userAction: String, needsInternet: Bool) {
-        self.code = code
-        self.kind = kind
-        self.detail = detail
-        self.retryable = retryable
-        self.userAction = userAction
-        self.needsInternet = needsInternet
-    }
+    public var description: String { "\(detail) (\(code))" }
+}
 
+// The initialisers are declared here, outside the struct, so that Swift keeps synthesising
+// the memberwise one for this module; other modules get failures only from errors.
+extension PosmateFailure {
     /// The failure carried by `error`, or nil if it is not one of posmate's.
     public init?(_ error: Error) {
         if let failure = error as? PosmateFailure {
@@ -38,5 +35,11 @@ public struct PosmateFailure: Error, Equatable, Sendable, CustomStringConvertibl
         }
     }
 
-    public var description: String { "\(detail) (\(code))" }
+    /// The failure carried by `error`, to be shown; one that is not posmate's (a bug)
+    /// becomes an `internal` failure, never hidden.
+    public static func of(_ error: Error) -> PosmateFailure {
+        PosmateFailure(error)
+            ?? PosmateFailure(code: "internal", kind: .internal, detail: "\(error)", retryable: false,
+                              userAction: "contact support with this error's code", needsInternet: false)
+    }
 }

@@ -41,11 +41,10 @@ public enum ActivationState {
 /// typed and the core answers with `invalid-input` (the field and what is wrong) or runs
 /// the flow; pending review, rejection and key checks are the acquirer's and the core's.
 @MainActor
-public final class ActivationViewModel: ViewModel<ActivationState> {
+public final class ActivationViewModel: FlowViewModel<ActivationState> {
     private let companion: PosmateCompanion
     public let sn: String
     private let pollAutomatically: Bool
-    private var run: FlowRun?
     private var poll: Task<Void, Never>?
     private static let kind = "activation"
 
@@ -87,11 +86,6 @@ public final class ActivationViewModel: ViewModel<ActivationState> {
         if case .interrupted(_, true) = state { checkStatus() } else { submit() }
     }
 
-    /// Stops the running flow at its next step (the core answers `cancelled`).
-    public func cancel() {
-        run?.cancel()
-    }
-
     /// Back to the form (after a rejection, a cancel or an interruption).
     public func backToForm() {
         if !busy { set(.editing(nil)) }
@@ -109,20 +103,17 @@ public final class ActivationViewModel: ViewModel<ActivationState> {
         poll?.cancel()
         var pendingBefore: (String, UInt64)?
         if case let .pendingReview(id, after, _, _) = state { pendingBefore = (id, after) } else { set(.submitting(nil)) }
-        let flowRun = FlowRun()
-        run = flowRun
-        let result = await runFlow(flowRun, onProgress: { [weak self] p in
+        let result = await cancellableFlow(onProgress: { [weak self] p in
             guard let self, case .submitting = self.state else { return }
             self.set(.submitting(p))
         }, call)
-        run = nil
         switch result {
         case let .success(.activated(_, _, terminalNo, merchantNo, testTxnRef, keySlots)):
             set(.activated(terminalNo: terminalNo, merchantNo: merchantNo, testTxnRef: testTxnRef, keySlots: keySlots))
         case let .success(.pending(_, applicationId, retryAfterMs)):
             set(.pendingReview(applicationId: applicationId, retryAfterMs: retryAfterMs, checking: false, problem: nil))
         case let .failure(error):
-            let p = problem(of: error)
+            let p = Problem.of(error)
             if p.code == Codes.activationRejected {
                 set(.rejected(p))
             } else if p.code == Codes.cancelled {

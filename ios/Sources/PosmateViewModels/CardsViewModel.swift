@@ -13,12 +13,11 @@ public struct CardsState {
 /// rules are the core's (`card-number-check-digit`, `name-mismatch`, …), and only the
 /// masked number ever comes back.
 @MainActor
-public final class CardsViewModel: ViewModel<CardsState> {
+public final class CardsViewModel: FlowViewModel<CardsState> {
     private let companion: PosmateCompanion
     public let merchantNo: String
     /// The terminal that reads cards.
     public let sn: String
-    private var run: FlowRun?
 
     public init(companion: PosmateCompanion, merchantNo: String, sn: String) {
         self.companion = companion
@@ -50,11 +49,6 @@ public final class CardsViewModel: ViewModel<CardsState> {
         }
     }
 
-    /// Stops the running bind or unbind at its next step.
-    public func cancel() {
-        run?.cancel()
-    }
-
     private func bind(_ input: BindInput) {
         operation(kind: "card-bind") { [companion] control in
             try await companion.bindCard(input: input, control: control)
@@ -63,24 +57,7 @@ public final class CardsViewModel: ViewModel<CardsState> {
 
     private func operation(kind: String, _ call: @escaping (FlowControl) async throws -> Card?) {
         start { [self] in
-            var s = state
-            s.operation = .running(nil)
-            set(s)
-            let flowRun = FlowRun()
-            run = flowRun
-            let result = await runFlow(flowRun, onProgress: { [weak self] p in
-                guard let self else { return }
-                var s = self.state
-                s.operation = .running(p)
-                self.set(s)
-            }, call)
-            run = nil
-            s = state
-            switch result {
-            case let .success(card): s.operation = .done(card)
-            case let .failure(error): s.operation = companion.failedOperation(error, kind: kind, sn: sn)
-            }
-            set(s)
+            await runOperation(\.operation, kind: kind, sn: sn, companion: companion, call)
             reload()
         }
     }
@@ -91,7 +68,7 @@ public final class CardsViewModel: ViewModel<CardsState> {
             s.cards = try posmateSync { try companion.cards(merchantNo: merchantNo) }
             s.problem = nil
         } catch {
-            s.problem = problem(of: error)
+            s.problem = Problem.of(error)
         }
         set(s)
     }

@@ -123,6 +123,66 @@ open class ViewModel<State> {
 extension ViewModel: ObservableObject {}
 #endif
 
+/// A screen that runs the core's flows, one at a time, behind a Cancel button: it keeps the
+/// running flow's switch so that `cancel()` reaches whichever flow the screen started.
+@MainActor
+open class FlowViewModel<State>: ViewModel<State> {
+    private var run: FlowRun?
+
+    /// Stops the running flow at its next step (the core answers `cancelled`).
+    public func cancel() {
+        run?.cancel()
+    }
+
+    /// Runs `call` as the screen's flow, handing each progress report to `onProgress` on the
+    /// main actor, in order, before the outcome is returned; the screen turns the outcome or
+    /// the failure into its own state.
+    func cancellableFlow<T>(
+        onProgress: @escaping @MainActor (FlowProgress) -> Void,
+        _ call: (FlowControl) async throws -> T
+    ) async -> Result<T, Error> {
+        let flowRun = FlowRun()
+        run = flowRun
+        defer { run = nil }
+        let reports = Task { @MainActor in
+            for await p in flowRun.progress { onProgress(p) }
+        }
+        let result: Result<T, Error>
+        do {
+            result = .success(try await flowRun.run(call))
+        } catch {
+            result = .failure(error)
+        }
+        await reports.value
+        return result
+    }
+
+    /// Runs the flow of `kind` for terminal `sn` into the one operation of the state at
+    /// `field`: running with the core's progress, then done, or what `failedOperation` makes
+    /// of the core's failure (`kind` is the core's flow kind, to find it open after an
+    /// interruption).
+    func runOperation<T>(
+        _ field: WritableKeyPath<State, OperationState<T>>, kind: String, sn: String, companion: PosmateCompanion,
+        _ call: (FlowControl) async throws -> T
+    ) async {
+        var s = state
+        s[keyPath: field] = .running(nil)
+        set(s)
+        let result = await cancellableFlow(onProgress: { [weak self] p in
+            guard let self else { return }
+            var s = self.state
+            s[keyPath: field] = .running(p)
+            self.set(s)
+        }, call)
+        s = state
+        switch result {
+        case let .success(outcome): s[keyPath: field] = .done(outcome)
+        case let .failure(error): s[keyPath: field] = companion.failedOperation(error, kind: kind, sn: sn)
+        }
+        set(s)
+    }
+}
+
 extension PosmateCompanion {
     /// The open flow of `kind` for terminal `sn`, as the core keeps it.
     func openFlow(kind: String, sn: String) -> FlowInfo? {
@@ -132,41 +192,11 @@ extension PosmateCompanion {
     /// The screen state for a failed flow, from what the core says: its code, whether a
     /// retry can help, and whether it kept the flow open.
     func failedOperation<T>(_ error: Error, kind: String, sn: String) -> OperationState<T> {
-        guard let problem = Problem(error) else {
-            return .failed(Problem(code: "internal", kind: .internal, detail: "\(error)", retryable: false,
-                                   userAction: "contact support with this error's code", needsInternet: false))
-        }
+        let problem = Problem.of(error)
         if problem.code == Codes.cancelled { return .cancelled(problem) }
         if problem.retryable {
             return .interrupted(problem, resumable: openFlow(kind: kind, sn: sn) != nil)
         }
         return .failed(problem)
     }
-}
-
-/// Runs a flow with a `FlowRun`, handing each progress report to `onProgress` on the main
-/// actor, in order, before the outcome is returned.
-@MainActor
-func runFlow<T>(
-    _ run: FlowRun,
-    onProgress: @escaping @MainActor (FlowProgress) -> Void,
-    _ call: (FlowControl) async throws -> T
-) async -> Result<T, Error> {
-    let reports = Task { @MainActor in
-        for await p in run.progress { onProgress(p) }
-    }
-    let result: Result<T, Error>
-    do {
-        result = .success(try await run.run(call))
-    } catch {
-        result = .failure(error)
-    }
-    await reports.value
-    return result
-}
-
-/// A failure that is not posmate's (a bug): shown, never hidden.
-func problem(of error: Error) -> Problem {
-    Problem(error) ?? Problem(code: "internal", kind: .internal, detail: "\(error)", retryable: false,
-                              userAction: "contact support with this error's code", needsInternet: false)
 }

@@ -36,10 +36,9 @@ public enum DecommissionState {
 /// terminal), passphrase strength, the verified backup before any destructive step and the
 /// point of no return are the core's, and its answers decide the next state.
 @MainActor
-public final class DecommissionViewModel: ViewModel<DecommissionState> {
+public final class DecommissionViewModel: FlowViewModel<DecommissionState> {
     private let companion: PosmateCompanion
     public let sn: String
-    private var run: FlowRun?
     private static let kind = "decommission"
 
     public var form: DecommissionForm {
@@ -89,26 +88,19 @@ public final class DecommissionViewModel: ViewModel<DecommissionState> {
         }
     }
 
-    public func cancel() {
-        run?.cancel()
-    }
-
     private func launch() {
         let f = form
         let input = DecommissionInput(sn: sn, reason: f.reason,
                                       backup: .write(path: f.backupPath, passphrase: f.passphrase))
         start { [self] in
             set(.running(nil))
-            let flowRun = FlowRun()
-            run = flowRun
-            let result = await runFlow(flowRun, onProgress: { [weak self] p in
+            let result = await cancellableFlow(onProgress: { [weak self] p in
                 guard let self, case .running = self.state else { return }
                 self.set(.running(p))
             }) { [companion] control in try await companion.decommission(input: input, control: control) }
-            run = nil
             switch result {
             case let .success(outcome): set(.done(outcome))
-            case let .failure(error): set(failed(problem(of: error)))
+            case let .failure(error): set(failed(Problem.of(error)))
             }
         }
     }

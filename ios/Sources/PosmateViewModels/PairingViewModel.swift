@@ -39,7 +39,7 @@ public final class PairingViewModel: ViewModel<PairingState> {
                 let terminal = try await posmate { try await companion.pair(peripheralId: peripheralId, codeEntry: entry) }
                 set(.paired(terminal))
             } catch {
-                let p = problem(of: error)
+                let p = Problem.of(error)
                 set(p.code == Codes.cancelled ? .cancelled(p) : .failed(p))
             }
         }

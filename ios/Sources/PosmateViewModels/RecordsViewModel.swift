@@ -15,11 +15,10 @@ public struct RecordsState {
 /// A terminal's records, page by page, with sync and end of day. Totals, batch matching and
 /// what is settled are the core's; the screen shows its outcome as is.
 @MainActor
-public final class RecordsViewModel: ViewModel<RecordsState> {
+public final class RecordsViewModel: FlowViewModel<RecordsState> {
     private let companion: PosmateCompanion
     public let sn: String
     private let pageSize: UInt32
-    private var run: FlowRun?
 
     public init(companion: PosmateCompanion, sn: String, pageSize: UInt32 = 50) {
         self.companion = companion
@@ -55,35 +54,13 @@ public final class RecordsViewModel: ViewModel<RecordsState> {
         }
     }
 
-    /// Runs a flow into one operation of the state (`kind` is the core's flow kind, to find
-    /// it open after an interruption), then reloads the first page.
+    /// Runs a flow into one operation of the state, then reloads the first page.
     private func operate<T>(_ field: WritableKeyPath<RecordsState, OperationState<T>>, kind: String,
                             _ call: @escaping (FlowControl) async throws -> T) {
         start { [self] in
-            var s = state
-            s[keyPath: field] = .running(nil)
-            set(s)
-            let flowRun = FlowRun()
-            run = flowRun
-            let result = await runFlow(flowRun, onProgress: { [weak self] p in
-                guard let self else { return }
-                var s = self.state
-                s[keyPath: field] = .running(p)
-                self.set(s)
-            }, call)
-            run = nil
-            s = state
-            switch result {
-            case let .success(outcome): s[keyPath: field] = .done(outcome)
-            case let .failure(error): s[keyPath: field] = companion.failedOperation(error, kind: kind, sn: sn)
-            }
-            set(s)
+            await runOperation(field, kind: kind, sn: sn, companion: companion, call)
             load(after: nil)
         }
-    }
-
-    public func cancel() {
-        run?.cancel()
     }
 
     private func load(after: HistoryCursor?) {
@@ -96,7 +73,7 @@ public final class RecordsViewModel: ViewModel<RecordsState> {
             s.next = page.next
             s.problem = nil
         } catch {
-            s.problem = problem(of: error)
+            s.problem = Problem.of(error)
         }
         set(s)
     }

@@ -53,7 +53,7 @@ public final class SessionViewModel: ViewModel<SessionState> {
                     set(.open(backend, companion, simulation: nil))
                 }
             } catch {
-                set(.failed(backend, problem(of: error)))
+                set(.failed(backend, Problem.of(error)))
             }
         }
     }

@@ -70,7 +70,7 @@ public final class TerminalListViewModel: ViewModel<TerminalListState> {
             known = try posmateSync { try companion.terminals() }
             publish(problem: nil)
         } catch {
-            publish(problem: problem(of: error))
+            publish(problem: Problem.of(error))
         }
     }
 
@@ -89,7 +89,7 @@ public final class TerminalListViewModel: ViewModel<TerminalListState> {
                     self?.publish()
                 }
             } catch {
-                self?.publish(problem: problem(of: error))
+                self?.publish(problem: Problem.of(error))
             }
             self?.scanEnded()
         }

@@ -7,7 +7,6 @@ import app.posmate.ffi.KeySlotProof
 import app.posmate.ffi.MerchantDetails
 import app.posmate.ffi.PosmateCompanion
 import app.posmate.ffi.PosmateException
-import app.posmate.kit.FlowRun
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.delay
@@ -69,10 +68,9 @@ class ActivationModel(
     scope: CoroutineScope,
     /** Check a pending review again by itself once the acquirer's wait is over. */
     private val pollAutomatically: Boolean = true,
-) : ScreenModel<ActivationState>(ActivationState.Editing(), scope) {
+) : FlowScreenModel<ActivationState>(ActivationState.Editing(), scope) {
     var form: ActivationForm = ActivationForm()
         private set
-    private var run: FlowRun? = null
     private var poll: Job? = null
 
     fun edit(change: (ActivationForm) -> ActivationForm) {
@@ -116,11 +114,6 @@ class ActivationModel(
         if (state is ActivationState.Interrupted && state.resumable) checkStatus() else submit()
     }
 
-    /** Stops the running flow at its next step (the core answers `cancelled`). */
-    fun cancel() {
-        run?.cancel()
-    }
-
     /** Back to the form (after a rejection, a cancel or an interruption). */
     fun backToForm() {
         if (!busy) current = ActivationState.Editing()
@@ -136,12 +129,9 @@ class ActivationModel(
         poll?.cancel()
         val pendingBefore = current as? ActivationState.PendingReview
         if (pendingBefore == null) current = ActivationState.Submitting()
-        val flowRun = FlowRun { p ->
+        val result = cancellableFlow({ p ->
             if (current is ActivationState.Submitting) current = ActivationState.Submitting(p)
-        }
-        run = flowRun
-        val result = attempt { flowRun.run(call) }
-        run = null
+        }, call)
         current = result.fold(
             onSuccess = { outcome -> shown(outcome) },
             onFailure = { e ->

@@ -6,7 +6,6 @@ import app.posmate.ffi.CardPurpose
 import app.posmate.ffi.CardSource
 import app.posmate.ffi.PosmateCompanion
 import app.posmate.ffi.PosmateException
-import app.posmate.kit.FlowRun
 import kotlinx.coroutines.CoroutineScope
 
 data class CardsState(
@@ -28,9 +27,7 @@ class CardsModel(
     /** The terminal that reads cards. */
     val sn: String,
     scope: CoroutineScope,
-) : ScreenModel<CardsState>(CardsState(), scope) {
-    private var run: FlowRun? = null
-
+) : FlowScreenModel<CardsState>(CardsState(), scope) {
     fun refresh() {
         start { reload() }
     }
@@ -51,27 +48,13 @@ class CardsModel(
         }
     }
 
-    /** Stops the running bind or unbind at its next step. */
-    fun cancel() {
-        run?.cancel()
-    }
-
     private fun bind(input: BindInput) {
         operation(BIND_ON) { control -> companion.bindCard(input, control) }
     }
 
     private fun operation(kind: String, call: suspend (app.posmate.ffi.FlowControl) -> Card?) {
         start {
-            update { it.copy(operation = Operation.Running()) }
-            val flowRun = FlowRun { p -> update { it.copy(operation = Operation.Running(p)) } }
-            run = flowRun
-            val result = attempt { flowRun.run(call) }
-            run = null
-            val operation: Operation<Card?> = result.fold(
-                onSuccess = { Operation.Done(it) },
-                onFailure = { e -> companion.failedOperation(e, kind, sn) },
-            )
-            update { it.copy(operation = operation) }
+            companion.runOperation(kind, sn, { s, op -> s.copy(operation = op) }, call)
             reload()
         }
     }

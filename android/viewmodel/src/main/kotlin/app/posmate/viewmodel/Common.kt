@@ -1,11 +1,13 @@
 package app.posmate.viewmodel
 
 import app.posmate.ffi.ErrorKind
+import app.posmate.ffi.FlowControl
 import app.posmate.ffi.FlowInfo
 import app.posmate.ffi.FlowProgress
 import app.posmate.ffi.FlowStatus
 import app.posmate.ffi.PosmateCompanion
 import app.posmate.ffi.PosmateException
+import app.posmate.kit.FlowRun
 import app.posmate.kit.failure
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
@@ -109,11 +111,62 @@ abstract class ScreenModel<S>(
     /** Runs one of the bindings' blocking calls (a store read) off the caller's thread. */
     protected suspend fun <T> blocking(call: () -> T): T = withContext(blockingDispatcher) { call() }
 
+    /** Waits for the running action, if any (tests, and screens that chain actions). */
+    suspend fun idle() {
+        job?.join()
+    }
+}
+
+/**
+ * A screen that runs the core's flows, one at a time, behind a Cancel button: it keeps the
+ * running flow's switch so that [cancel] reaches whichever flow the screen started.
+ */
+abstract class FlowScreenModel<S>(initial: S, scope: CoroutineScope) : ScreenModel<S>(initial, scope) {
+    private var run: FlowRun? = null
+
+    /** Stops the running flow at its next step (the core answers `cancelled`). */
+    fun cancel() {
+        run?.cancel()
+    }
+
+    /**
+     * Runs [call] as the screen's flow, its progress to [onProgress]; the core's error
+     * becomes `Result.failure`, for the screen to turn into its own state.
+     */
+    protected suspend fun <T> cancellableFlow(
+        onProgress: (FlowProgress) -> Unit,
+        call: suspend (FlowControl) -> T,
+    ): Result<T> {
+        val flowRun = FlowRun(onProgress)
+        run = flowRun
+        return attempt { flowRun.run(call) }.also { run = null }
+    }
+
+    /**
+     * Runs the flow of [kind] for terminal [sn] into the one [Operation] of the state that
+     * [into] sets: running with the core's progress, then done, or what [failedOperation]
+     * makes of the core's error.
+     */
+    protected suspend fun <T> PosmateCompanion.runOperation(
+        kind: String,
+        sn: String,
+        into: (S, Operation<T>) -> S,
+        call: suspend (FlowControl) -> T,
+    ) {
+        update { into(it, Operation.Running()) }
+        val result = cancellableFlow({ p -> update { into(it, Operation.Running(p)) } }, call)
+        val operation: Operation<T> = result.fold(
+            onSuccess = { Operation.Done(it) },
+            onFailure = { e -> failedOperation(e, kind, sn) },
+        )
+        update { into(it, operation) }
+    }
+
     /**
      * The state for a failed flow, from what the core says: its code, whether a retry can
      * help, and whether it kept the flow open.
      */
-    protected suspend fun <T> PosmateCompanion.failedOperation(
+    private suspend fun <T> PosmateCompanion.failedOperation(
         e: Throwable,
         kind: String,
         sn: String,
@@ -125,11 +178,6 @@ abstract class ScreenModel<S>(
             problem.retryable -> Operation.Interrupted(problem, resumable = open != null)
             else -> Operation.Failed(problem)
         }
-    }
-
-    /** Waits for the running action, if any (tests, and screens that chain actions). */
-    suspend fun idle() {
-        job?.join()
     }
 }
 

@@ -6,7 +6,6 @@ import app.posmate.ffi.DecommissionOutcome
 import app.posmate.ffi.FlowProgress
 import app.posmate.ffi.PosmateCompanion
 import app.posmate.ffi.PosmateException
-import app.posmate.kit.FlowRun
 import kotlinx.coroutines.CoroutineScope
 
 /** What the wizard collects. */
@@ -63,10 +62,9 @@ class DecommissionModel(
     val sn: String,
     scope: CoroutineScope,
     defaultBackupPath: String,
-) : ScreenModel<DecommissionState>(DecommissionState.Reason, scope) {
+) : FlowScreenModel<DecommissionState>(DecommissionState.Reason, scope) {
     var form: DecommissionForm = DecommissionForm(backupPath = defaultBackupPath)
         private set
-    private var run: FlowRun? = null
 
     fun edit(change: (DecommissionForm) -> DecommissionForm) {
         form = change(form)
@@ -106,19 +104,14 @@ class DecommissionModel(
         if (s is DecommissionState.Interrupted || s is DecommissionState.Paused) launchRun()
     }
 
-    fun cancel() {
-        run?.cancel()
-    }
-
     private fun launchRun() {
         start {
             current = DecommissionState.Running()
             val f = form
             val input = DecommissionInput(sn, f.reason, BackupChoice.Write(f.backupPath, f.passphrase))
-            val flowRun = FlowRun { p -> current = DecommissionState.Running(p) }
-            run = flowRun
-            val result = attempt { flowRun.run { control -> companion.decommission(input, control) } }
-            run = null
+            val result = cancellableFlow({ p -> current = DecommissionState.Running(p) }) { control ->
+                companion.decommission(input, control)
+            }
             current = result.fold(
                 onSuccess = { DecommissionState.Done(it) },
                 onFailure = { e -> failed(Problem.of(e as PosmateException)) },

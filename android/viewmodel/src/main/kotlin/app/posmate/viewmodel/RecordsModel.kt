@@ -7,7 +7,6 @@ import app.posmate.ffi.PosmateException
 import app.posmate.ffi.SettlementOutcome
 import app.posmate.ffi.SyncOutcome
 import app.posmate.ffi.TransactionRecord
-import app.posmate.kit.FlowRun
 import kotlinx.coroutines.CoroutineScope
 
 data class RecordsState(
@@ -30,9 +29,7 @@ class RecordsModel(
     val sn: String,
     scope: CoroutineScope,
     private val pageSize: UInt = 50u,
-) : ScreenModel<RecordsState>(RecordsState(), scope) {
-    private var run: FlowRun? = null
-
+) : FlowScreenModel<RecordsState>(RecordsState(), scope) {
     /** Reloads from the newest record. */
     fun refresh() {
         start { load(after = null) }
@@ -46,16 +43,9 @@ class RecordsModel(
     /** Fetches the terminal's new records. */
     fun sync() {
         start {
-            update { it.copy(sync = Operation.Running()) }
-            val flowRun = FlowRun { p -> update { it.copy(sync = Operation.Running(p)) } }
-            run = flowRun
-            val result = attempt { flowRun.run { control -> companion.sync(sn, control) } }
-            run = null
-            val sync: Operation<SyncOutcome> = result.fold(
-                onSuccess = { Operation.Done(it) },
-                onFailure = { e -> companion.failedOperation(e, "sync", sn) },
-            )
-            update { it.copy(sync = sync) }
+            companion.runOperation("sync", sn, { s, op -> s.copy(sync = op) }) { control ->
+                companion.sync(sn, control)
+            }
             load(after = null)
         }
     }
@@ -66,22 +56,11 @@ class RecordsModel(
      */
     fun endOfDay() {
         start {
-            update { it.copy(endOfDay = Operation.Running()) }
-            val flowRun = FlowRun { p -> update { it.copy(endOfDay = Operation.Running(p)) } }
-            run = flowRun
-            val result = attempt { flowRun.run { control -> companion.settle(sn, control) } }
-            run = null
-            val endOfDay: Operation<SettlementOutcome> = result.fold(
-                onSuccess = { Operation.Done(it) },
-                onFailure = { e -> companion.failedOperation(e, KIND_SETTLEMENT, sn) },
-            )
-            update { it.copy(endOfDay = endOfDay) }
+            companion.runOperation(KIND_SETTLEMENT, sn, { s, op -> s.copy(endOfDay = op) }) { control ->
+                companion.settle(sn, control)
+            }
             load(after = null)
         }
-    }
-
-    fun cancel() {
-        run?.cancel()
     }
 
     private suspend fun load(after: HistoryCursor?) {
