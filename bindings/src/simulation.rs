@@ -15,9 +15,9 @@ use futures::StreamExt;
 use posmate_core::transport::{Connection, ScanFilter, ScanStream, Transport, TransportError};
 
 use posmate_core::transport::PeripheralId;
-use posmate_proto::message::CardPurpose as ProtoPurpose;
+use posmate_proto::message::{CardPurpose as ProtoPurpose, RecordStatus};
 use posmate_sim::acquirer::{Review, SimAcquirer};
-use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen, TxnStatus};
+use posmate_sim::terminal::{Card as SimCard, KeypadError, Sale, Screen};
 use posmate_sim::{SimTerminal, TerminalConfig};
 use posmate_sim_world::open::Mode;
 use posmate_sim_world::radio::faults::{Direction, FaultPlan, PacketRef};
@@ -339,7 +339,7 @@ impl Simulation {
         self.acquirer.record_trade(&sn, self.acquirer.now_ms());
         Ok(SimSale {
             seq: booked.seq,
-            approved: booked.status == TxnStatus::Approved,
+            approved: booked.status == RecordStatus::Approved,
             masked_pan: booked.masked_pan,
         })
     }

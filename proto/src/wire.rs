@@ -466,37 +466,25 @@ mod tests {
         let mut bad = raw(0x20, b"abc", Channel::Session, 0);
         bad[3] ^= 1;
         assert_eq!(reason(bad), Some(CorruptFrame));
-        // Unknown kind, wrong channel, wrong direction, bad segment, short frame, bad credit.
-        assert_eq!(
-            reason(raw(0x77, b"", Channel::Session, 0)),
-            Some(ProtocolViolation)
-        );
-        assert_eq!(
-            reason(raw(0x20, b"", Channel::Control, 0)),
-            Some(ProtocolViolation)
-        );
-        assert_eq!(
-            reason(raw(0x30, &[1, 0], Channel::Session, 0)),
-            Some(ProtocolViolation)
-        );
-        assert_eq!(
-            reason(raw(0x02, b"", Channel::Session, 0)),
-            Some(ProtocolViolation)
-        );
-        assert_eq!(
-            reason(raw(0x20, b"", Channel::Session, 3)),
-            Some(ProtocolViolation)
-        );
-        assert_eq!(reason(vec![0x02, 0xC0, 1, 2]), Some(ProtocolViolation));
-        assert_eq!(
-            reason(raw(0x30, &[1], Channel::Control, 0)),
-            Some(ProtocolViolation)
-        );
-        // Excess credit: the terminal holds all 4 of the phone's credits already.
-        assert_eq!(
-            reason(raw(0x30, &[1, 0], Channel::Control, 0)),
-            Some(ProtocolViolation)
-        );
+        // Unknown kind, wrong channel, wrong direction, bad segment, short frame, bad credit,
+        // and excess credit (the terminal holds all 4 of the phone's credits already).
+        let violations = [
+            raw(0x77, b"", Channel::Session, 0),
+            raw(0x20, b"", Channel::Control, 0),
+            raw(0x30, &[1, 0], Channel::Session, 0),
+            raw(0x02, b"", Channel::Session, 0),
+            raw(0x20, b"", Channel::Session, 3),
+            vec![0x02, 0xC0, 1, 2],
+            raw(0x30, &[1], Channel::Control, 0),
+            raw(0x30, &[1, 0], Channel::Control, 0),
+        ];
+        for bytes in violations {
+            assert_eq!(
+                reason(bytes.clone()),
+                Some(ProtocolViolation),
+                "{bytes:02x?}"
+            );
+        }
         // Errors are sticky.
         let (_, mut terminal) = pair(4, 2);
         let e = terminal

@@ -22,9 +22,6 @@ use rand_core::{RngCore, SeedableRng};
 pub use firmware::{MAX_FRAME, RX_WINDOW};
 pub use keypad::{Booked, Card, CardOutcome, KeypadError, Sale, Screen, Stats};
 pub use nvm::Nvm;
-/// The protocol's `RecordStatus` (what a booking's status is) under the name the
-/// simulator's callers knew it by before the journal shared the protocol's types.
-pub use proto::message::RecordStatus as TxnStatus;
 
 use firmware::Firmware;
 use journal::Journal;
