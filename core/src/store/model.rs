@@ -15,14 +15,14 @@ pub struct UnknownName {
     pub value: String,
 }
 
-/// Defines a fieldless enum stored as lowercase text, with `as_str` and `FromStr`.
+/// Defines a fieldless enum stored as text, with `as_str` and `FromStr`; its JSON spells
+/// each variant with the same text, so the database and JSON cannot disagree.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($(#[$vmeta])* $variant,)*
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
         }
 
         impl $name {
