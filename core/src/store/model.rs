@@ -15,21 +15,48 @@ pub struct UnknownName {
     pub value: String,
 }
 
-/// Defines a fieldless enum stored as text, with `as_str` and `FromStr`; its JSON spells
-/// each variant with the same text, so the database and JSON cannot disagree.
+/// `$name` in lowercase, as a `&'static str` computed at compile time: the stored text of
+/// a [`text_enum!`] variant is its name, so it is written once.
+macro_rules! lowercase_name {
+    ($name:ident) => {{
+        const NAME: &str = stringify!($name);
+        const BYTES: [u8; NAME.len()] = {
+            let mut bytes = [0u8; NAME.len()];
+            let mut i = 0;
+            while i < NAME.len() {
+                bytes[i] = NAME.as_bytes()[i].to_ascii_lowercase();
+                i += 1;
+            }
+            bytes
+        };
+        const TEXT: &str = match std::str::from_utf8(&BYTES) {
+            Ok(text) => text,
+            Err(_) => panic!("a Rust identifier is ASCII"),
+        };
+        TEXT
+    }};
+}
+
+/// Defines a fieldless enum stored as text (its variants' names in lowercase), with
+/// `ALL`, `as_str` and `FromStr`; serde spells the variants the same way, so the database
+/// and JSON cannot disagree.
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+            $($(#[$vmeta])* $variant,)*
         }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
             /// The text stored in the database (and used in JSON).
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $($name::$variant => $text,)*
+                    $($name::$variant => lowercase_name!($variant),)*
                 }
             }
         }
@@ -37,10 +64,11 @@ macro_rules! text_enum {
         impl std::str::FromStr for $name {
             type Err = UnknownName;
             fn from_str(s: &str) -> Result<Self, UnknownName> {
-                match s {
-                    $($text => Ok($name::$variant),)*
-                    other => Err(UnknownName { what: $what, value: other.to_string() }),
-                }
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownName { what: $what, value: s.to_string() })
             }
         }
 
@@ -55,12 +83,7 @@ macro_rules! text_enum {
 text_enum! {
     /// Where a terminal is in its life with this phone.
     TerminalState ("terminal state") {
-        Paired = "paired",
-        Activating = "activating",
-        Activated = "activated",
-        Suspended = "suspended",
-        Decommissioning = "decommissioning",
-        Decommissioned = "decommissioned",
+        Paired, Activating, Activated, Suspended, Decommissioning, Decommissioned
     }
 }
 
@@ -70,12 +93,10 @@ pub use crate::acquirer::CardPurposeKind;
 text_enum! {
     /// Where a flow stands. Running and paused flows are "open": resumed after a restart.
     FlowStatus ("flow status") {
-        Running = "running",
+        Running,
         /// Waiting on something outside the phone (e.g. the acquirer's review).
-        Paused = "paused",
-        Done = "done",
-        Failed = "failed",
-        Cancelled = "cancelled",
+        Paused,
+        Done, Failed, Cancelled
     }
 }
 
@@ -316,4 +337,44 @@ pub(crate) fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts are in phones' databases already: they must never change.
+    #[test]
+    fn text_enums_keep_their_stored_text_and_json_spelling() {
+        let terminal: Vec<&str> = TerminalState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            terminal,
+            [
+                "paired",
+                "activating",
+                "activated",
+                "suspended",
+                "decommissioning",
+                "decommissioned"
+            ]
+        );
+        let flow: Vec<&str> = FlowStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(flow, ["running", "paused", "done", "failed", "cancelled"]);
+        spelled_alike(TerminalState::ALL);
+        spelled_alike(FlowStatus::ALL);
+        let err = "Paired".parse::<TerminalState>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown terminal state 'Paired'");
+    }
+
+    /// JSON spells each value as the database stores it, and the text parses back.
+    fn spelled_alike<T>(all: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + Serialize + std::fmt::Display,
+        T: std::str::FromStr<Err = UnknownName>,
+    {
+        for &v in all {
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{v}\""));
+            assert_eq!(v.to_string().parse::<T>(), Ok(v));
+        }
+    }
 }
