@@ -9,10 +9,10 @@ use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
 use tokio::sync::OnceCell;
 
 use crate::error::{CliError, Exit};
-use crate::files::create_private_dir;
 use crate::global::{Global, KeystoreArg};
 use crate::output::Output;
 use crate::transport_select::{Link, Mode};
+use posmate_core::private_dir::create_private_dir;
 
 pub struct Ctx {
     pub global: Global,

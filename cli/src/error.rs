@@ -10,6 +10,7 @@ use posmate_core::transport::TransportError;
 use posmate_sim::serve::HostError;
 use posmate_sim_world::link::SimLinkError;
 use posmate_sim_world::open::OpenError;
+use posmate_sim_world::state::StateError;
 use serde::Serialize;
 
 /// Exit statuses. Stable: scripts depend on them.
@@ -210,6 +211,22 @@ impl From<OpenError> for CliError {
             OpenError::Bluetooth(e) => e.into(),
             OpenError::SimLink(e) => e.into(),
         }
+    }
+}
+
+/// A simulated world's state file: the hints say how to start afresh.
+impl From<StateError> for CliError {
+    fn from(e: StateError) -> Self {
+        let hint = match &e {
+            StateError::Corrupt { .. } => {
+                Some("move it away to start with fresh simulated terminals")
+            }
+            StateError::Books { .. } => Some("move it away to start with a fresh simulated world"),
+            StateError::Io { .. } | StateError::Version { .. } => None,
+        };
+        let mut error = CliError::new(Exit::Storage, e.code(), e.to_string());
+        error.hint = hint.map(Into::into);
+        error
     }
 }
 

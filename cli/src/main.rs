@@ -7,7 +7,6 @@ mod code_entry;
 mod commands;
 mod context;
 mod error;
-mod files;
 mod fmt;
 mod global;
 mod output;

@@ -18,7 +18,7 @@ pub use posmate_sim_world::open::LinkKind;
 
 use crate::error::CliError;
 use crate::output::Output;
-use crate::simhost::embedded::Embedded;
+use posmate_sim_world::embedded::Embedded;
 
 /// Which terminals the commands talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]

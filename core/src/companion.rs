@@ -124,7 +124,7 @@ impl Companion {
         gateway: Arc<dyn Gateway>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        crate::private_dir::create_private_dir(&config.data_dir).map_err(|e| {
             Error::Store(crate::store::StoreError::Io {
                 detail: format!("{}: {e}", config.data_dir.display()),
             })

@@ -10,6 +10,9 @@
 //! * [`link`] — the sim link of `docs/sim-link.md`: its wire format, the client that
 //!   reaches the terminals and acquirer of a `posmate sim` in another process, and the
 //!   server behind `posmate sim`;
+//! * [`state`] — the state file: a simulated world kept on disk between runs;
+//! * [`embedded`] — the embedded simulation (`posmate --sim`): the standard world on the
+//!   radio, in process, kept in the state file;
 //! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process;
 //! * [`world`] — the standard world: its merchants and the numbers each terminal is
 //!   registered with;
@@ -17,7 +20,9 @@
 //!   this process), the one way every front end wires a companion.
 
 pub mod acquirer;
+pub mod embedded;
 pub mod link;
 pub mod open;
 pub mod radio;
+pub mod state;
 pub mod world;

@@ -29,7 +29,7 @@ use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
 use crate::simhost::control::CNY;
-use crate::simhost::embedded::Embedded;
+use posmate_sim_world::embedded::Embedded;
 use posmate_sim_world::world;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).

@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
-use crate::simhost::embedded::Embedded;
 use crate::transport_select::Mode;
+use posmate_sim_world::embedded::Embedded;
 
 /// Check Bluetooth, the keystore and the data directory, and say what to fix.
 #[derive(Debug, clap::Args)]
@@ -240,7 +240,10 @@ fn keystore(ctx: &Ctx) -> Check {
 
 fn embedded(ctx: &Ctx) -> Check {
     let check = |status, detail: String| Check::new("sim", status, detail, Exit::Storage);
-    match ctx.ensure_data_dir().and_then(Embedded::open) {
+    match ctx
+        .ensure_data_dir()
+        .and_then(|dir| Embedded::open(dir).map_err(CliError::from))
+    {
         Ok(sim) => {
             let state = if sim.path().exists() {
                 "kept in"
@@ -251,7 +254,7 @@ fn embedded(ctx: &Ctx) -> Check {
                 Status::Ok,
                 format!(
                     "{} simulated terminals, {state} {}",
-                    sim.len(),
+                    sim.terminal_count(),
                     sim.path().display()
                 ),
             )

@@ -14,12 +14,12 @@ use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::{table, Output, Report};
 use crate::simhost::control::{self, Control, TEST_PAN};
-use crate::simhost::state;
 use crate::simhost::watch;
 use crate::transport_select::Mode;
 use crate::txn_kind::KindArg;
 use posmate_sim_world::link::control::{ScreenReply, TerminalJson};
 use posmate_sim_world::link::server::{self, HostEvent, Shared};
+use posmate_sim_world::state;
 use posmate_sim_world::world::{self, AcquirerJson};
 
 /// Where `posmate sim` listens, and where its actions connect, unless told otherwise.

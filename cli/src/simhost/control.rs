@@ -13,9 +13,9 @@ use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::embedded::Embedded;
 use crate::error::{CliError, Exit};
 use crate::txn_kind::KindArg;
+use posmate_sim_world::embedded::Embedded;
 use posmate_sim_world::link::control::{link_json, ScreenReply, ScreenView, TerminalJson};
 use posmate_sim_world::link::server::ControlOps;
 use posmate_sim_world::world;

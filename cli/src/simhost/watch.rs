@@ -10,7 +10,7 @@ use posmate_sim_world::link::control::ScreenView;
 use posmate_sim_world::link::server::{HostEvent, Shared};
 use tokio::sync::mpsc;
 
-use super::state;
+use posmate_sim_world::state;
 
 /// Prints screen changes and link events, and keeps the state file current, until the
 /// process ends.

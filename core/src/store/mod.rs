@@ -98,7 +98,7 @@ impl Store {
                 backend: backend.name,
             });
         }
-        std::fs::create_dir_all(dir)?;
+        crate::private_dir::create_private_dir(dir)?;
         let path = dir.join(DB_FILE);
         let mut conn = key::unlock(&path, secrets)?;
         configure(&conn, opts).map_err(|e| e.with_path(&path))?;

@@ -1,21 +1,56 @@
-//! Simulated worlds kept on disk between runs: the embedded simulation's
-//! `DATA_DIR/sim/world.json` and `posmate sim --state-file`. The file holds the
-//! simulated terminals' own flash (their secrets included) and the simulated acquirer's
-//! books, so it is written owner-only, atomically (temporary file, then rename), and never
-//! holds anything of the phone's.
+//! Simulated worlds kept on disk between runs — the state file: the embedded simulation's
+//! `DATA_DIR/sim/world.json` and `posmate sim --state-file` (`docs/sim-link.md` §6). The
+//! file holds the simulated terminals' own flash (their secrets included) and the simulated
+//! acquirer's books, so it is written owner-only, atomically (temporary file, then rename),
+//! and never holds anything of the phone's.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use posmate_core::private_dir::create_private_dir;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::{SimTerminal, TerminalConfig};
-
-use crate::error::{CliError, Exit};
 
 /// Serial numbers of generated terminals: `SN2026000001`, …
 pub const SN_PREFIX: &str = "SN2026";
 /// Base seed of generated terminals, so that a fresh simulation is the same everywhere.
 pub const DEFAULT_SEED: u64 = 42;
+
+/// Why a state file could not be used. Each says which file; front ends add what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing the file failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a saved simulation at all.
+    #[error("{} is not a saved simulation: {detail}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    /// A saved simulation, but its acquirer's books do not read back.
+    #[error("{} holds acquirer books this version cannot read: {detail}", path.display())]
+    Books { path: PathBuf, detail: String },
+    /// Written in a format this version does not read.
+    #[error(
+        "{} was written by another posmate version (format {theirs}, this one reads {})",
+        path.display(),
+        SavedFleet::VERSION
+    )]
+    Version { path: PathBuf, theirs: u32 },
+}
+
+impl StateError {
+    /// A stable code for front ends.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StateError::Io { .. } => "io",
+            StateError::Corrupt { .. } | StateError::Books { .. } => "sim-state-corrupt",
+            StateError::Version { .. } => "sim-state-version",
+        }
+    }
+}
 
 /// Terminals `first..first + count` (numbered from 1) of a fleet: SN `{prefix}{n:06}`, seed
 /// `seed + n`, received ever weaker (-50 dBm, then 8 dB less each) so scans have an order.
@@ -33,58 +68,46 @@ pub fn generate(prefix: &str, first: usize, count: usize, seed: u64) -> Vec<(Sim
 }
 
 /// The world saved at `path`, if the file exists.
-pub fn load(path: &Path) -> Result<Option<SavedFleet>, CliError> {
+pub fn load(path: &Path) -> Result<Option<SavedFleet>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(CliError::storage(
-                format!("cannot read {}", path.display()),
-                e,
-            ))
+        Err(source) => {
+            return Err(StateError::Io {
+                what: format!("cannot read {}", path.display()),
+                source,
+            })
         }
     };
-    let fleet: SavedFleet = serde_json::from_str(&text).map_err(|e| {
-        CliError::new(
-            Exit::Storage,
-            "sim-state-corrupt",
-            format!("{} is not a saved simulation: {e}", path.display()),
-        )
-        .hint("move it away to start with fresh simulated terminals")
+    let fleet: SavedFleet = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
     })?;
     if fleet.version != SavedFleet::VERSION {
-        return Err(CliError::new(
-            Exit::Storage,
-            "sim-state-version",
-            format!(
-                "{} was written by another posmate version (format {}, this one reads {})",
-                path.display(),
-                fleet.version,
-                SavedFleet::VERSION
-            ),
-        ));
+        return Err(StateError::Version {
+            path: path.to_owned(),
+            theirs: fleet.version,
+        });
     }
     Ok(Some(fleet))
 }
 
 /// The saved acquirer's books could not be read back.
-pub fn corrupt(path: &Path, e: serde_json::Error) -> CliError {
-    CliError::new(
-        Exit::Storage,
-        "sim-state-corrupt",
-        format!(
-            "{} holds acquirer books this version cannot read: {e}",
-            path.display()
-        ),
-    )
-    .hint("move it away to start with a fresh simulated world")
+pub fn corrupt(path: &Path, e: serde_json::Error) -> StateError {
+    StateError::Books {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
 }
 
 /// Writes `fleet` to `path` atomically, owner-only.
-pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), CliError> {
-    let fail = |e| CliError::storage(format!("cannot save {}", path.display()), e);
+pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), StateError> {
+    let fail = |source| StateError::Io {
+        what: format!("cannot save {}", path.display()),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::files::create_private_dir(dir).map_err(fail)?;
+        create_private_dir(dir).map_err(fail)?;
     }
     let text = serde_json::to_vec(fleet).expect("a fleet serialises");
     let tmp = path.with_extension("json.tmp");
@@ -120,6 +143,6 @@ mod tests {
         assert_eq!(back[0].0.device_key(), fleet[0].0.device_key());
         std::fs::write(&path, "{").unwrap();
         let err = load(&path).err().expect("a corrupt file is refused");
-        assert_eq!(err.code, "sim-state-corrupt");
+        assert_eq!(err.code(), "sim-state-corrupt");
     }
 }

@@ -1,9 +1,9 @@
-//! `--sim`: a simulated world inside this process — terminals on the core's simulated radio
-//! (virtual BLE time, so commands finish at once) and the simulated acquirer, reached
-//! through its JSON API. The world lives in `DATA_DIR/sim/world.json` between runs, so
-//! `posmate --sim pair` followed by `posmate --sim activate …` finds the terminal still
-//! paired and the acquirer still knowing the merchant — just as the phone's keys stay in
-//! the keystore. It is written when the command ends (also after a failure or Ctrl-C); a
+//! The embedded simulation (`posmate --sim`): a simulated world inside this process —
+//! terminals on the simulated [`radio`](crate::radio) (virtual BLE time, so commands finish
+//! at once) and the simulated acquirer, reached through its JSON API. The world lives in
+//! `DATA_DIR/sim/world.json` between runs (the [`state`](crate::state) file), so `posmate
+//! --sim pair` followed by `posmate --sim activate …` finds the terminal still paired and the
+//! acquirer still knowing the merchant — just as the phone's keys stay in the keystore. It is written when the command ends (also after a failure or Ctrl-C); a
 //! process killed outright loses what its run did to the world, which is why the kill tests
 //! use a separate `posmate sim`.
 
@@ -13,12 +13,11 @@ use posmate_core::transport::PeripheralId;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::SimTerminal;
-use posmate_sim_world::radio::timing::LinkModel;
-use posmate_sim_world::radio::SimRadio;
 
-use super::state;
-use crate::error::CliError;
-use posmate_sim_world::world;
+use crate::radio::timing::LinkModel;
+use crate::radio::SimRadio;
+use crate::state::{self, StateError};
+use crate::world;
 
 /// How many terminals a fresh embedded simulation has in range.
 pub const TERMINALS: usize = 3;
@@ -33,7 +32,7 @@ pub struct Embedded {
 
 impl Embedded {
     /// The simulation kept in `data_dir`, or a fresh one.
-    pub fn open(data_dir: &Path) -> Result<Self, CliError> {
+    pub fn open(data_dir: &Path) -> Result<Self, StateError> {
         let path = data_dir.join("sim").join("world.json");
         let (terminals, acquirer) = match state::load(&path)? {
             Some(mut fleet) => {
@@ -108,12 +107,13 @@ impl Embedded {
         &self.path
     }
 
-    pub fn len(&self) -> usize {
+    /// How many terminals the world has.
+    pub fn terminal_count(&self) -> usize {
         self.terminals.len()
     }
 
     /// Writes the terminals' flash and the acquirer's books back to the data directory.
-    pub fn save(&self) -> Result<(), CliError> {
+    pub fn save(&self) -> Result<(), StateError> {
         let fleet = SavedFleet::of(&self.terminals).with_acquirer(self.acquirer.save());
         state::save(&self.path, &fleet)
     }
