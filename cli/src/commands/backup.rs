@@ -16,7 +16,7 @@ use crate::phone;
 use crate::prompt;
 
 /// Create, verify and restore encrypted backups of this phone's data.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   posmate backup create phone.age
   posmate backup verify phone.age --passphrase-file pass.txt
@@ -25,12 +25,6 @@ use crate::prompt;
 The passphrase is asked for without echo (twice for a new backup), read from the first
 line of --passphrase-file, or read as a line of stdin. The archive is a standard age file:
 `age -d phone.age` opens it too.")]
-pub struct Args {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Write an encrypted backup of everything on this phone to FILE, and verify it.
     #[command(after_help = "Examples:\n  posmate backup create phone.age")]
@@ -147,9 +141,9 @@ impl Report for RestoreReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
-    match args.action {
+    match action {
         Action::Create { file, pass } => {
             let passphrase = pass.read(true)?;
             let info = phone.backup_create(&file, &passphrase)?;

@@ -1,5 +1,6 @@
-//! One module per command: its clap `Args` (with examples in `after_help`), its report
-//! (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
+//! One module per command: its clap `Args` (with examples in `after_help`; a command made
+//! only of subcommands has an `Action` enum instead, its variant marked `subcommand`), its
+//! report (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
 //! Adding a command is mechanical: a module here, a variant in [`Command`], an arm in
 //! [`run`], a schema, a section in `docs/cli.md`.
 
@@ -45,15 +46,19 @@ pub enum Command {
     Pair(pair::Args),
     Info(info::Args),
     Activate(activate::Args),
-    Cards(cards::Args),
-    Records(records::Args),
+    #[command(subcommand)]
+    Cards(cards::Action),
+    #[command(subcommand)]
+    Records(records::Action),
     Settle(settle::Args),
     Decommission(decommission::Args),
     Replace(replace::Args),
     Dormancy(dormancy::Args),
     WipePhone(wipe_phone::Args),
-    Backup(backup::Args),
-    Audit(audit::Args),
+    #[command(subcommand)]
+    Backup(backup::Action),
+    #[command(subcommand)]
+    Audit(audit::Action),
     Flows(flows::Args),
     Doctor(doctor::Args),
     Sim(sim::Args),
