@@ -3,16 +3,16 @@
 //! installs them and signs on. `--status` polls an application still under review.
 
 use posmate_core::acquirer::MerchantDetails;
-use posmate_core::flows::{ActivationInput, ActivationOutcome};
+use posmate_core::companion::Companion;
+use posmate_core::flows::{ActivationInput, ActivationOutcome, FlowControl};
 use zeroize::Zeroizing;
 
+use super::report_flow;
 use super::target::known_sn;
-use super::with_phone;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
 use crate::output::Report;
-use crate::phone;
 use crate::prompt;
 
 /// Activate a paired terminal with the acquirer (or poll a pending review with --status).
@@ -85,19 +85,22 @@ impl Report for ActivationOutcome {
     }
 }
 
+/// What the activation flow is asked: a new activation, or the state of one under review.
+enum Request {
+    Activate(ActivationInput),
+    Status(String),
+}
+
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let outcome = with_phone(ctx, async |phone| {
+    let prepare = async |phone: &Companion| {
         let sn = known_sn(phone, args.sn)?;
         if args.status {
-            return phone::run_flow(ctx, "activation", |c| async move {
-                phone.activation_status(&sn, &c).await
-            })
-            .await;
+            return Ok(Request::Status(sn));
         }
         // Typed input is checked by the flow before anything is stored; the code last, so
         // a typo in the other fields does not cost the user a prompt.
         let code = prompt::secret("Activation code: ", "activation code")?;
-        let input = ActivationInput {
+        Ok(Request::Activate(ActivationInput {
             sn,
             terminal_no: args.terminal_no.unwrap_or_default(),
             merchant_no: args.merchant_no.unwrap_or_default(),
@@ -107,13 +110,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
                 contact_phone: args.phone.unwrap_or_default(),
                 address: args.address.unwrap_or_default(),
             },
-        };
-        phone::run_flow(ctx, "activation", |c| async move {
-            phone.activate(input, &c).await
-        })
-        .await
-    })
-    .await?;
-    ctx.out.report(&outcome);
+        }))
+    };
+    let flow = async |phone: &Companion, request, c: &FlowControl| match request {
+        Request::Activate(input) => phone.activate(input, c).await,
+        Request::Status(sn) => phone.activation_status(&sn, c).await,
+    };
+    report_flow(ctx, "activation", prepare, flow).await?;
     Ok(Exit::Ok)
 }

@@ -15,17 +15,11 @@ use crate::output::{hex, list, Report};
 use crate::phone;
 
 /// Show, verify and export the audit trail.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   posmate audit show --limit 20
   posmate audit verify
   posmate audit export -o audit.jsonl")]
-pub struct Args {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Entries in order, from --from.
     #[command(
@@ -119,9 +113,9 @@ fn json_lines(entries: &[AuditEntry], out: &mut impl Write) -> std::io::Result<(
     out.flush()
 }
 
-pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
-    match args.action {
+    match action {
         Action::Show { from, limit } => {
             let entries = phone.audit_entries(from, limit)?;
             ctx.out.report(&ShowReport { entries });

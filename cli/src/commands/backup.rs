@@ -16,7 +16,7 @@ use crate::phone;
 use crate::prompt;
 
 /// Create, verify and restore encrypted backups of this phone's data.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   posmate backup create phone.age
   posmate backup verify phone.age --passphrase-file pass.txt
@@ -25,12 +25,6 @@ use crate::prompt;
 The passphrase is asked for without echo (twice for a new backup), read from the first
 line of --passphrase-file, or read as a line of stdin. The archive is a standard age file:
 `age -d phone.age` opens it too.")]
-pub struct Args {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Write an encrypted backup of everything on this phone to FILE, and verify it.
     #[command(after_help = "Examples:\n  posmate backup create phone.age")]
@@ -106,50 +100,33 @@ impl Report for InfoReport {
     }
 }
 
+/// What `backup restore` prints: the archive's path and the core's summary, its fields
+/// inline.
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {
     pub path: String,
-    pub terminals: u64,
-    pub cursors: u64,
-    pub records_inserted: u64,
-    pub records_present: u64,
-    pub cards: u64,
-    pub settlements: u64,
-    pub audit_entries: u64,
-}
-
-impl RestoreReport {
-    fn new(path: String, s: RestoreSummary) -> Self {
-        RestoreReport {
-            path,
-            terminals: s.terminals,
-            cursors: s.cursors,
-            records_inserted: s.records_inserted,
-            records_present: s.records_present,
-            cards: s.cards,
-            settlements: s.settlements,
-            audit_entries: s.audit_entries,
-        }
-    }
+    #[serde(flatten)]
+    pub summary: RestoreSummary,
 }
 
 impl Report for RestoreReport {
     fn human(&self) -> String {
+        let s = &self.summary;
         format!(
             "restored {}: {} record(s) added ({} already here), {} terminal(s), {} card(s), {} settlement(s)\n",
             self.path,
-            self.records_inserted,
-            self.records_present,
-            self.terminals,
-            self.cards,
-            self.settlements
+            s.records_inserted,
+            s.records_present,
+            s.terminals,
+            s.cards,
+            s.settlements
         )
     }
 }
 
-pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
-    match args.action {
+    match action {
         Action::Create { file, pass } => {
             let passphrase = pass.read(true)?;
             let info = phone.backup_create(&file, &passphrase)?;
@@ -169,9 +146,36 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         Action::Restore { file, pass } => {
             let passphrase = pass.read(false)?;
             let summary = phone.restore(&file, &passphrase)?;
-            ctx.out
-                .report(&RestoreReport::new(file.display().to_string(), summary));
+            ctx.out.report(&RestoreReport {
+                path: file.display().to_string(),
+                summary,
+            });
         }
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_restore_report_is_flat_with_the_path_first() {
+        let report = RestoreReport {
+            path: "phone.age".into(),
+            summary: RestoreSummary {
+                terminals: 1,
+                cursors: 2,
+                records_inserted: 3,
+                records_present: 4,
+                cards: 5,
+                settlements: 6,
+                audit_entries: 7,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            r#"{"path":"phone.age","terminals":1,"cursors":2,"records_inserted":3,"records_present":4,"cards":5,"settlements":6,"audit_entries":7}"#
+        );
+    }
 }

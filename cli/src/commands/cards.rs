@@ -22,19 +22,13 @@ use crate::prompt;
 use posmate_sim_world::world;
 
 /// List, bind and unbind the merchant's cards.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   posmate cards list
   posmate cards list --acquirer                  what the acquirer has on file
   posmate cards bind --sn SN2026000001 --holder 'Zhang San Noodles'   read on the terminal
   posmate cards bind --manual --purpose credit --expiry 0330 --holder 'Zhang San Noodles'
   posmate cards unbind BND-00000002")]
-pub struct Args {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// The merchant's cards, as this phone has them (or the acquirer, with --acquirer).
     #[command(
@@ -255,8 +249,8 @@ pub fn merchant_of(phone: &Companion, given: Option<String>) -> Result<String, C
     }
 }
 
-pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    with_phone(ctx, async |phone| act(ctx, phone, args.action).await).await
+pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
+    with_phone(ctx, async |phone| act(ctx, phone, action).await).await
 }
 
 async fn act(ctx: &Ctx, phone: &Companion, action: Action) -> Result<Exit, CliError> {

@@ -4,16 +4,16 @@
 //! passes `--yes` from a script. Killed or cut off anywhere, the same command resumes it.
 
 use posmate_core::backup::Passphrase;
+use posmate_core::companion::Companion;
 use posmate_core::flows::{BackupSpec, DecommissionInput, DecommissionOutcome};
 
 use super::backup::BackupFirst;
 use super::target::known_sn;
-use super::{codes_from_screen, with_phone};
+use super::{codes_from_screen, report_flow};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
 use crate::output::Report;
-use crate::phone;
 use crate::prompt;
 
 /// Decommission a terminal: verified backup, deregistration, wipe with a signed receipt.
@@ -65,7 +65,7 @@ impl Report for DecommissionOutcome {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let outcome = with_phone(ctx, async |phone| {
+    let prepare = async |phone: &Companion| {
         // No check that the phone still knows the terminal: a decommission cut after its
         // last step erased the terminal from the phone is finished by the flow, which it
         // finds by SN.
@@ -73,20 +73,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         prompt::confirm(&format!("Decommissioning {sn}"), &sn, args.yes)?;
         let passphrase: Passphrase = args.backup.pass.read(true)?;
         codes_from_screen(ctx, phone, args.from_screen).await?;
-        let input = DecommissionInput {
+        Ok(DecommissionInput {
             sn,
             reason: args.reason,
             backup: BackupSpec::Write {
                 path: args.backup.file,
                 passphrase,
             },
-        };
-        phone::run_flow(ctx, "decommission", |c| async move {
-            phone.decommission(input, &c).await
         })
-        .await
-    })
-    .await?;
-    ctx.out.report(&outcome);
+    };
+    report_flow(ctx, "decommission", prepare, Companion::decommission).await?;
     Ok(Exit::Ok)
 }

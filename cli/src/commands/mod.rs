@@ -1,5 +1,6 @@
-//! One module per command: its clap `Args` (with examples in `after_help`), its report
-//! (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
+//! One module per command: its clap `Args` (with examples in `after_help`; a command made
+//! only of subcommands has an `Action` enum instead, its variant marked `subcommand`), its
+//! report (what `--json` prints, schema in `cli/schemas/<command>.schema.json`) and `run`.
 //! Adding a command is mechanical: a module here, a variant in [`Command`], an arm in
 //! [`run`], a schema, a section in `docs/cli.md`.
 
@@ -29,9 +30,11 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use posmate_core::companion::Companion;
+use posmate_core::flows::FlowControl;
 
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
+use crate::output::Report;
 use crate::phone;
 
 /// The commands. They live here, beside the modules whose `Args` they name, so that the
@@ -43,15 +46,19 @@ pub enum Command {
     Pair(pair::Args),
     Info(info::Args),
     Activate(activate::Args),
-    Cards(cards::Args),
-    Records(records::Args),
+    #[command(subcommand)]
+    Cards(cards::Action),
+    #[command(subcommand)]
+    Records(records::Action),
     Settle(settle::Args),
     Decommission(decommission::Args),
     Replace(replace::Args),
     Dormancy(dormancy::Args),
     WipePhone(wipe_phone::Args),
-    Backup(backup::Args),
-    Audit(audit::Args),
+    #[command(subcommand)]
+    Backup(backup::Action),
+    #[command(subcommand)]
+    Audit(audit::Action),
     Flows(flows::Args),
     Doctor(doctor::Args),
     Sim(sim::Args),
@@ -99,6 +106,25 @@ pub async fn with_phone<T>(
     let result = work(&phone).await;
     phone.disconnect_all().await;
     result
+}
+
+/// The shape of the commands that run one flow: opens the phone, lets `prepare` check the
+/// arguments and build the flow's input (prompts included), runs `flow` on it with a
+/// progress bar (Ctrl-C cancels it between steps), closes the phone and prints the
+/// outcome, which it returns for the caller to choose the exit status.
+pub async fn report_flow<I, T: Report>(
+    ctx: &Ctx,
+    what: &str,
+    prepare: impl AsyncFnOnce(&Companion) -> Result<I, CliError>,
+    flow: impl AsyncFnOnce(&Companion, I, &FlowControl) -> posmate_core::error::Result<T>,
+) -> Result<T, CliError> {
+    let outcome = with_phone(ctx, async |phone| {
+        let input = prepare(phone).await?;
+        phone::run_flow(ctx, what, |c| async move { flow(phone, input, &c).await }).await
+    })
+    .await?;
+    ctx.out.report(&outcome);
+    Ok(outcome)
 }
 
 /// `--from-screen` of the flows that may have to pair again (a wipe's answer was lost):

@@ -21,19 +21,13 @@ use crate::phone;
 use crate::txn_kind::KindArg;
 
 /// Sync, search and export the transaction records.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Subcommand)]
 #[command(after_help = "Examples:
   posmate records sync SN2026000001
   posmate records list --from 2026-01-01 --to 2026-02-01 --kind refund --min 100
   posmate records list --limit 100 --after 1767225600123.42.SN2026000001   the next page
   posmate records export -o january.csv --from 2026-01-01 --to 2026-02-01
   posmate records export > all.csv")]
-pub struct Args {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Fetch the records the terminal has and the phone has not (resumable).
     #[command(
@@ -258,8 +252,8 @@ impl Report for ExportReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    with_phone(ctx, async |phone| act(ctx, phone, args.action).await).await
+pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
+    with_phone(ctx, async |phone| act(ctx, phone, action).await).await
 }
 
 async fn act(ctx: &Ctx, phone: &Companion, action: Action) -> Result<Exit, CliError> {

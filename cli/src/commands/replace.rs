@@ -3,15 +3,15 @@
 //! One resumable flow; destructive for the old terminal, so confirmed like `decommission`.
 
 use posmate_core::acquirer::MerchantDetails;
+use posmate_core::companion::Companion;
 use posmate_core::flows::{ActivationInput, ReplacementInput, ReplacementOutcome};
 use zeroize::Zeroizing;
 
 use super::backup::BackupFirst;
-use super::{codes_from_screen, with_phone};
+use super::{codes_from_screen, report_flow};
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
-use crate::phone;
 use crate::prompt;
 
 /// Replace a terminal by a new one (paired first) for the same merchant.
@@ -78,7 +78,7 @@ impl Report for ReplacementOutcome {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let outcome = with_phone(ctx, async |phone| {
+    let prepare = async |phone: &Companion| {
         let old = phone.terminal(&args.old_sn)?;
         phone.terminal(&args.new_sn)?;
         prompt::confirm(
@@ -89,7 +89,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         let code = prompt::secret("New terminal's activation code: ", "activation code")?;
         let passphrase = args.backup.pass.read(true)?;
         codes_from_screen(ctx, phone, args.from_screen).await?;
-        let input = ReplacementInput {
+        Ok(ReplacementInput {
             old_sn: args.old_sn,
             new: ActivationInput {
                 sn: args.new_sn,
@@ -104,13 +104,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             },
             backup_path: args.backup.file,
             passphrase,
-        };
-        phone::run_flow(ctx, "replacement", |c| async move {
-            phone.replace(input, &c).await
         })
-        .await
-    })
-    .await?;
-    ctx.out.report(&outcome);
+    };
+    report_flow(ctx, "replacement", prepare, Companion::replace).await?;
     Ok(Exit::Ok)
 }

@@ -4,13 +4,12 @@
 use posmate_core::flows::SettlementOutcome;
 use posmate_proto::message::Totals;
 
+use super::report_flow;
 use super::target::known_sn;
-use super::with_phone;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
 use crate::output::{table, Report};
-use crate::phone;
 
 /// Settle a terminal's open batch (end of day) and reconcile its totals.
 #[derive(Debug, clap::Args)]
@@ -62,17 +61,13 @@ impl Report for SettlementOutcome {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
-    let outcome = with_phone(ctx, async |phone| {
-        let sn = known_sn(phone, args.sn)?;
-        phone::run_flow(
-            ctx,
-            "settlement",
-            |c| async move { phone.settle(&sn, &c).await },
-        )
-        .await
-    })
+    let outcome = report_flow(
+        ctx,
+        "settlement",
+        async |phone| known_sn(phone, args.sn),
+        async |phone, sn, c| phone.settle(&sn, c).await,
+    )
     .await?;
-    ctx.out.report(&outcome);
     Ok(if outcome.matched {
         Exit::Ok
     } else {

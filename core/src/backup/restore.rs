@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{format, Archive, BackupError, CursorRow, Scope};
@@ -27,7 +28,7 @@ use crate::store::{
 const AUDIT_PAGE: u32 = 1000;
 
 crate::mirrored! {
-    (replay_restore_summary, derive(Clone, Debug, Default, PartialEq, Eq))
+    (replay_restore_summary, derive(Clone, Debug, Default, PartialEq, Eq, Serialize))
     /// What a restore changed.
     pub struct RestoreSummary {
         /// Terminal rows added, or replaced by the archive's newer row.
