@@ -52,12 +52,12 @@ impl From<st::AuditEntry> for AuditEntry {
     fn from(a: st::AuditEntry) -> Self {
         AuditEntry {
             seq: a.seq,
-            at_ms: a.at_ms,
-            action: a.action,
-            sn: a.sn,
-            inputs_json: a.inputs.to_string(),
-            outcome: a.outcome,
-            detail_json: a.detail.to_string(),
+            at_ms: a.event.at_ms,
+            action: a.event.action,
+            sn: a.event.sn,
+            inputs_json: a.event.inputs.to_string(),
+            outcome: a.event.outcome,
+            detail_json: a.event.detail.to_string(),
             hash: hex(&a.hash),
         }
     }

@@ -59,10 +59,10 @@ impl Report for ShowReport {
             |e| {
                 vec![
                     e.seq.to_string(),
-                    fmt::time(e.at_ms),
-                    e.action.clone(),
-                    e.sn.clone().unwrap_or_else(|| "-".into()),
-                    e.outcome.clone(),
+                    fmt::time(e.event.at_ms),
+                    e.event.action.clone(),
+                    e.event.sn.clone().unwrap_or_else(|| "-".into()),
+                    e.event.outcome.clone(),
                     hex(&e.hash[..6]),
                 ]
             },

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::{format, Archive, BackupError, CursorRow, Scope};
 use crate::store::{
-    AuditDraft, AuditEntry, HistoryQuery, Store, StoreError, StoredRecord, SyncCursor, Tx,
+    AuditEntry, AuditEvent, HistoryQuery, Store, StoreError, StoredRecord, SyncCursor, Tx,
 };
 
 /// Audit entries read per query while collecting.
@@ -220,8 +220,8 @@ fn restore_journals(
     Ok(())
 }
 
-fn audit_draft(archive: &Archive, summary: &RestoreSummary) -> AuditDraft {
-    AuditDraft {
+fn audit_draft(archive: &Archive, summary: &RestoreSummary) -> AuditEvent {
+    AuditEvent {
         at_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),

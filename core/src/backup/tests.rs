@@ -12,7 +12,8 @@ use serde_json::json;
 use super::format::{DigestWriter, Document};
 use super::*;
 use crate::store::{
-    AuditEntry, CardPurposeKind, CardRow, SettlementRow, StoredRecord, TerminalRow, TerminalState,
+    AuditEntry, AuditEvent, CardPurposeKind, CardRow, SettlementRow, StoredRecord, TerminalRow,
+    TerminalState,
 };
 
 const FAST: WriteOptions = WriteOptions { work_factor: 2 };
@@ -100,13 +101,15 @@ fn sample(records: u64) -> Archive {
         }],
         audit: vec![AuditEntry {
             seq: 1,
-            at_ms: 1_700_000_000_000,
-            action: "activate".to_owned(),
-            sn: Some(sn.to_owned()),
-            // Floats that serde_json's default (fast) parser does not read back exactly.
-            inputs: json!({"terminal_no": "T0001", "ratio": 0.1, "tiny": 1.0715660391465826e-75, "neg": -1.81996730402717e-179}),
-            outcome: "ok".to_owned(),
-            detail: json!({"z": 1, "a": [1, 2, {"k": null}]}),
+            event: AuditEvent {
+                at_ms: 1_700_000_000_000,
+                action: "activate".to_owned(),
+                sn: Some(sn.to_owned()),
+                // Floats that serde_json's default (fast) parser does not read back exactly.
+                inputs: json!({"terminal_no": "T0001", "ratio": 0.1, "tiny": 1.0715660391465826e-75, "neg": -1.81996730402717e-179}),
+                outcome: "ok".to_owned(),
+                detail: json!({"z": 1, "a": [1, 2, {"k": null}]}),
+            },
             prev_hash: [0; 32],
             hash: [0xAB; 32],
         }],
@@ -557,7 +560,7 @@ fn backup_section_hash_covers_exactly_the_compact_json_array() {
 mod restore {
     use super::*;
     use crate::keystore::{KeyringStore, KeystoreChoice, Namespace};
-    use crate::store::{AuditDraft, Store, StoreOptions};
+    use crate::store::{AuditEvent, Store, StoreOptions};
 
     const EPOCH: [u8; 16] = [7; 16];
 
@@ -587,7 +590,7 @@ mod restore {
                 tx.put_settlement(&archive.settlements[0])?;
                 tx.upsert_card(&archive.cards[0])?;
                 for action in ["pair", "activate"] {
-                    tx.append_audit(&AuditDraft {
+                    tx.append_audit(&AuditEvent {
                         at_ms: 1_700_000_000_000,
                         action: action.to_owned(),
                         sn: Some("SN0001".to_owned()),
@@ -664,9 +667,9 @@ mod restore {
         assert_eq!(audit.len(), 2);
         assert!(audit
             .iter()
-            .all(|e| e.action == "restore" && e.outcome == "ok"));
+            .all(|e| e.event.action == "restore" && e.event.outcome == "ok"));
         assert_eq!(
-            audit[0].detail["archived_audit_head"],
+            audit[0].event.detail["archived_audit_head"],
             json!(super::super::format::hex(&archive.audit[1].hash))
         );
         assert_eq!(target.read(|tx| tx.verify_audit()).unwrap().entries, 2);
@@ -761,8 +764,8 @@ mod restore {
             })
             .unwrap();
         let audit = target.read(|tx| tx.audit(1, 10)).unwrap();
-        assert_eq!(audit[0].outcome, "ok");
-        assert_eq!(audit[0].detail["records_inserted"], json!(30));
+        assert_eq!(audit[0].event.outcome, "ok");
+        assert_eq!(audit[0].event.detail["records_inserted"], json!(30));
 
         let again = restore_into(&target, &archive).unwrap();
         assert_eq!((again.records_inserted, again.records_present), (0, 30));

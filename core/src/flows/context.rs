@@ -13,7 +13,7 @@ use crate::backup::{self, BackupSummary, Passphrase, Scope, WriteOptions};
 use crate::error::{Error, Result};
 use crate::keystore::SecretStore;
 use crate::session::{Session, SessionError};
-use crate::store::{AuditDraft, BackupRow, FlowRow, FlowStatus, Store};
+use crate::store::{AuditEvent, BackupRow, FlowRow, FlowStatus, Store};
 
 /// Wall-clock time in ms since the Unix epoch (a trait so tests and the simulated world can
 /// use their own time).
@@ -93,7 +93,7 @@ impl Ctx<'_> {
         outcome: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let draft = AuditDraft {
+        let draft = AuditEvent {
             at_ms: self.clock.now_ms(),
             action: action.into(),
             sn: sn.map(str::to_owned),

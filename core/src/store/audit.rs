@@ -17,14 +17,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::StoreError;
-use super::model::{to_hex, AuditCheck, AuditDraft, AuditEntry};
+use super::model::{to_hex, AuditCheck, AuditEntry, AuditEvent};
 use super::Tx;
 
 const AUDIT_COLUMNS: &str = "seq, at_ms, action, sn, inputs, outcome, detail, prev_hash, hash";
 
 impl Tx<'_> {
     /// Chains `draft` onto the log and returns the stored entry.
-    pub fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, StoreError> {
+    pub fn append_audit(&self, draft: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let last: Option<(u64, Vec<u8>)> = self
             .tx
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
@@ -64,12 +64,7 @@ impl Tx<'_> {
             ])?;
         Ok(AuditEntry {
             seq,
-            at_ms: draft.at_ms,
-            action: draft.action.clone(),
-            sn: draft.sn.clone(),
-            inputs: draft.inputs.clone(),
-            outcome: draft.outcome.clone(),
-            detail: draft.detail.clone(),
+            event: draft.clone(),
             prev_hash,
             hash,
         })
@@ -107,11 +102,11 @@ impl Tx<'_> {
             };
             let recomputed = entry_hash(&HashedFields {
                 seq: entry.seq,
-                at_ms: entry.at_ms,
-                action: &entry.action,
-                sn: entry.sn.as_deref(),
+                at_ms: entry.event.at_ms,
+                action: &entry.event.action,
+                sn: entry.event.sn.as_deref(),
                 inputs: &inputs,
-                outcome: &entry.outcome,
+                outcome: &entry.event.outcome,
                 detail: &detail,
                 prev_hash: &entry.prev_hash,
             });
@@ -205,12 +200,14 @@ fn audit_row(r: &Row<'_>) -> Result<(AuditEntry, (String, String)), StoreError> 
     let detail: String = r.get(6)?;
     let entry = AuditEntry {
         seq: r.get(0)?,
-        at_ms: r.get(1)?,
-        action: r.get(2)?,
-        sn: r.get(3)?,
-        inputs: serde_json::from_str(&inputs)?,
-        outcome: r.get(5)?,
-        detail: serde_json::from_str(&detail)?,
+        event: AuditEvent {
+            at_ms: r.get(1)?,
+            action: r.get(2)?,
+            sn: r.get(3)?,
+            inputs: serde_json::from_str(&inputs)?,
+            outcome: r.get(5)?,
+            detail: serde_json::from_str(&detail)?,
+        },
         prev_hash: hash_from(r.get(7)?)?,
         hash: hash_from(r.get(8)?)?,
     };

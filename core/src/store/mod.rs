@@ -43,7 +43,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use error::StoreError;
 pub use model::{
-    AppendOutcome, AuditCheck, AuditDraft, AuditEntry, BackupRow, CardPurposeKind, CardRow,
+    AppendOutcome, AuditCheck, AuditEntry, AuditEvent, BackupRow, CardPurposeKind, CardRow,
     DeviceKey, FlowRow, FlowStatus, HistoryCursor, HistoryPage, HistoryQuery, SettlementRow,
     StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
 };

@@ -239,9 +239,10 @@ pub struct SettlementRow {
     pub settled_at_ms: u64,
 }
 
-/// An audit entry before it is chained (the store assigns seq and hashes).
+/// What happened, as the audit trail records it; the store chains it into an
+/// [`AuditEntry`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditDraft {
+pub struct AuditEvent {
     pub at_ms: u64,
     pub action: String,
     pub sn: Option<String>,
@@ -252,16 +253,13 @@ pub struct AuditDraft {
 }
 
 /// A chained audit entry: `hash = SHA-256(prev_hash ‖ canonical JSON of the entry without
-/// hash)`, with `prev_hash` all zeros for the first entry.
+/// hash)`, with `prev_hash` all zeros for the first entry. Its JSON lists the event's
+/// fields between `seq` and `prev_hash`, as entries always have.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub seq: u64,
-    pub at_ms: u64,
-    pub action: String,
-    pub sn: Option<String>,
-    pub inputs: serde_json::Value,
-    pub outcome: String,
-    pub detail: serde_json::Value,
+    #[serde(flatten)]
+    pub event: AuditEvent,
     #[serde(with = "hex_array")]
     pub prev_hash: [u8; 32],
     #[serde(with = "hex_array")]
@@ -364,6 +362,36 @@ mod tests {
         spelled_alike(FlowStatus::ALL);
         let err = "Paired".parse::<TerminalState>().unwrap_err();
         assert_eq!(err.to_string(), "unknown terminal state 'Paired'");
+    }
+
+    /// Archives and `posmate audit --json` have always listed an entry's fields in this
+    /// order; the event's fields sit flattened between `seq` and the hashes.
+    #[test]
+    fn audit_entry_json_keeps_its_shape() {
+        let entry = AuditEntry {
+            seq: 7,
+            event: AuditEvent {
+                at_ms: 1,
+                action: "pair".into(),
+                sn: None,
+                inputs: serde_json::json!({}),
+                outcome: "ok".into(),
+                detail: serde_json::json!(null),
+            },
+            prev_hash: [0; 32],
+            hash: [0xab; 32],
+        };
+        let json = serde_json::to_string(&entry).unwrap();
+        let zeros = "00".repeat(32);
+        let abs = "ab".repeat(32);
+        assert_eq!(
+            json,
+            format!(
+                "{{\"seq\":7,\"at_ms\":1,\"action\":\"pair\",\"sn\":null,\"inputs\":{{}},\
+                 \"outcome\":\"ok\",\"detail\":null,\"prev_hash\":\"{zeros}\",\"hash\":\"{abs}\"}}"
+            )
+        );
+        assert_eq!(serde_json::from_str::<AuditEntry>(&json).unwrap(), entry);
     }
 
     /// JSON spells each value as the database stores it, and the text parses back.

@@ -183,8 +183,8 @@ fn store_model_json_keeps_pans_masked_and_bytes_hex() {
     assert_eq!(serde_json::from_str::<HistoryQuery>(&text).unwrap(), q);
 }
 
-fn draft(i: u64) -> AuditDraft {
-    AuditDraft {
+fn draft(i: u64) -> AuditEvent {
+    AuditEvent {
         at_ms: 1000 + i,
         action: "card.bind".into(),
         sn: (i % 2 == 0).then(|| "SN1".into()),
