@@ -395,7 +395,7 @@ mod hex_array {
     }
 }
 
-/// `[{"slot": 1, "kind": "tmk", "kcv": "66e94b"}, …]`: `KeyKind` is the protocol crate's
+/// `[{"slot": 1, "kind": "tmk", "kcv": "763cbc"}, …]`: `KeyKind` is the protocol crate's
 /// (no serde there), named here by the words the acquirer's documents use.
 mod kcv_list {
     use posmate_proto::keybundle::KeyKind;

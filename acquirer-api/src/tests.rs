@@ -34,7 +34,7 @@ fn every_activation_state() -> Vec<ActivationState> {
         ActivationState::Approved {
             bundle: vec![0, 1, 2, 0xFE, 0xFF],
             kcvs: vec![
-                (1, KeyKind::Tmk, [0x66, 0xE9, 0x4B]),
+                (1, KeyKind::Tmk, [0x76, 0x3C, 0xBC]),
                 (2, KeyKind::PinKey, [1, 2, 3]),
                 (3, KeyKind::MacKey, [0, 0, 0]),
                 (4, KeyKind::DataKey, [0xFF, 0xFF, 0xFF]),
@@ -114,7 +114,7 @@ fn approved_state_wire_form_is_hex_and_named_kinds() {
     assert_eq!(json["bundle"], "000102feff");
     assert_eq!(
         json["kcvs"][0],
-        serde_json::json!({"slot": 1, "kind": "tmk", "kcv": "66e94b"})
+        serde_json::json!({"slot": 1, "kind": "tmk", "kcv": "763cbc"})
     );
     let kinds: Vec<_> = (0..4).map(|i| json["kcvs"][i]["kind"].clone()).collect();
     assert_eq!(kinds, ["tmk", "pin", "mac", "data"]);

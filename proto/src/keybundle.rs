@@ -17,9 +17,10 @@
 //! Binding the SN as HKDF info and AEAD associated data makes a bundle sealed for one
 //! terminal fail to open on any other, even one that somehow shared a device key.
 
-use aes::cipher::{BlockEncrypt, KeyInit};
+use aes::cipher::KeyInit;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
+use cmac::{Cmac, Mac};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use minicbor::{Decode, Decoder, Encode, Encoder};
@@ -213,13 +214,20 @@ pub fn open(device_key: &SigningKey, sn: &str, sealed: &[u8]) -> Result<KeyBundl
     minicbor::decode(&plain).map_err(|_| KeyBundleError::Malformed)
 }
 
-/// Key check value: the first 3 bytes of AES-128-ECB(key, 16 zero bytes). Lets the phone
-/// and acquirer confirm which key is installed without seeing it.
+/// Key check value as HSMs compute it for AES keys (ANSI X9.24; AWS Payment Cryptography's
+/// `CMAC` algorithm): the first 3 bytes of AES-CMAC (NIST SP 800-38B) over 16 zero bytes.
+/// Lets the phone and acquirer confirm which key is installed without seeing it; unlike an
+/// ECB encryption of the zero block, it is not also a known plaintext/ciphertext pair.
 pub fn kcv(key: &[u8; KEY_LEN]) -> [u8; KCV_LEN] {
-    let cipher = aes::Aes128::new(key.into());
-    let mut block = aes::Block::default();
-    cipher.encrypt_block(&mut block);
-    [block[0], block[1], block[2]]
+    let tag = cmac(key, &[0; 16]);
+    [tag[0], tag[1], tag[2]]
+}
+
+/// AES-128-CMAC of `msg` (NIST SP 800-38B, RFC 4493).
+fn cmac(key: &[u8; KEY_LEN], msg: &[u8]) -> [u8; 16] {
+    let mut mac = <Cmac<aes::Aes128> as KeyInit>::new(key.into());
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -305,10 +313,47 @@ mod tests {
         assert_eq!(open(&a, "SN-A", &low), Err(KeyBundleError::WeakKey));
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 4493 §4 (the AES-128 examples of NIST SP 800-38B, appendix D.1).
     #[test]
-    fn kcv_matches_known_answer() {
-        // AES-128 with the all-zero key encrypting the zero block gives 66e94bd4ef8a2c3b...
-        assert_eq!(kcv(&[0; 16]), [0x66, 0xe9, 0x4b]);
+    fn cmac_matches_the_published_vectors() {
+        let key: [u8; 16] = hex("2b7e1516 28aed2a6 abf71588 09cf4f3c")
+            .try_into()
+            .unwrap();
+        let m = hex(
+            "6bc1bee2 2e409f96 e93d7e11 7393172a ae2d8a57 1e03ac9c 9eb76fac 45af8e51 \
+             30c81c46 a35ce411 e5fbc119 1a0a52ef f69f2445 df4f9b17 ad2b417b e66c3710",
+        );
+        for (len, tag) in [
+            (0, "bb1d6929 e9593728 7fa37d12 9b756746"),
+            (16, "070a16b4 6b4d4144 f79bdd9d d04a287c"),
+            (40, "dfa66747 de9ae630 30ca3261 1497c827"),
+            (64, "51f0bebf 7e3b9d92 fc497417 79363cfe"),
+        ] {
+            assert_eq!(
+                cmac(&key, &m[..len]).to_vec(),
+                hex(tag),
+                "{len}-byte message"
+            );
+        }
+    }
+
+    /// KCVs as OpenSSL's CMAC (Python `cryptography`) gives them for the same keys.
+    #[test]
+    fn kcv_is_the_cmac_of_the_zero_block() {
+        assert_eq!(kcv(&[0; 16]), [0x76, 0x3c, 0xbc]);
+        assert_eq!(kcv(&[0x11; 16]), [0xee, 0x23, 0xd8]);
+        let key: [u8; 16] = hex("2b7e1516 28aed2a6 abf71588 09cf4f3c")
+            .try_into()
+            .unwrap();
+        assert_eq!(kcv(&key), [0x7a, 0xd3, 0x86]);
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn every_activation_state() -> Vec<ActivationState> {
         ActivationState::Approved {
             bundle: vec![0, 1, 2, 0xFE, 0xFF],
             kcvs: vec![
-                (1, KeyKind::Tmk, [0x66, 0xE9, 0x4B]),
+                (1, KeyKind::Tmk, [0x76, 0x3C, 0xBC]),
                 (2, KeyKind::PinKey, [1, 2, 3]),
                 (3, KeyKind::MacKey, [0, 0, 0]),
                 (4, KeyKind::DataKey, [0xFF, 0xFF, 0xFF]),
