@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
+use posmate_core::private_dir::create_private_dir;
 use tokio::sync::OnceCell;
 
 use crate::error::{CliError, Exit};
 use crate::global::{Global, KeystoreArg};
 use crate::output::Output;
 use crate::transport_select::{Link, Mode};
-use posmate_core::private_dir::create_private_dir;
 
 pub struct Ctx {
     pub global: Global,

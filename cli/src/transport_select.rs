@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use posmate_core::acquirer::{AcquirerError, Exchange, Gateway};
 use posmate_core::transport::btle::BtleOptions;
 use posmate_core::transport::{scan_for, Candidate, ScanFilter, Transport};
+use posmate_sim_world::embedded::Embedded;
 use posmate_sim_world::link::TcpTransport;
 use posmate_sim_world::open::{self, Opened};
 
@@ -18,7 +19,6 @@ pub use posmate_sim_world::open::LinkKind;
 
 use crate::error::CliError;
 use crate::output::Output;
-use posmate_sim_world::embedded::Embedded;
 
 /// Which terminals the commands talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,8 @@ use posmate_core::flows::{
 use posmate_core::transport::ScanFilter;
 use posmate_proto::pan::with_check_digit;
 use posmate_sim::terminal::{Card, Sale};
+use posmate_sim_world::embedded::Embedded;
+use posmate_sim_world::world;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -29,8 +31,6 @@ use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
 use crate::simhost::control::CNY;
-use posmate_sim_world::embedded::Embedded;
-use posmate_sim_world::world;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).
 const PASSPHRASE: &str = "correct horse battery staple";

@@ -6,6 +6,7 @@ use btleplug::api::{Central, Manager as _};
 use posmate_core::keystore::SecretStore;
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::{TransportError, Unavailability};
+use posmate_sim_world::embedded::Embedded;
 use posmate_sim_world::link::{wire, TcpTransport};
 use serde::Serialize;
 
@@ -13,7 +14,6 @@ use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
 use crate::transport_select::Mode;
-use posmate_sim_world::embedded::Embedded;
 
 /// Check Bluetooth, the keystore and the data directory, and say what to fix.
 #[derive(Debug, clap::Args)]

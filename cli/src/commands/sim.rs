@@ -5,7 +5,11 @@
 use std::path::PathBuf;
 
 use posmate_sim::serve::{Host, HostConfig};
+use posmate_sim_world::link::control::{ScreenReply, TerminalJson};
+use posmate_sim_world::link::server::{self, HostEvent, Shared};
 use posmate_sim_world::link::{wire, TcpTransport};
+use posmate_sim_world::state;
+use posmate_sim_world::world::{self, AcquirerJson};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -17,10 +21,6 @@ use crate::simhost::control::{self, Control, TEST_PAN};
 use crate::simhost::watch;
 use crate::transport_select::Mode;
 use crate::txn_kind::KindArg;
-use posmate_sim_world::link::control::{ScreenReply, TerminalJson};
-use posmate_sim_world::link::server::{self, HostEvent, Shared};
-use posmate_sim_world::state;
-use posmate_sim_world::world::{self, AcquirerJson};
 
 /// Where `posmate sim` listens, and where its actions connect, unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";

@@ -10,15 +10,15 @@ use posmate_proto::message::EntryMode;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostError};
 use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen};
+use posmate_sim_world::embedded::Embedded;
+use posmate_sim_world::link::control::{link_json, ScreenReply, ScreenView, TerminalJson};
+use posmate_sim_world::link::server::ControlOps;
+use posmate_sim_world::world;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{CliError, Exit};
 use crate::txn_kind::KindArg;
-use posmate_sim_world::embedded::Embedded;
-use posmate_sim_world::link::control::{link_json, ScreenReply, ScreenView, TerminalJson};
-use posmate_sim_world::link::server::ControlOps;
-use posmate_sim_world::world;
 
 /// Control requests, tagged by `op` like the link's. `sn` takes a serial number or a
 /// terminal's address.

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use posmate_sim_world::link::control::ScreenView;
 use posmate_sim_world::link::server::{HostEvent, Shared};
-use tokio::sync::mpsc;
-
 use posmate_sim_world::state;
+use tokio::sync::mpsc;
 
 /// Prints screen changes and link events, and keeps the state file current, until the
 /// process ends.
