@@ -6,7 +6,8 @@
 //! The layering follows `docs/protocol.md`:
 //! [`gatt`] (service layout, advertising) → [`segment`] (ATT-sized segments) →
 //! [`frame`] (kinds and CRC) → [`flow`] (credits) → [`handshake`] / [`secure`]
-//! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue).
+//! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue). Beside them, the key
+//! formats acquirers use: [`tr31`] key blocks, and the key check values of [`keybundle`].
 
 pub mod flow;
 pub mod frame;
@@ -18,4 +19,5 @@ pub mod pan;
 pub mod receipt;
 pub mod secure;
 pub mod segment;
+pub mod tr31;
 pub mod wire;
