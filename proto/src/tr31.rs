@@ -76,10 +76,11 @@ pub struct Header {
 }
 
 impl Header {
-    /// The header text for a block of `total_len` characters, optional blocks padded (`PB`)
-    /// to a whole number of AES blocks as version `D` requires.
-    fn render(&self, total_len: usize) -> Result<String, Tr31Error> {
+    /// The header text for a block whose payload and MAC take `body_len` characters,
+    /// optional blocks padded (`PB`) to a whole number of AES blocks as version `D` requires.
+    fn render(&self, body_len: usize) -> Result<String, Tr31Error> {
         let blocks = self.blocks_text()?;
+        let total_len = HEADER_LEN + blocks.0.len() + body_len;
         let count = self.optional_blocks.len() + usize::from(blocks.1);
         let fields = [
             &self.key_usage[..],
@@ -238,8 +239,7 @@ fn wrap_with_padding(
     if payload.len() % BLOCK != 0 {
         return Err(Tr31Error::Header("padding does not align the payload"));
     }
-    let header_len = HEADER_LEN + header.blocks_text()?.0.len();
-    let text = header.render(header_len + 2 * payload.len() + 2 * BLOCK)?;
+    let text = header.render(2 * payload.len() + 2 * BLOCK)?;
     let mac = keys.mac(text.as_bytes(), &payload);
     let mut cipher = payload.clone();
     keys.cbc_encrypt(&mac, &mut cipher);
