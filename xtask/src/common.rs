@@ -1,7 +1,8 @@
 //! What more than one task needs, written once: where the workspace and cargo's output
 //! are, build stamps (so that an unchanged test program is not compiled again), finding and
-//! joining files, running commands, and the Debian host's packages and mirror (the binding
-//! runtimes and the BLE test kernel and root are installed from it).
+//! joining files, running commands, Python tools from PyPI in cached venvs (zig for the
+//! cross-check, psec for the standards check), and the Debian host's packages and mirror (the
+//! binding runtimes and the BLE test kernel and root are installed from it).
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -111,6 +112,52 @@ pub fn run(what: &str, cmd: &mut Command, fix: &str) -> Result<(), String> {
         Ok(s) => Err(format!("{what} failed ({s}). Fix: {fix}")),
         Err(e) => Err(format!("{what} could not start: {e}. Fix: {fix}")),
     }
+}
+
+/// A venv at `venv` with the PyPI `requirement` (`name==version`) installed, unless a
+/// complete install for that requirement is there already. `task` names who asks, in what
+/// is printed. The stamp is written last: a venv without it is an interrupted install.
+pub fn pypi_venv(venv: &Path, requirement: &str, task: &str) -> Result<(), String> {
+    let stamp = venv.join("posmate-ready");
+    let wanted = format!("{requirement}\n");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let began = std::time::Instant::now();
+    if venv.exists() {
+        fs::remove_dir_all(venv).map_err(|e| {
+            format!(
+                "cannot remove the incomplete install {}: {e}",
+                venv.display()
+            )
+        })?;
+    }
+    eprintln!(
+        "{task}: installing {requirement} (PyPI) into {}",
+        venv.display()
+    );
+    run(
+        "python3 -m venv",
+        Command::new("python3").arg("-m").arg("venv").arg(venv),
+        "install Python 3 with its venv module",
+    )?;
+    run(
+        &format!("pip install {requirement}"),
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            requirement,
+        ]),
+        "make PyPI reachable",
+    )?;
+    fs::write(&stamp, &wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    eprintln!(
+        "{task}: {requirement} installed in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// A command's standard output, or an error naming it.

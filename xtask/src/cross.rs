@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::common::{output, run};
+use crate::common::{output, pypi_venv};
 
 /// The phone targets, each with the zig target whose C headers stand in for its SDK's.
 const TARGETS: &[(&str, &str)] = &[
@@ -136,61 +136,21 @@ impl Zig {
     fn provision() -> Result<Zig, String> {
         let dir = crate::provision::cache_dir()?.join("zig");
         let zig = Zig { dir };
-        let wanted = format!("{ZIGLANG_VERSION}\n");
-        // The stamp is written last: a venv without it is an interrupted install.
-        let stamp = zig.dir.join("venv/posmate-ready");
-        if fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-            zig.install()?;
-            fs::write(&stamp, &wanted).map_err(|e| write_error(&stamp, e))?;
-        }
-        zig.write_stand_ins()?;
-        Ok(zig)
-    }
-
-    fn install(&self) -> Result<(), String> {
-        let began = Instant::now();
-        let venv = self.dir.join("venv");
-        if venv.exists() {
-            fs::remove_dir_all(&venv).map_err(|e| {
-                format!(
-                    "cannot remove the incomplete zig install {}: {e}",
-                    venv.display()
-                )
-            })?;
-        }
-        eprintln!(
-            "cross-check: installing ziglang {ZIGLANG_VERSION} (PyPI) into {}",
-            venv.display()
-        );
-        run(
-            "python3 -m venv",
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "install Python 3 with its venv module",
+        pypi_venv(
+            &zig.dir.join("venv"),
+            &format!("ziglang=={ZIGLANG_VERSION}"),
+            "cross-check",
         )?;
-        run(
-            "pip install ziglang",
-            Command::new(venv.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                &format!("ziglang=={ZIGLANG_VERSION}"),
-            ]),
-            "make PyPI reachable",
-        )?;
-        let version = output(&self.zig().to_string_lossy(), &["version"])?;
+        let version = output(&zig.zig().to_string_lossy(), &["version"])?;
         if version.trim() != ZIGLANG_VERSION {
             return Err(format!(
                 "{} reports version {:?}, expected {ZIGLANG_VERSION}",
-                self.zig().display(),
+                zig.zig().display(),
                 version.trim()
             ));
         }
-        eprintln!(
-            "cross-check: zig installed in {:.1} s",
-            began.elapsed().as_secs_f64()
-        );
-        Ok(())
+        zig.write_stand_ins()?;
+        Ok(zig)
     }
 
     /// The zig executable inside the venv's `ziglang` package.
