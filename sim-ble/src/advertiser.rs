@@ -153,6 +153,10 @@ pub struct Advertiser {
 
 /// How long the kernel gets to answer a management command.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often "add advertising" is tried while the controller is busy, and the first pause
+/// (doubling: 50 + 100 + 200 + 400 ms at most).
+const ADD_ATTEMPTS: u32 = 5;
+const ADD_RETRY_FIRST: Duration = Duration::from_millis(50);
 
 impl Advertiser {
     /// Opens the management socket for controller `hci<index>` and picks the highest
@@ -217,7 +221,22 @@ impl Advertiser {
         params.push(u8::try_from(scan_rsp.len()).expect("checked"));
         params.extend_from_slice(&data);
         params.extend_from_slice(&scan_rsp);
-        self.command("add advertising", OP_ADD_ADVERTISING, &params)?;
+        // Just after a link ends the controller may still refuse to enable advertising (the
+        // kernel logs "Opcode 0x200a failed: -16", EBUSY, and answers mgmt status 0x03
+        // "failed"): a short, bounded retry rides that out; other refusals fail at once.
+        let mut wait = ADD_RETRY_FIRST;
+        for attempt in 1.. {
+            match self.command("add advertising", OP_ADD_ADVERTISING, &params) {
+                Err(AdvertiseError::Refused { status: 0x03, .. }) if attempt < ADD_ATTEMPTS => {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         self.current = Some((data, scan_rsp));
         Ok(())
     }
