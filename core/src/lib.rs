@@ -8,6 +8,7 @@ pub mod companion;
 pub mod error;
 pub mod flows;
 pub mod keystore;
+pub mod leak_scan;
 mod mirror;
 pub mod private_dir;
 pub mod session;

@@ -7,8 +7,10 @@
 //! the issuer named by a BIN.
 
 mod bin;
+mod find;
 
 pub use bin::{issuer_for, CardScheme, Issuer};
+pub use find::{contains_full_pan, full_pans};
 
 use core::fmt;
 use core::str::FromStr;
