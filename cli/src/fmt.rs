@@ -122,3 +122,12 @@ mod tests {
         assert!(parse_time("2026-01-01T25:00").is_err());
     }
 }
+
+/// `one` or `many` for a count of `n`: "1 write", "2 writes".
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}

@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod fmt;
 mod global;
+mod logfile;
 mod output;
 mod phone;
 mod prompt;
@@ -29,7 +30,6 @@ use crate::global::KeystoreArg;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
-    init_logging(cli.global.verbose, cli.global.quiet);
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.
     let keyring_session = match cli.global.keystore {
@@ -37,6 +37,12 @@ fn main() -> ExitCode {
         KeystoreArg::Os | KeystoreArg::Keyutils => join_session_keyring(),
     };
     let ctx = Ctx::new(cli.global.clone(), keyring_session);
+    init_logging(&ctx);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = cli.command.name(),
+        "posmate started"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,9 +72,11 @@ fn main() -> ExitCode {
     ExitCode::from(status.code())
 }
 
-/// Logs go to stderr: warnings by default, more with -v, only errors with -q; RUST_LOG
-/// overrides.
-fn init_logging(verbose: u8, quiet: bool) {
+/// Logs go to stderr (warnings by default, more with -v, only errors with -q; RUST_LOG
+/// overrides) and, at info level, to the data directory's log file (`logfile`).
+fn init_logging(ctx: &Ctx) {
+    use tracing_subscriber::prelude::*;
+    let (verbose, quiet) = (ctx.global.verbose, ctx.global.quiet);
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -77,11 +85,15 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbose > 1)
-        .init();
+        .with_filter(filter);
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(logfile::LogFile::new(ctx.data_dir().ok()))
+        .with_ansi(false)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::registry().with(stderr).with(file).init();
 }
 
 #[cfg(target_os = "linux")]

@@ -8,14 +8,17 @@
 //! use a separate `posmate sim`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use posmate_core::transport::PeripheralId;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
+use posmate_sim::terminal::nvm::Nvm;
 use posmate_sim::SimTerminal;
 
 use crate::radio::timing::LinkModel;
 use crate::radio::SimRadio;
+use crate::recording::{Recorded, TraceDir, TraceFile};
 use crate::state::{self, StateError};
 use crate::world;
 
@@ -28,6 +31,9 @@ pub struct Embedded {
     ids: Vec<PeripheralId>,
     acquirer: SimAcquirer,
     path: PathBuf,
+    /// Per terminal: its flash as each of this run's connections opened, and how many of
+    /// those connections are already saved as trace files.
+    recordings: Vec<(Arc<Mutex<Vec<Nvm>>>, Mutex<usize>)>,
 }
 
 impl Embedded {
@@ -56,9 +62,14 @@ impl Embedded {
     /// The world of `terminals` and `acquirer` on a new simulated radio, saved to `path`.
     pub fn new(terminals: Vec<(SimTerminal, i16)>, acquirer: SimAcquirer, path: PathBuf) -> Self {
         let radio = SimRadio::new(LinkModel::phone_2m());
+        let mut recordings = Vec::new();
         let ids = terminals
             .iter()
-            .map(|(t, rssi)| radio.add(Box::new(t.clone()), *rssi))
+            .map(|(t, rssi)| {
+                let (recorded, opened) = Recorded::new(t.clone());
+                recordings.push((opened, Mutex::new(0)));
+                radio.add(Box::new(recorded), *rssi)
+            })
             .collect();
         Embedded {
             radio,
@@ -66,6 +77,7 @@ impl Embedded {
             ids,
             acquirer,
             path,
+            recordings,
         }
     }
 
@@ -112,9 +124,41 @@ impl Embedded {
         self.terminals.len()
     }
 
-    /// Writes the terminals' flash and the acquirer's books back to the data directory.
+    /// Where this world's connections are recorded: `traces` beside the state file.
+    pub fn trace_dir(&self) -> TraceDir {
+        TraceDir::new(self.path.with_file_name("traces"))
+    }
+
+    /// Writes the terminals' flash and the acquirer's books back to the data directory, and
+    /// this run's connections not saved yet to [`Embedded::trace_dir`].
     pub fn save(&self) -> Result<(), StateError> {
         let fleet = SavedFleet::of(&self.terminals).with_acquirer(self.acquirer.save());
-        state::save(&self.path, &fleet)
+        state::save(&self.path, &fleet)?;
+        self.trace_dir().save(&self.new_recordings())
+    }
+
+    /// The connections of this run not yet saved, marked as saved.
+    fn new_recordings(&self) -> Vec<TraceFile> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut files = Vec::new();
+        for ((id, (terminal, _)), (opened, saved)) in
+            self.ids.iter().zip(&self.terminals).zip(&self.recordings)
+        {
+            let opened = opened.lock().unwrap_or_else(|e| e.into_inner());
+            let mut saved = saved.lock().unwrap_or_else(|e| e.into_inner());
+            let traces = self.radio.traces(id);
+            for (flash, trace) in opened.iter().zip(traces).skip(*saved) {
+                files.push(TraceFile {
+                    sn: terminal.sn(),
+                    recorded_at_ms: now_ms,
+                    flash: flash.clone(),
+                    trace,
+                });
+            }
+            *saved = opened.len();
+        }
+        files
     }
 }

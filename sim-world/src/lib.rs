@@ -11,6 +11,8 @@
 //!   reaches the terminals and acquirer of a `posmate sim` in another process, and the
 //!   server behind `posmate sim`;
 //! * [`state`] — the state file: a simulated world kept on disk between runs;
+//! * [`recording`] — connections recorded as trace files with the terminal's flash, and
+//!   replayed against a restored terminal (`posmate sim --replay`);
 //! * [`embedded`] — the embedded simulation (`posmate --sim`): the standard world on the
 //!   radio, in process, kept in the state file;
 //! * [`acquirer`] — the simulated acquirer as the phone's `Exchange`, in process;
@@ -24,5 +26,6 @@ pub mod embedded;
 pub mod link;
 pub mod open;
 pub mod radio;
+pub mod recording;
 pub mod state;
 pub mod world;

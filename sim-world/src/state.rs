@@ -102,6 +102,12 @@ pub fn corrupt(path: &Path, e: serde_json::Error) -> StateError {
 
 /// Writes `fleet` to `path` atomically, owner-only.
 pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), StateError> {
+    write_private(path, &serde_json::to_vec(fleet).expect("a fleet serialises"))
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file, then a rename), owner-only, in an
+/// owner-only folder: files of the simulated world hold the simulated terminals' secrets.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let fail = |source| StateError::Io {
         what: format!("cannot save {}", path.display()),
         source,
@@ -109,8 +115,9 @@ pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), StateError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir).map_err(fail)?;
     }
-    let text = serde_json::to_vec(fleet).expect("a fleet serialises");
-    let tmp = path.with_extension("json.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -119,7 +126,7 @@ pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), StateError> {
         options.mode(0o600);
     }
     let mut file = options.open(&tmp).map_err(fail)?;
-    file.write_all(&text).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(fail)

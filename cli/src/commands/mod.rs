@@ -22,6 +22,7 @@ pub mod scan;
 pub mod settle;
 pub mod sim;
 pub mod sim_ble;
+pub mod sim_replay;
 mod target;
 pub mod wipe_phone;
 
@@ -63,6 +64,33 @@ pub enum Command {
     Doctor(doctor::Args),
     Sim(sim::Args),
     Completions(completions::Args),
+}
+
+impl Command {
+    /// The subcommand's name, for the log (its arguments are not logged: some are paths
+    /// and names a merchant may not want in a support bundle).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Scan(_) => "scan",
+            Command::Pair(_) => "pair",
+            Command::Info(_) => "info",
+            Command::Activate(_) => "activate",
+            Command::Cards(_) => "cards",
+            Command::Records(_) => "records",
+            Command::Settle(_) => "settle",
+            Command::Decommission(_) => "decommission",
+            Command::Replace(_) => "replace",
+            Command::Dormancy(_) => "dormancy",
+            Command::WipePhone(_) => "wipe-phone",
+            Command::Backup(_) => "backup",
+            Command::Audit(_) => "audit",
+            Command::Flows(_) => "flows",
+            Command::Doctor(_) => "doctor",
+            Command::Sim(_) => "sim",
+            Command::Completions(_) => "completions",
+        }
+    }
 }
 
 /// Runs `command`; the exit status on success is usually [`Exit::Ok`] (`doctor` reports

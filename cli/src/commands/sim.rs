@@ -38,6 +38,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
   posmate sim screen --sn SN2026000001
   posmate sim acquirer                          merchant, terminal numbers, activation codes
   posmate --sim sim ring-up --sn SN2026000001 --amount 3 --count 500
+  posmate sim --replay ~/.local/share/posmate/sim/traces/1765112345678-SN2026000001-00.trace
 
 At start it prints the simulated acquirer's merchant number and each terminal's
 terminal number and activation code (what `posmate activate` needs); then the
@@ -49,6 +50,14 @@ acquirer and advance also work on the embedded simulation with --sim."
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
+    /// Instead of hosting terminals: replay a recorded connection (a file from
+    /// DATA_DIR/sim/traces) against a terminal restored from the flash it started with, and
+    /// say whether it answered exactly as recorded (exit 0) or where it first differed (1).
+    #[arg(long, value_name = "TRACE", conflicts_with_all = [
+        "listen", "terminals", "seed", "sn_prefix", "state_file", "latency_ms", "mtu",
+        "drop_after_writes", "ble", "ble_readvertise_ms",
+    ])]
+    pub replay: Option<PathBuf>,
     #[command(flatten)]
     pub serve: Serve,
 }
@@ -208,6 +217,9 @@ pub fn parse_amount(text: &str) -> Result<u64, String> {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    if let Some(trace) = &args.replay {
+        return super::sim_replay::run(ctx, trace);
+    }
     match args.action {
         None => serve(ctx, args.serve).await,
         Some(action) => act(ctx, action).await,

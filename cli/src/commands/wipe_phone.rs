@@ -1,12 +1,14 @@
 //! `posmate wipe-phone`: erases everything posmate keeps on this phone — after writing and
 //! verifying an encrypted backup of it all. The database's key is destroyed before its
-//! files are deleted; the phone's identity and the terminals' pins leave the keystore.
+//! files are deleted; the phone's identity and the terminals' pins leave the keystore; the
+//! CLI's log folder is deleted last.
 
 use posmate_core::companion::PhoneWipe;
 
 use super::backup::BackupFirst;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
+use crate::logfile;
 use crate::output::Report;
 use crate::phone;
 use crate::prompt;
@@ -50,7 +52,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
     prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
     let passphrase = args.backup.pass.read(true)?;
-    let wiped = phone.wipe_phone(&args.backup.file, &passphrase).await?;
+    let mut wiped = phone.wipe_phone(&args.backup.file, &passphrase).await?;
+    // The CLI's own log goes too: it names the terminals and merchants this phone served.
+    let logs = logfile::delete(ctx.data_dir()?).map_err(|e| {
+        CliError::new(
+            Exit::Storage,
+            "io",
+            format!("the phone is wiped, but its log folder could not be deleted: {e}"),
+        )
+        .hint("delete DATA_DIR/logs by hand")
+    })?;
+    wiped.files_deleted.extend(logs);
     ctx.out.report(&wiped);
     Ok(Exit::Ok)
 }
