@@ -5,6 +5,7 @@ pub mod acquirer;
 pub mod backup;
 pub mod cards;
 pub mod companion;
+pub mod diagnostics;
 pub mod error;
 pub mod flows;
 pub mod keystore;

@@ -13,12 +13,11 @@ use std::sync::{Arc, Mutex};
 use posmate_core::transport::PeripheralId;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::SavedFleet;
-use posmate_sim::terminal::nvm::Nvm;
 use posmate_sim::SimTerminal;
 
 use crate::radio::timing::LinkModel;
 use crate::radio::SimRadio;
-use crate::recording::{Recorded, TraceDir, TraceFile};
+use crate::recording::{Opening, Recorded, TraceDir, TraceFile};
 use crate::state::{self, StateError};
 use crate::world;
 
@@ -31,9 +30,9 @@ pub struct Embedded {
     ids: Vec<PeripheralId>,
     acquirer: SimAcquirer,
     path: PathBuf,
-    /// Per terminal: its flash as each of this run's connections opened, and how many of
+    /// Per terminal: its state as each of this run's connections opened, and how many of
     /// those connections are already saved as trace files.
-    recordings: Vec<(Arc<Mutex<Vec<Nvm>>>, Mutex<usize>)>,
+    recordings: Vec<(Arc<Mutex<Vec<Opening>>>, Mutex<usize>)>,
 }
 
 impl Embedded {
@@ -149,11 +148,11 @@ impl Embedded {
             let opened = opened.lock().unwrap_or_else(|e| e.into_inner());
             let mut saved = saved.lock().unwrap_or_else(|e| e.into_inner());
             let traces = self.radio.traces(id);
-            for (flash, trace) in opened.iter().zip(traces).skip(*saved) {
+            for (opening, trace) in opened.iter().zip(traces).skip(*saved) {
                 files.push(TraceFile {
                     sn: terminal.sn(),
                     recorded_at_ms: now_ms,
-                    flash: flash.clone(),
+                    opened: opening.clone(),
                     trace,
                 });
             }

@@ -7,6 +7,10 @@
 //! answer with exactly the recorded notifications: `posmate sim --replay FILE` reproduces on a
 //! developer's machine what happened on the recording one, or says where it first differs.
 //!
+//! A card a simulated merchant held to the reader before the connection is part of that
+//! state too; a card presented *during* a connection is not recorded (the embedded
+//! simulation taps before connecting), and a replay reports where it made a difference.
+//!
 //! The flash holds the simulated terminal's own keys, so trace files are written owner-only
 //! into an owner-only folder, like the state file, and are never put into a support bundle
 //! whole: bundles carry [`TraceSummary`]s.
@@ -15,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use posmate_proto::gatt::{Advertisement, Micros, Notification, Peripheral};
+use posmate_proto::message::EntryMode;
 use posmate_sim::terminal::nvm::Nvm;
+use posmate_sim::terminal::Card;
 use posmate_sim::SimTerminal;
 use serde::{Deserialize, Serialize};
 
@@ -29,14 +35,66 @@ pub const KEPT: usize = 20;
 /// The extension of trace files.
 pub const EXTENSION: &str = "trace";
 
-/// One recorded connection and the terminal's flash when it opened.
+/// One recorded connection and the terminal as it was when the connection opened.
 #[derive(Clone)]
 pub struct TraceFile {
     pub sn: String,
     /// Wall-clock time the recording was saved (ms since the Unix epoch).
     pub recorded_at_ms: u64,
-    pub flash: Nvm,
+    pub opened: Opening,
     pub trace: Trace,
+}
+
+/// What the terminal held when a connection opened: its flash, and a card held to its
+/// reader before the connection (the embedded simulation's merchant taps the card before
+/// the phone asks for it).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Opening {
+    pub flash: Nvm,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_card: Option<HeldCard>,
+}
+
+/// A card held to the reader. The simulated card's number is kept whole: the terminal
+/// reads it whole (and masks it itself), so a replay needs it; trace files never leave
+/// the machine they were recorded on.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldCard {
+    pub pan: String,
+    pub expiry: String,
+    /// `tap`, `insert` or `swipe`.
+    pub entry: String,
+}
+
+impl From<&Card> for HeldCard {
+    fn from(card: &Card) -> Self {
+        HeldCard {
+            pan: card.pan.clone(),
+            expiry: card.expiry.clone(),
+            entry: match card.entry {
+                EntryMode::Tap => "tap",
+                EntryMode::Insert => "insert",
+                EntryMode::Swipe => "swipe",
+            }
+            .into(),
+        }
+    }
+}
+
+impl HeldCard {
+    fn card(&self) -> Option<Card> {
+        let entry = match self.entry.as_str() {
+            "tap" => EntryMode::Tap,
+            "insert" => EntryMode::Insert,
+            "swipe" => EntryMode::Swipe,
+            _ => return None,
+        };
+        Some(Card {
+            pan: self.pan.clone(),
+            expiry: self.expiry.clone(),
+            entry,
+        })
+    }
 }
 
 /// The first line of a trace file.
@@ -45,7 +103,8 @@ struct Header {
     posmate_trace: u32,
     sn: String,
     recorded_at_ms: u64,
-    flash: Nvm,
+    #[serde(flatten)]
+    opened: Opening,
 }
 
 /// Why a trace file could not be read.
@@ -91,7 +150,7 @@ impl TraceFile {
             posmate_trace: FORMAT,
             sn: self.sn.clone(),
             recorded_at_ms: self.recorded_at_ms,
-            flash: self.flash.clone(),
+            opened: self.opened.clone(),
         };
         let mut text = serde_json::to_string(&header).expect("a trace header serialises");
         text.push('\n');
@@ -120,13 +179,21 @@ impl TraceFile {
         }
         let header: Header = serde_json::from_value(probe)
             .map_err(|e| not_a_trace(format!("line 1 is not a trace header ({e})")))?;
+        if let Some(card) = &header.opened.held_card {
+            if card.card().is_none() {
+                return Err(not_a_trace(format!(
+                    "line 1: '{}' is not a card entry mode (tap, insert, swipe)",
+                    card.entry
+                )));
+            }
+        }
         let trace = Trace::from_json_lines(rest).map_err(|e| {
             not_a_trace(format!("line {} is not a trace event", e.line + 1))
         })?;
         Ok(TraceFile {
             sn: header.sn,
             recorded_at_ms: header.recorded_at_ms,
-            flash: header.flash,
+            opened: header.opened,
             trace,
         })
     }
@@ -140,10 +207,14 @@ impl TraceFile {
         TraceFile::parse(path, &text)
     }
 
-    /// Replays the connection against a terminal restored from the recorded flash.
+    /// Replays the connection against a terminal restored as it was when it opened.
     pub fn replay(&self) -> Replayed {
-        let mut terminal = SimTerminal::from_nvm(self.flash.clone());
-        let before = lifecycle_name(&self.flash);
+        let mut terminal = SimTerminal::from_nvm(self.opened.flash.clone());
+        if let Some(card) = self.opened.held_card.as_ref().and_then(HeldCard::card) {
+            // No connection yet, so the terminal holds it for the first card read.
+            terminal.present_card(0, card);
+        }
+        let before = lifecycle_name(&self.opened.flash);
         let report = replay(&self.trace, &mut terminal);
         let after = terminal.nvm_snapshot();
         Replayed {
@@ -223,16 +294,16 @@ pub struct TraceSummary {
     pub ended: Option<String>,
 }
 
-/// A simulated terminal as the radio drives it, noting its flash each time a connection
+/// A simulated terminal as the radio drives it, noting what it holds each time a connection
 /// opens, so the connection can later be saved as a [`TraceFile`].
 pub struct Recorded {
     terminal: SimTerminal,
-    opened: Arc<Mutex<Vec<Nvm>>>,
+    opened: Arc<Mutex<Vec<Opening>>>,
 }
 
 impl Recorded {
-    /// `terminal`, and the list its flash at each connection's opening is added to.
-    pub fn new(terminal: SimTerminal) -> (Self, Arc<Mutex<Vec<Nvm>>>) {
+    /// `terminal`, and the list its state at each connection's opening is added to.
+    pub fn new(terminal: SimTerminal) -> (Self, Arc<Mutex<Vec<Opening>>>) {
         let opened = Arc::new(Mutex::new(Vec::new()));
         (
             Recorded {
@@ -250,11 +321,14 @@ impl Peripheral for Recorded {
     }
 
     fn on_connect(&mut self, now: Micros, mtu: u16) {
-        let flash = self.terminal.nvm_snapshot();
+        let opening = Opening {
+            flash: self.terminal.nvm_snapshot(),
+            held_card: self.terminal.held_card().as_ref().map(HeldCard::from),
+        };
         self.opened
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(flash);
+            .push(opening);
         self.terminal.on_connect(now, mtu);
     }
 
@@ -336,13 +410,16 @@ mod tests {
         let file = TraceFile {
             sn: "SN2026000001".into(),
             recorded_at_ms: 1_700_000_000_000,
-            flash: terminal().nvm_snapshot(),
+            opened: Opening {
+                flash: terminal().nvm_snapshot(),
+                held_card: None,
+            },
             trace: Trace::default(),
         };
         let path = Path::new("t.trace");
         let back = TraceFile::parse(path, &file.to_text()).unwrap();
         assert_eq!(back.sn, file.sn);
-        assert!(back.flash == file.flash);
+        assert!(back.opened.flash == file.opened.flash);
         let err = TraceFile::parse(path, "not json\n").unwrap_err();
         assert_eq!(err.code(), "trace-invalid");
         let newer = file.to_text().replacen("\"posmate_trace\":1", "\"posmate_trace\":9", 1);
@@ -361,7 +438,10 @@ mod tests {
             .map(|i| TraceFile {
                 sn: "SN2026000001".into(),
                 recorded_at_ms: 1_700_000_000_000 + i,
-                flash: terminal().nvm_snapshot(),
+                opened: Opening {
+                    flash: terminal().nvm_snapshot(),
+                    held_card: None,
+                },
                 trace: Trace::default(),
             })
             .collect();

@@ -96,6 +96,13 @@ impl Report for DoctorReport {
 }
 
 pub async fn run(ctx: &Ctx, _args: Args) -> Result<Exit, CliError> {
+    let report = report(ctx).await;
+    ctx.out.report(&report);
+    Ok(report.exit())
+}
+
+/// Runs every check (also for `support bundle`, which includes the report).
+pub async fn report(ctx: &Ctx) -> DoctorReport {
     let mode = ctx.mode();
     let mut checks = bluetooth(mode == Mode::Bluetooth).await;
     checks.extend(data_dir(ctx));
@@ -105,20 +112,25 @@ pub async fn run(ctx: &Ctx, _args: Args) -> Result<Exit, CliError> {
         Mode::Embedded => checks.push(embedded(ctx)),
         Mode::Remote(addr) => checks.push(remote(addr).await),
     }
-    let failed = checks
-        .iter()
-        .find(|c| c.status == Status::Fail)
-        .map(|c| c.exit);
-    ctx.out.report(&DoctorReport {
-        ok: failed.is_none(),
+    DoctorReport {
+        ok: checks.iter().all(|c| c.status != Status::Fail),
         mode: match mode {
             Mode::Bluetooth => "bluetooth",
             Mode::Embedded => "sim",
             Mode::Remote(_) => "sim-link",
         },
         checks,
-    });
-    Ok(failed.unwrap_or(Exit::Ok))
+    }
+}
+
+impl DoctorReport {
+    /// The exit status of the first failed check, or success.
+    pub fn exit(&self) -> Exit {
+        self.checks
+            .iter()
+            .find(|c| c.status == Status::Fail)
+            .map_or(Exit::Ok, |c| c.exit)
+    }
 }
 
 /// The Bluetooth checks, from what opening the radio says. Without `required` (in

@@ -2,7 +2,7 @@
 //! review or after a cut), and resuming one by its id.
 
 use posmate_core::companion::Resumed;
-use posmate_core::store::FlowRow;
+use posmate_core::diagnostics::FlowSummary;
 use serde::Serialize;
 
 use super::codes_from_screen;
@@ -44,37 +44,9 @@ pub enum Action {
     },
 }
 
-/// One open flow; `state` (the flow's saved inputs) is left out: it is for the core.
-#[derive(Debug, Serialize)]
-pub struct FlowView {
-    pub id: String,
-    pub kind: String,
-    pub sn: Option<String>,
-    pub step: String,
-    pub status: String,
-    pub started_at_ms: u64,
-    pub updated_at_ms: u64,
-    pub error: Option<String>,
-}
-
-impl From<FlowRow> for FlowView {
-    fn from(f: FlowRow) -> Self {
-        FlowView {
-            id: f.id,
-            kind: f.kind,
-            sn: f.sn,
-            step: f.step,
-            status: f.status.as_str().to_owned(),
-            started_at_ms: f.started_at_ms,
-            updated_at_ms: f.updated_at_ms,
-            error: f.error,
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct ListReport {
-    pub flows: Vec<FlowView>,
+    pub flows: Vec<FlowSummary>,
 }
 
 impl Report for ListReport {
@@ -95,7 +67,7 @@ impl Report for ListReport {
                     f.id.clone(),
                     f.sn.clone().unwrap_or_else(|| "-".into()),
                     f.step.clone(),
-                    f.status.clone(),
+                    f.status.as_str().to_owned(),
                     fmt::time(f.updated_at_ms),
                     f.error.clone().unwrap_or_default(),
                 ]

@@ -23,6 +23,7 @@ pub mod settle;
 pub mod sim;
 pub mod sim_ble;
 pub mod sim_replay;
+pub mod support;
 mod target;
 pub mod wipe_phone;
 
@@ -63,6 +64,8 @@ pub enum Command {
     Flows(flows::Args),
     Doctor(doctor::Args),
     Sim(sim::Args),
+    #[command(subcommand)]
+    Support(support::Action),
     Completions(completions::Args),
 }
 
@@ -88,6 +91,7 @@ impl Command {
             Command::Flows(_) => "flows",
             Command::Doctor(_) => "doctor",
             Command::Sim(_) => "sim",
+            Command::Support(_) => "support",
             Command::Completions(_) => "completions",
         }
     }
@@ -119,6 +123,7 @@ pub async fn run(
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Doctor(args) => doctor::run(ctx, args).await,
         Command::Sim(args) => sim::run(ctx, args).await,
+        Command::Support(action) => support::run(ctx, action).await,
         Command::Completions(args) => completions::run(ctx, args, definition),
     }
 }

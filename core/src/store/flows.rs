@@ -53,6 +53,16 @@ impl Tx<'_> {
         )
     }
 
+    /// The `limit` flows changed last, whatever their status, newest first.
+    pub fn recent_flows(&self, limit: u32) -> Result<Vec<FlowRow>, StoreError> {
+        self.flows_where(
+            &format!(
+                "SELECT {FLOW_COLUMNS} FROM flows ORDER BY updated_at_ms DESC, id LIMIT ?1"
+            ),
+            [limit],
+        )
+    }
+
     /// Every flow about terminal `sn`, oldest first.
     pub fn flows_for(&self, sn: &str) -> Result<Vec<FlowRow>, StoreError> {
         self.flows_where(

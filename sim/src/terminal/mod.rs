@@ -172,6 +172,12 @@ impl SimTerminal {
         self.lock().ring_up(now, sale)
     }
 
+    /// The card held to the reader and not read yet (held before a connection, it answers
+    /// that connection's first card read): kept in RAM, not flash.
+    pub fn held_card(&self) -> Option<Card> {
+        self.lock().device.held_card.clone()
+    }
+
     /// A card is held to the reader: answers a pending `ReadCard`, or is held for the next.
     pub fn present_card(&self, now: Micros, card: Card) -> CardOutcome {
         self.lock().present_card(now, card)

@@ -73,7 +73,7 @@ pub(crate) struct Device {
     /// The latest link time seen on the current (or last) connection.
     link_now: Micros,
     recent: Vec<RecentSwipe>,
-    held_card: Option<Card>,
+    pub(crate) held_card: Option<Card>,
     /// Flash contents before writes that complete at a future time.
     pending_commits: Vec<(Micros, Nvm)>,
     /// Whether the frame being processed wrote flash (so its writes can be rolled back).
