@@ -97,6 +97,15 @@ pub fn duration_ms(ms: f64) -> String {
     }
 }
 
+/// `one` or `many` for a count of `n`: "1 write", "2 writes".
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,14 +129,5 @@ mod tests {
         assert!(parse_time("2026-13-01").is_err());
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-01-01T25:00").is_err());
-    }
-}
-
-/// `one` or `many` for a count of `n`: "1 write", "2 writes".
-pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 {
-        one
-    } else {
-        many
     }
 }

@@ -93,7 +93,10 @@ fn init_logging(ctx: &Ctx) {
         .with_writer(logfile::LogFile::new(ctx.data_dir().ok()))
         .with_ansi(false)
         .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::registry().with(stderr).with(file).init();
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .init();
 }
 
 #[cfg(target_os = "linux")]

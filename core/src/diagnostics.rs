@@ -91,7 +91,11 @@ pub fn collect(store: &Store) -> Result<PhoneDiagnostics, StoreError> {
         let recent_audit = tx.audit(first, RECENT)?;
         Ok(PhoneDiagnostics {
             open_flows: tx.open_flows()?.into_iter().map(Into::into).collect(),
-            recent_flows: tx.recent_flows(RECENT)?.into_iter().map(Into::into).collect(),
+            recent_flows: tx
+                .recent_flows(RECENT)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             terminals,
             cards,
             recent_records,

@@ -30,9 +30,15 @@ pub struct Embedded {
     ids: Vec<PeripheralId>,
     acquirer: SimAcquirer,
     path: PathBuf,
-    /// Per terminal: its state as each of this run's connections opened, and how many of
-    /// those connections are already saved as trace files.
-    recordings: Vec<(Arc<Mutex<Vec<Opening>>>, Mutex<usize>)>,
+    /// Per terminal, in fleet order.
+    recordings: Vec<Recording>,
+}
+
+/// One terminal's connections of this run: what it held as each opened, and how many of
+/// them are already saved.
+struct Recording {
+    opened: Arc<Mutex<Vec<Opening>>>,
+    saved: Mutex<usize>,
 }
 
 impl Embedded {
@@ -66,7 +72,10 @@ impl Embedded {
             .iter()
             .map(|(t, rssi)| {
                 let (recorded, opened) = Recorded::new(t.clone());
-                recordings.push((opened, Mutex::new(0)));
+                recordings.push(Recording {
+                    opened,
+                    saved: Mutex::new(0),
+                });
                 radio.add(Box::new(recorded), *rssi)
             })
             .collect();
@@ -142,11 +151,11 @@ impl Embedded {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut files = Vec::new();
-        for ((id, (terminal, _)), (opened, saved)) in
+        for ((id, (terminal, _)), recording) in
             self.ids.iter().zip(&self.terminals).zip(&self.recordings)
         {
-            let opened = opened.lock().unwrap_or_else(|e| e.into_inner());
-            let mut saved = saved.lock().unwrap_or_else(|e| e.into_inner());
+            let opened = recording.opened.lock().unwrap_or_else(|e| e.into_inner());
+            let mut saved = recording.saved.lock().unwrap_or_else(|e| e.into_inner());
             let traces = self.radio.traces(id);
             for (opening, trace) in opened.iter().zip(traces).skip(*saved) {
                 files.push(TraceFile {

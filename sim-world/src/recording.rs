@@ -187,9 +187,8 @@ impl TraceFile {
                 )));
             }
         }
-        let trace = Trace::from_json_lines(rest).map_err(|e| {
-            not_a_trace(format!("line {} is not a trace event", e.line + 1))
-        })?;
+        let trace = Trace::from_json_lines(rest)
+            .map_err(|e| not_a_trace(format!("line {} is not a trace event", e.line + 1)))?;
         Ok(TraceFile {
             sn: header.sn,
             recorded_at_ms: header.recorded_at_ms,
@@ -200,9 +199,13 @@ impl TraceFile {
 
     /// Reads the trace file at `path`.
     pub fn read(path: &Path) -> Result<TraceFile, TraceFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceFileError::Io {
+        let bytes = std::fs::read(path).map_err(|source| TraceFileError::Io {
             path: path.to_owned(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| TraceFileError::NotATrace {
+            path: path.to_owned(),
+            detail: "it is not text".into(),
         })?;
         TraceFile::parse(path, &text)
     }
@@ -368,10 +371,7 @@ impl TraceDir {
     /// Writes `files` (owner-only), then removes the oldest beyond [`KEPT`].
     pub fn save(&self, files: &[TraceFile]) -> Result<(), StateError> {
         for (i, file) in files.iter().enumerate() {
-            let name = format!(
-                "{}-{}-{i:02}.{EXTENSION}",
-                file.recorded_at_ms, file.sn
-            );
+            let name = format!("{}-{}-{i:02}.{EXTENSION}", file.recorded_at_ms, file.sn);
             write_private(&self.0.join(name), file.to_text().as_bytes())?;
         }
         for old in self.files().into_iter().skip(KEPT) {
@@ -422,8 +422,13 @@ mod tests {
         assert!(back.opened.flash == file.opened.flash);
         let err = TraceFile::parse(path, "not json\n").unwrap_err();
         assert_eq!(err.code(), "trace-invalid");
-        let newer = file.to_text().replacen("\"posmate_trace\":1", "\"posmate_trace\":9", 1);
-        assert_eq!(TraceFile::parse(path, &newer).unwrap_err().code(), "trace-version");
+        let newer = file
+            .to_text()
+            .replacen("\"posmate_trace\":1", "\"posmate_trace\":9", 1);
+        assert_eq!(
+            TraceFile::parse(path, &newer).unwrap_err().code(),
+            "trace-version"
+        );
         let mut bad_event = file.to_text();
         bad_event.push_str("{\"t\":1}\n");
         let err = TraceFile::parse(path, &bad_event).unwrap_err();

@@ -102,7 +102,10 @@ pub fn corrupt(path: &Path, e: serde_json::Error) -> StateError {
 
 /// Writes `fleet` to `path` atomically, owner-only.
 pub fn save(path: &Path, fleet: &SavedFleet) -> Result<(), StateError> {
-    write_private(path, &serde_json::to_vec(fleet).expect("a fleet serialises"))
+    write_private(
+        path,
+        &serde_json::to_vec(fleet).expect("a fleet serialises"),
+    )
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file, then a rename), owner-only, in an

@@ -116,7 +116,9 @@ pub fn run(ctx: &Ctx, path: &Path) -> Result<Exit, CliError> {
             "replay-diverged",
             format!("{}'s terminal did not answer as recorded", file.sn),
         )
-        .hint("a different firmware version, or a trace edited by hand; the report above says where"))
+        .hint(
+            "a different firmware version, or a trace edited by hand; the report above says where",
+        ))
     }
 }
 

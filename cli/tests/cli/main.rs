@@ -10,3 +10,4 @@ mod embedded;
 mod kill;
 mod lifecycle;
 mod remote;
+mod support;

@@ -56,9 +56,7 @@ impl Tx<'_> {
     /// The `limit` flows changed last, whatever their status, newest first.
     pub fn recent_flows(&self, limit: u32) -> Result<Vec<FlowRow>, StoreError> {
         self.flows_where(
-            &format!(
-                "SELECT {FLOW_COLUMNS} FROM flows ORDER BY updated_at_ms DESC, id LIMIT ?1"
-            ),
+            &format!("SELECT {FLOW_COLUMNS} FROM flows ORDER BY updated_at_ms DESC, id LIMIT ?1"),
             [limit],
         )
     }

@@ -102,7 +102,11 @@ pub fn build(
         header.set_mtime(created_at_ms / 1000);
         header.set_entry_type(tar::EntryType::Regular);
         builder
-            .append_data(&mut header, format!("{root}/{}", part.name), &part.bytes[..])
+            .append_data(
+                &mut header,
+                format!("{root}/{}", part.name),
+                &part.bytes[..],
+            )
             .map_err(|e| io_error("cannot build the bundle", e))?;
     }
     let bytes = builder
@@ -120,7 +124,11 @@ pub fn build(
             format!(
                 "the support bundle was not written: {} found {} in {} (at byte {}){}",
                 first.what,
-                if leaks.len() > 1 { "among other things" } else { "once" },
+                if leaks.len() > 1 {
+                    "among other things"
+                } else {
+                    "once"
+                },
                 first.part,
                 first.offset,
                 if leaks.len() > 1 {
@@ -130,7 +138,9 @@ pub fn build(
                 },
             ),
         )
-        .hint("this is a posmate bug: please report it with the message above (it holds no secret)"));
+        .hint(
+            "this is a posmate bug: please report it with the message above (it holds no secret)",
+        ));
     }
     Ok(Archive {
         bytes,
@@ -141,12 +151,10 @@ pub fn build(
 /// Writes `bytes` to `path` owner-only, through a temporary file renamed into place.
 pub fn write(path: &Path, bytes: &[u8], force: bool) -> Result<(), CliError> {
     if path.exists() && !force {
-        return Err(CliError::new(
-            Exit::Usage,
-            "usage",
-            format!("{} exists", path.display()),
-        )
-        .hint("choose another file, or add --force to replace it"));
+        return Err(
+            CliError::new(Exit::Usage, "usage", format!("{} exists", path.display()))
+                .hint("choose another file, or add --force to replace it"),
+        );
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
@@ -205,7 +213,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["b/manifest.json", "b/versions.json"]);
         let text = String::from_utf8_lossy(&archive.bytes).into_owned();
-        assert!(text.contains(&hex(&Sha256::digest(b"{}"))), "the part's hash");
+        assert!(
+            text.contains(&hex(&Sha256::digest(b"{}"))),
+            "the part's hash"
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ impl Report for BundleReport {
             ));
         }
         for m in &self.missing {
-            out.push_str(&format!("not included: {} ({}: {})\n", m.part, m.code, m.reason));
+            out.push_str(&format!(
+                "not included: {} ({}: {})\n",
+                m.part, m.code, m.reason
+            ));
         }
         out
     }
@@ -78,9 +81,7 @@ pub async fn run(ctx: &Ctx, output: &Path, force: bool) -> Result<Exit, CliError
 
     let data_dir = ctx.data_dir().ok().filter(|d| d.is_dir());
     let (scan, scope) = match data_dir {
-        Some(dir) if dir.join(DB_FILE).is_file() => {
-            phone_parts(ctx, dir, &mut parts, &mut missing)
-        }
+        Some(dir) if dir.join(DB_FILE).is_file() => phone_parts(ctx, dir, &mut parts, &mut missing),
         _ => {
             missing.push(Missing {
                 part: "phone.json".into(),

@@ -10,6 +10,8 @@ use crate::error::{CliError, Exit};
 
 /// What a support engineer asks for: a diagnostics bundle that holds no secret.
 #[derive(Debug, clap::Subcommand)]
+#[command(after_help = "Examples:
+  posmate support bundle -o posmate-support.tar   send this file to support")]
 pub enum Action {
     /// Write a diagnostics bundle: versions, doctor's checks, the phone's terminals, flows,
     /// cards and recent records, the link traces' summaries and the logs — checked for keys
