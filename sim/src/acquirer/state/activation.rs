@@ -8,7 +8,7 @@ use posmate_acquirer_api::{
 use proto::keybundle::{self, BundleKey, KeyBundle, KeyKind, KEY_LEN};
 use rand_core::RngCore;
 
-use super::books::{fingerprint, Done, State};
+use super::books::{Done, State};
 use super::checks::{check_activation, check_text, invalid};
 use super::records::{AppState, Application};
 use crate::acquirer::cards;
@@ -38,7 +38,7 @@ impl State {
     }
 
     pub fn activate(&mut self, req: &ActivationRequest) -> Result<ActivationStatus, AcquirerError> {
-        let print = fingerprint(&ApiRequest::Activate(req.clone()));
+        let print = self.fingerprint(&ApiRequest::Activate(req.clone()));
         if let Some(Done::Application(id)) = self.replay(&req.request_id, &print)? {
             let id = id.clone();
             return self.status_of(&id);

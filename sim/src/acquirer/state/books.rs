@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use posmate_acquirer_api::{AcquirerError, ApiRequest, CardBinding, Deregistration};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
+use hmac::{Hmac, Mac};
+use rand_core::RngCore;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use super::checks::{check_merchant_no, check_request_id, check_sn, invalid};
 use super::persist::rng_state;
@@ -32,16 +35,27 @@ pub(in crate::acquirer) struct State {
     pub merchants: BTreeMap<String, Merchant>,
     pub terminals: BTreeMap<String, Terminal>,
     pub(super) applications: BTreeMap<String, Application>,
-    /// request id → (SHA-256 of the request, what it did).
+    /// request id → (the request's fingerprint, what it did).
     requests: BTreeMap<String, ([u8; 32], Done)>,
+    /// The key of request fingerprints (HMAC-SHA256): requests that bind a card carry its
+    /// full number, and an unkeyed hash of one can be reversed by trying every number of
+    /// a BIN (PCI DSS 3.5.1.1). Books saved before fingerprints were keyed have none and
+    /// keep their plain SHA-256 fingerprints, so their request ids still replay.
+    #[serde(default)]
+    fingerprint_key: Option<FingerprintKey>,
     pub(super) next_application: u64,
     pub(super) next_binding: u64,
     pub(super) next_deregistration: u64,
 }
 
-/// What a request id is bound to: the SHA-256 of the request's encoding.
-pub(super) fn fingerprint(req: &ApiRequest) -> [u8; 32] {
-    Sha256::digest(posmate_acquirer_api::encode_request(req)).into()
+/// The secret key request fingerprints are made with; wiped when dropped.
+#[derive(Clone, Serialize, Deserialize)]
+struct FingerprintKey([u8; 32]);
+
+impl Drop for FingerprintKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 fn no_application(id: &str) -> AcquirerError {
@@ -51,8 +65,11 @@ fn no_application(id: &str) -> AcquirerError {
 }
 
 impl State {
-    pub fn new(rng: ChaCha20Rng, now_ms: u64) -> Self {
+    pub fn new(mut rng: ChaCha20Rng, now_ms: u64) -> Self {
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
         State {
+            fingerprint_key: Some(FingerprintKey(key)),
             rng,
             now_ms,
             online: true,
@@ -91,6 +108,21 @@ impl State {
             .ok_or_else(|| no_application(id))
     }
 
+    /// What a request id is bound to: HMAC-SHA256 of the request's encoding under the
+    /// books' fingerprint key (plain SHA-256 in books saved before there was one).
+    pub fn fingerprint(&self, req: &ApiRequest) -> [u8; 32] {
+        let encoded = posmate_acquirer_api::encode_request(req);
+        match &self.fingerprint_key {
+            Some(FingerprintKey(key)) => {
+                let mut mac =
+                    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(&encoded);
+                mac.finalize().into_bytes().into()
+            }
+            None => Sha256::digest(encoded).into(),
+        }
+    }
+
     /// The answer already given to this request id, if it succeeded before. A success
     /// under the id for different content is refused; failures are not kept, so a request
     /// that failed can be sent again, corrected or not, under the same id.
@@ -114,5 +146,47 @@ impl State {
     /// [`Self::replay`].
     pub fn remember(&mut self, request_id: &str, print: [u8; 32], done: Done) {
         self.requests.insert(request_id.to_owned(), (print, done));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use posmate_acquirer_api::{BindCardRequest, CardPurposeKind, CardSource};
+    use rand_core::SeedableRng;
+    use zeroize::Zeroizing;
+
+    fn bind(pan: &str) -> ApiRequest {
+        ApiRequest::BindCard(BindCardRequest {
+            request_id: "req-1".into(),
+            merchant_no: "898310148160012".into(),
+            purpose: CardPurposeKind::Credit,
+            holder_name: "Zhang San Noodles".into(),
+            source: CardSource::Manual {
+                pan: Zeroizing::new(pan.into()),
+                expiry: "0330".into(),
+            },
+        })
+    }
+
+    #[test]
+    fn fingerprints_of_card_requests_are_keyed_per_acquirer() {
+        let req = bind("6225880000001238");
+        let plain: [u8; 32] = Sha256::digest(posmate_acquirer_api::encode_request(&req)).into();
+        let one = State::new(ChaCha20Rng::seed_from_u64(1), 0);
+        let two = State::new(ChaCha20Rng::seed_from_u64(2), 0);
+        assert_ne!(one.fingerprint(&req), plain, "not a plain hash of the card number");
+        assert_ne!(one.fingerprint(&req), two.fingerprint(&req), "a key per acquirer");
+        assert_eq!(one.fingerprint(&req), one.fingerprint(&bind("6225880000001238")));
+        assert_ne!(one.fingerprint(&req), one.fingerprint(&bind("6225880000001246")));
+        // Books saved before fingerprints were keyed keep their plain ones.
+        let mut saved = serde_json::to_value(&one).unwrap();
+        saved.as_object_mut().unwrap().remove("fingerprint_key");
+        let legacy: State = serde_json::from_value(saved).unwrap();
+        assert_eq!(legacy.fingerprint(&req), plain);
+        // A saved key comes back: request ids replay after a restart.
+        let restored: State =
+            serde_json::from_value(serde_json::to_value(&one).unwrap()).unwrap();
+        assert_eq!(restored.fingerprint(&req), one.fingerprint(&req));
     }
 }

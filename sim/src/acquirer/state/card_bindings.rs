@@ -7,7 +7,7 @@ use posmate_acquirer_api::{
 };
 use proto::pan::MaskedPan;
 
-use super::books::{fingerprint, Done, State};
+use super::books::{Done, State};
 use super::checks::{check, check_text, invalid};
 use super::records::AppState;
 use crate::acquirer::cards::{self, Funding};
@@ -17,7 +17,7 @@ pub const MAX_CREDIT_CARDS: usize = 5;
 
 impl State {
     pub fn bind_card(&mut self, req: &BindCardRequest) -> Result<CardBinding, AcquirerError> {
-        let print = fingerprint(&ApiRequest::BindCard(req.clone()));
+        let print = self.fingerprint(&ApiRequest::BindCard(req.clone()));
         if let Some(Done::Binding(b)) = self.replay(&req.request_id, &print)? {
             return Ok(b.clone());
         }

@@ -7,7 +7,7 @@ use posmate_acquirer_api::{
     TerminalStatus,
 };
 
-use super::books::{fingerprint, Done, State};
+use super::books::{Done, State};
 use super::checks::check;
 use super::records::{AppState, Application, Terminal};
 use crate::acquirer::cards;
@@ -50,7 +50,7 @@ impl State {
     }
 
     pub fn deregister(&mut self, req: &DeregisterRequest) -> Result<Deregistration, AcquirerError> {
-        let print = fingerprint(&ApiRequest::Deregister(req.clone()));
+        let print = self.fingerprint(&ApiRequest::Deregister(req.clone()));
         if let Some(Done::Deregistration(d)) = self.replay(&req.request_id, &print)? {
             return Ok(d.clone());
         }
