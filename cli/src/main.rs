@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod fmt;
 mod global;
+mod log_mask;
 mod logfile;
 mod output;
 mod phone;
@@ -86,11 +87,11 @@ fn init_logging(ctx: &Ctx) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(log_mask::Masked(std::io::stderr))
         .with_target(verbose > 1)
         .with_filter(filter);
     let file = tracing_subscriber::fmt::layer()
-        .with_writer(logfile::LogFile::new(ctx.data_dir().ok()))
+        .with_writer(log_mask::Masked(logfile::LogFile::new(ctx.data_dir().ok())))
         .with_ansi(false)
         .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::registry()

@@ -10,7 +10,7 @@ mod bin;
 mod find;
 
 pub use bin::{issuer_for, CardScheme, Issuer};
-pub use find::{contains_full_pan, full_pans};
+pub use find::{contains_full_pan, full_pans, mask_full_pans};
 
 use core::fmt;
 use core::str::FromStr;

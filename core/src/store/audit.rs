@@ -24,7 +24,9 @@ const AUDIT_COLUMNS: &str = "seq, at_ms, action, sn, inputs, outcome, detail, pr
 
 impl Tx<'_> {
     /// Chains `draft` onto the log and returns the stored entry.
+    /// Full card numbers in its free text are masked first (`redact`).
     pub fn append_audit(&self, draft: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        let draft = &super::redact::event(draft);
         let last: Option<(u64, Vec<u8>)> = self
             .tx
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?

@@ -22,8 +22,8 @@ impl Tx<'_> {
                 card.merchant_no,
                 card.purpose.as_str(),
                 card.masked_pan.as_str(),
-                card.issuer,
-                card.holder_name,
+                super::redact::text(&card.issuer),
+                super::redact::text(&card.holder_name),
                 card.source,
                 card.bound_at_ms,
             ])?;

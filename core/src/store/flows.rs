@@ -27,7 +27,7 @@ impl Tx<'_> {
                 flow.status.as_str(),
                 flow.started_at_ms,
                 flow.updated_at_ms,
-                flow.error,
+                flow.error.as_deref().map(super::redact::text),
             ])?;
         Ok(())
     }

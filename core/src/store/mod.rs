@@ -32,6 +32,7 @@ mod flows;
 mod key;
 mod model;
 mod records;
+mod redact;
 mod schema;
 mod terminals;
 

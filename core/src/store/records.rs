@@ -485,8 +485,8 @@ fn insert_record(
         r.currency,
         r.at_ms,
         r.masked_pan.as_str(),
-        r.auth_code,
-        r.rrn,
+        super::redact::text(&r.auth_code),
+        super::redact::text(&r.rrn),
         r.status.code(),
         r.orig_seq,
     ])

@@ -27,8 +27,8 @@ impl Tx<'_> {
             .execute(params![
                 t.sn,
                 t.peripheral_id,
-                t.model,
-                t.firmware,
+                super::redact::text(&t.model),
+                super::redact::text(&t.firmware),
                 &t.device_key[..],
                 t.state.as_str(),
                 t.merchant_no,

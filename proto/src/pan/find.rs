@@ -12,6 +12,7 @@
 //! a false alarm costs a look, a missed card number costs a breach.
 
 use core::ops::Range;
+use std::borrow::Cow;
 
 use super::luhn_valid;
 
@@ -37,6 +38,39 @@ pub fn full_pans(text: &[u8]) -> Vec<Range<usize>> {
 /// Whether `text` holds a full card number anywhere.
 pub fn contains_full_pan(text: &[u8]) -> bool {
     !full_pans(text).is_empty()
+}
+
+/// `text` with every full card number masked as the phone may keep it: the first six and
+/// last four digits, `*` for the rest (grouping separators dropped). Borrowed when there
+/// is none.
+pub fn mask_full_pans(text: &str) -> Cow<'_, str> {
+    if text.len() < 13 {
+        return Cow::Borrowed(text);
+    }
+    let found = full_pans(text.as_bytes());
+    if found.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in found {
+        out.push_str(&text[at..range.start]);
+        let digits: Vec<char> = text[range.clone()]
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let n = digits.len();
+        for (i, d) in digits.into_iter().enumerate() {
+            out.push(if i < super::SHOWN_FIRST || i >= n - super::SHOWN_LAST {
+                d
+            } else {
+                '*'
+            });
+        }
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
 }
 
 /// The run of digits starting at `start` (single spaces or dashes allowed between digits):
@@ -116,6 +150,23 @@ mod tests {
         ] {
             assert!(full_pans(text.as_bytes()).is_empty(), "{text}");
         }
+    }
+
+    #[test]
+    fn masks_card_numbers_as_the_phone_keeps_them() {
+        assert_eq!(
+            mask_full_pans("declined: card 6222021234567890128 blocked"),
+            "declined: card 622202*********0128 blocked"
+        );
+        assert_eq!(
+            mask_full_pans("4111 1111 1111 1111 and 378282246310005"),
+            "411111******1111 and 378282*****0005"
+        );
+        let clean = "no card here, at 1733580000000";
+        assert!(matches!(mask_full_pans(clean), Cow::Borrowed(s) if s == clean));
+        let masked = mask_full_pans(PAN);
+        assert!(!contains_full_pan(masked.as_bytes()));
+        assert!(crate::pan::MaskedPan::parse(&masked).is_ok(), "{masked}");
     }
 
     #[test]

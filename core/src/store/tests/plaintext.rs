@@ -107,3 +107,87 @@ fn store_deleted_terminal_leaves_no_plaintext_behind() {
         vec![terminal("KEPT")]
     );
 }
+
+#[test]
+fn store_masks_card_numbers_in_free_text_before_it_reaches_the_file() {
+    const PAN: &str = "6222021234567890128";
+    const MASKED: &str = "622202*********0128";
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = keystore("store-pan-free-text");
+    let store = open(dir.path(), &secrets).unwrap();
+    let key = key_bytes(&secrets, KEY_NAME).unwrap();
+    let with_pan = format!("declined: card {PAN} is blocked");
+    let card = CardRow {
+        binding_id: "B1".into(),
+        merchant_no: "M1".into(),
+        purpose: CardPurposeKind::Settlement,
+        masked_pan: MaskedPan::parse(MASKED).unwrap(),
+        issuer: format!("Bank {PAN}"),
+        holder_name: format!("ANA {PAN}"),
+        source: "terminal".into(),
+        bound_at_ms: 1,
+    };
+    let entry = store
+        .write(|tx| {
+            tx.upsert_terminal(&TerminalRow {
+                model: format!("PM {PAN}"),
+                firmware: PAN.into(),
+                ..terminal("SN1")
+            })?;
+            tx.upsert_card(&card)?;
+            tx.append_records(
+                "SN1",
+                Some("M1"),
+                EPOCH,
+                &[Record {
+                    rrn: PAN.into(),
+                    auth_code: format!("A {PAN}"),
+                    ..record(1, 1_700_000_000_000)
+                }],
+            )?;
+            tx.flow_save(&FlowRow {
+                id: "f1".into(),
+                kind: "activation".into(),
+                sn: Some("SN1".into()),
+                step: "submit".into(),
+                state: json!({}),
+                status: FlowStatus::Failed,
+                started_at_ms: 1,
+                updated_at_ms: 2,
+                error: Some(with_pan.clone()),
+            })?;
+            tx.append_audit(&AuditEvent {
+                at_ms: 3,
+                action: "activate".into(),
+                sn: Some("SN1".into()),
+                inputs: json!({"reason": with_pan, "merchant_no": "M1"}),
+                outcome: "failed".into(),
+                detail: json!({"acquirer": {"detail": with_pan}}),
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        entry.event.detail["acquirer"]["detail"],
+        format!("declined: card {MASKED} is blocked")
+    );
+    let check = store.read(|tx| tx.verify_audit()).unwrap();
+    assert_eq!(check.entries, 1, "the chain covers what was stored");
+    assert_eq!(store.read(|tx| tx.audit(1, 10)).unwrap(), vec![entry]);
+    let flow = store.read(|tx| tx.flow("f1")).unwrap().unwrap();
+    assert_eq!(
+        flow.error.unwrap(),
+        format!("declined: card {MASKED} is blocked")
+    );
+    let cards = store.read(|tx| tx.cards("M1")).unwrap();
+    assert_eq!(cards[0].holder_name, format!("ANA {MASKED}"));
+    checkpoint(&store.lock()).unwrap();
+    let pages = plaintext_pages(store.path(), &key);
+    assert!(
+        pages.iter().any(|p| contains(p, MASKED.as_bytes())),
+        "the page decryption does not work"
+    );
+    assert!(
+        !pages.iter().any(|p| contains(p, PAN.as_bytes())),
+        "a full card number reached the database file"
+    );
+}

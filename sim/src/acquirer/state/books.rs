@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use hmac::{Hmac, Mac};
 use posmate_acquirer_api::{AcquirerError, ApiRequest, CardBinding, Deregistration};
 use rand_chacha::ChaCha20Rng;
-use serde::{Deserialize, Serialize};
-use hmac::{Hmac, Mac};
 use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
@@ -175,18 +175,31 @@ mod tests {
         let plain: [u8; 32] = Sha256::digest(posmate_acquirer_api::encode_request(&req)).into();
         let one = State::new(ChaCha20Rng::seed_from_u64(1), 0);
         let two = State::new(ChaCha20Rng::seed_from_u64(2), 0);
-        assert_ne!(one.fingerprint(&req), plain, "not a plain hash of the card number");
-        assert_ne!(one.fingerprint(&req), two.fingerprint(&req), "a key per acquirer");
-        assert_eq!(one.fingerprint(&req), one.fingerprint(&bind("6225880000001238")));
-        assert_ne!(one.fingerprint(&req), one.fingerprint(&bind("6225880000001246")));
+        assert_ne!(
+            one.fingerprint(&req),
+            plain,
+            "not a plain hash of the card number"
+        );
+        assert_ne!(
+            one.fingerprint(&req),
+            two.fingerprint(&req),
+            "a key per acquirer"
+        );
+        assert_eq!(
+            one.fingerprint(&req),
+            one.fingerprint(&bind("6225880000001238"))
+        );
+        assert_ne!(
+            one.fingerprint(&req),
+            one.fingerprint(&bind("6225880000001246"))
+        );
         // Books saved before fingerprints were keyed keep their plain ones.
         let mut saved = serde_json::to_value(&one).unwrap();
         saved.as_object_mut().unwrap().remove("fingerprint_key");
         let legacy: State = serde_json::from_value(saved).unwrap();
         assert_eq!(legacy.fingerprint(&req), plain);
         // A saved key comes back: request ids replay after a restart.
-        let restored: State =
-            serde_json::from_value(serde_json::to_value(&one).unwrap()).unwrap();
+        let restored: State = serde_json::from_value(serde_json::to_value(&one).unwrap()).unwrap();
         assert_eq!(restored.fingerprint(&req), one.fingerprint(&req));
     }
 }
