@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn masks_card_numbers_in_what_it_writes() {
         let mut out = MaskedWriter(Vec::new());
-        write!(out, "WARN acquirer said: card 6222021234567890128 declined\n").unwrap();
+        writeln!(out, "WARN acquirer said: card 6222021234567890128 declined").unwrap();
         out.write_all(b"at 1733580000000 ms\n").unwrap();
         assert_eq!(
             String::from_utf8(out.0).unwrap(),
