@@ -1,5 +1,6 @@
-//! Where the pairing code comes from: `--code`, the user typing it on stdin, or — in
-//! simulation — the simulated terminal's screen, read as a merchant would read it. The
+//! Where the pairing code comes from: the user typing it on stdin, or — in simulation — the
+//! simulated terminal's screen, read as a merchant would read it. Never the command line,
+//! which other users' `ps` and the shell's history keep. The
 //! terminal is the one the pairing reached: its SN is what the handshake reports.
 
 use std::io::{BufRead, IsTerminal};
@@ -16,8 +17,6 @@ use crate::simhost::control::Control;
 use posmate_sim_world::link::control::ScreenReply;
 
 pub enum CodeSource {
-    /// Given on the command line.
-    Fixed(String),
     /// Typed on stdin (a prompt goes to stderr).
     Prompt(Output),
     /// Read off the screen of the embedded simulated terminal with that SN.
@@ -30,7 +29,6 @@ pub enum CodeSource {
 impl CodeEntry for CodeSource {
     async fn enter_code(&self, sn: &str) -> Option<String> {
         match self {
-            CodeSource::Fixed(code) => Some(code.clone()),
             CodeSource::Prompt(out) => {
                 let out = *out;
                 let sn = sn.to_owned();
@@ -66,6 +64,12 @@ impl CodeEntry for CodeSource {
 fn prompt(out: &Output, sn: &str) -> Option<String> {
     if !out.json && !out.quiet {
         eprint!("Enter the 6-digit code terminal {sn} shows (empty to cancel): ");
+    }
+    // Typed at a terminal it is not echoed, like the other secrets posmate asks for.
+    if crate::prompt::interactive() {
+        let line = zeroize::Zeroizing::new(console::Term::stderr().read_secure_line().ok()?);
+        let code = line.trim();
+        return (!code.is_empty()).then(|| code.to_owned());
     }
     let stdin = std::io::stdin();
     let mut line = String::new();

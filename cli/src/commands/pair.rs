@@ -17,9 +17,13 @@ use crate::phone;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   posmate pair                        the strongest terminal in range; asks for the code
-  posmate pair --sn 42A1 --code 123456
+  posmate pair --sn 42A1
   posmate --sim pair                  simulated: the code is read off the terminal's screen
-  posmate --connect-sim 127.0.0.1:7878 pair --from-screen")]
+  posmate --sim pair --type-code      simulated, but the code typed as on a real terminal
+  posmate --connect-sim 127.0.0.1:7878 pair --from-screen
+
+The code is never taken from the command line (ps and shell history keep arguments):
+it is typed on stdin, without echo on a terminal; an empty line cancels.")]
 pub struct Args {
     /// Pair with the terminal whose serial number ends with this; without it, the
     /// strongest signal in range.
@@ -28,13 +32,13 @@ pub struct Args {
     /// Pair with the terminal with this id (from `posmate scan`), without scanning.
     #[arg(long, conflicts_with = "sn")]
     pub id: Option<String>,
-    /// The code the terminal shows. Without it posmate asks on stdin (an empty line
-    /// cancels); with --sim it reads the simulated terminal's screen.
-    #[arg(long, value_name = "CODE")]
-    pub code: Option<String>,
+    /// Type the code the terminal shows on stdin even in simulation, where it is otherwise
+    /// read off the simulated screen (over Bluetooth it is always typed).
+    #[arg(long, conflicts_with = "from_screen")]
+    pub type_code: bool,
     /// Read the code off the simulated terminal's screen (simulation only; --sim does so
-    /// unless --code is given).
-    #[arg(long, conflicts_with = "code")]
+    /// unless --type-code is given).
+    #[arg(long)]
     pub from_screen: bool,
     /// How long to scan: 500ms, 5s [default: 5s over Bluetooth, less in simulation].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
@@ -85,9 +89,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
             chosen.local_name.as_deref().unwrap_or(chosen.id.as_str())
         ));
     }
-    let code = match &args.code {
-        Some(code) => CodeSource::Fixed(code.clone()),
-        None => phone::code_source(ctx, args.from_screen).await?,
+    let code = if args.type_code {
+        CodeSource::Prompt(ctx.out)
+    } else {
+        phone::code_source(ctx, args.from_screen).await?
     };
     let phone = phone::open(ctx).await?;
     let spinner = ctx.out.spinner("pairing");

@@ -96,17 +96,29 @@ fn info_before_pairing_is_refused() {
 #[test]
 fn a_wrong_code_pins_nothing_and_a_right_one_pairs() {
     let dir = DataDir::new();
+    // A code on the command line is refused before anything happens: `ps` and the shell's
+    // history would keep it.
+    let out = dir
+        .posmate()
+        .args(["--sim", "pair", "--code", "123456"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--code'"));
+    assert!(!dir.path().join("posmate.db").exists());
     // The terminal draws a random code; 000000 is wrong but for a one-in-a-million chance.
     let err = run_json(
         dir.posmate()
-            .args(["--sim", "pair", "--sn", "000002", "--code", "000000"]),
+            .args(["--sim", "pair", "--sn", "000002", "--type-code"])
+            .write_stdin("000000\n"),
         4,
         "pair",
     );
     assert_eq!(err["error"]["code"], "wrong-code");
     let err = run_json(
         dir.posmate()
-            .args(["--sim", "pair", "--sn", "000002", "--code", "12ab"]),
+            .args(["--sim", "pair", "--sn", "000002", "--type-code"])
+            .write_stdin("12ab\n"),
         4,
         "pair",
     );
