@@ -383,6 +383,7 @@ async fn after_decommission_no_key_or_full_pan_remains_on_the_phone() {
         .get(&format!("terminal-pin.{sn}"))
         .unwrap()
         .expect("pinned");
+    let key_before = w.secrets.get("db-key").unwrap().expect("db key");
     // A typed credit card passes through the phone once.
     phone
         .bind_card(
@@ -418,6 +419,12 @@ async fn after_decommission_no_key_or_full_pan_remains_on_the_phone() {
         .await
         .unwrap();
     let db_key = w.secrets.get("db-key").unwrap().expect("db key");
+    assert_ne!(
+        db_key.expose(),
+        key_before.expose(),
+        "the database was rekeyed: pages flash kept elsewhere died with the old key"
+    );
+    assert!(w.secrets.get("db-key.next").unwrap().is_none());
     drop(phone);
     // Raw bytes of the database, WAL and shared memory, plus a plaintext export of the
     // store made with the database key: none holds the pin, a full PAN or key bytes.

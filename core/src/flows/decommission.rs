@@ -325,6 +325,10 @@ async fn steps(
                 let flow_id = flow.row.id.clone();
                 ctx.store.write(|tx| tx.delete_terminal(&sn))?;
                 ctx.store.compact()?;
+                // Flash keeps old copies of pages wherever wear levelling put them, beyond
+                // secure_delete's reach: a new database key makes every copy written under
+                // the old one unreadable once that key is gone.
+                ctx.store.rekey(ctx.secrets)?;
                 let s = flow.state.clone();
                 let backup = ctx
                     .store
