@@ -293,7 +293,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     }
     // The acquirer's JSON API rides on the same link (`acquirer` requests).
     let sns: Vec<String> = terminals.iter().map(|(t, _)| t.sn()).collect();
-    let registrations = world::describe(&sns, acquirer.now_ms());
+    let registrations = world::describe(&acquirer, &sns);
     let (shared, events) = Shared::new(
         Host::new(terminals, config),
         acquirer,
@@ -401,6 +401,8 @@ fn acquirer_text(a: &AcquirerJson) -> String {
                 t.sn.clone(),
                 t.terminal_no.clone(),
                 t.activation_code.clone(),
+                t.state.clone(),
+                t.applications.to_string(),
             ]
         })
         .collect();
@@ -412,7 +414,17 @@ fn acquirer_text(a: &AcquirerJson) -> String {
             &merchants
         )
         .trim_end(),
-        table(&["SN", "TERMINAL NO", "ACTIVATION CODE"], &terminals).trim_end()
+        table(
+            &[
+                "SN",
+                "TERMINAL NO",
+                "ACTIVATION CODE",
+                "ACQUIRER STATE",
+                "APPLICATIONS"
+            ],
+            &terminals
+        )
+        .trim_end()
     )
 }
 

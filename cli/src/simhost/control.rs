@@ -157,8 +157,7 @@ pub fn apply<F: Fleet>(fleet: &mut F, control: Control) -> Result<Value, F::Erro
         }
         Control::Acquirer => {
             let sns: Vec<String> = fleet.terminals().into_iter().map(|t| t.sn).collect();
-            let now_ms = fleet.acquirer().now_ms();
-            Ok(serde_json::to_value(world::describe(&sns, now_ms)).expect("serialises"))
+            Ok(serde_json::to_value(world::describe(fleet.acquirer(), &sns)).expect("serialises"))
         }
         Control::Advance { ms } => {
             fleet.acquirer().advance(ms);

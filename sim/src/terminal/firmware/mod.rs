@@ -43,9 +43,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::keypad::{Card, Stats};
-use super::RequestKind;
 use super::nvm::Nvm;
 use super::timing::FRAME_US;
+use super::RequestKind;
 use connection::{Connection, Out, Phase};
 use merchant::RecentSwipe;
 
