@@ -6,6 +6,7 @@ pub mod backup;
 pub mod cards;
 pub mod companion;
 pub mod error;
+pub mod fleet;
 pub mod flows;
 pub mod keystore;
 mod mirror;

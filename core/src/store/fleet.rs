@@ -3,8 +3,11 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use posmate_proto::message::{RecordStatus, Totals};
+
 use super::error::StoreError;
 use super::model::{FleetJournalRow, FleetRowState};
+use super::records::{kind_from, status_from};
 use super::Tx;
 
 const FLEET_COLUMNS: &str = "run_id, sn, line, state, flow_id, error_code, reason, next_step, \
@@ -75,6 +78,27 @@ impl Tx<'_> {
             .prepare_cached("SELECT synced_at_ms FROM sync_times WHERE sn = ?1")?
             .query_row([sn], |r| r.get(0))
             .optional()?)
+    }
+}
+
+impl Tx<'_> {
+    /// What the phone holds of `sn`'s batches not settled yet: the number of records (of
+    /// any kind and status) and the totals of the approved ones, as settlement counts them.
+    pub fn unsettled(&self, sn: &str) -> Result<(u64, Totals), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT kind, status, amount_minor FROM records r WHERE r.sn = ?1 AND NOT EXISTS \
+             (SELECT 1 FROM settlements s WHERE s.sn = r.sn AND s.epoch = r.epoch \
+              AND s.batch_no = r.batch_no)",
+        )?;
+        let mut rows = stmt.query([sn])?;
+        let (mut count, mut totals) = (0u64, Totals::default());
+        while let Some(row) = rows.next()? {
+            count += 1;
+            if status_from(row.get(1)?)? == RecordStatus::Approved {
+                totals.add(kind_from(row.get(0)?)?, row.get(2)?);
+            }
+        }
+        Ok((count, totals))
     }
 }
 

@@ -45,8 +45,8 @@ use rusqlite::{Connection, TransactionBehavior};
 pub use error::StoreError;
 pub use model::{
     AppendOutcome, AuditCheck, AuditEntry, AuditEvent, BackupRow, CardPurposeKind, CardRow,
-    DeviceKey, FleetJournalRow, FleetRowState, FlowRow, FlowStatus, HistoryCursor, HistoryPage, HistoryQuery, SettlementRow,
-    StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
+    DeviceKey, FleetJournalRow, FleetRowState, FlowRow, FlowStatus, HistoryCursor, HistoryPage,
+    HistoryQuery, SettlementRow, StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
 };
 
 use crate::keystore::SecretStore;
