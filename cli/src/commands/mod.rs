@@ -13,6 +13,7 @@ pub mod decommission;
 pub mod demo;
 pub mod doctor;
 pub mod dormancy;
+pub mod fleet;
 pub mod flows;
 pub mod info;
 pub mod pair;
@@ -54,6 +55,8 @@ pub enum Command {
     Decommission(decommission::Args),
     Replace(replace::Args),
     Dormancy(dormancy::Args),
+    #[command(subcommand)]
+    Fleet(fleet::Action),
     WipePhone(wipe_phone::Args),
     #[command(subcommand)]
     Backup(backup::Action),
@@ -84,6 +87,7 @@ pub async fn run(
         Command::Decommission(args) => decommission::run(ctx, args).await,
         Command::Replace(args) => replace::run(ctx, args).await,
         Command::Dormancy(args) => dormancy::run(ctx, args).await,
+        Command::Fleet(args) => fleet::run(ctx, args).await,
         Command::WipePhone(args) => wipe_phone::run(ctx, args).await,
         Command::Backup(args) => backup::run(ctx, args).await,
         Command::Audit(args) => audit::run(ctx, args).await,

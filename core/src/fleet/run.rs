@@ -16,7 +16,9 @@ use crate::companion::{Companion, Resumed};
 use crate::error::{Error, Result};
 use crate::flows::{ActivationInput, ActivationOutcome, FlowControl, FlowKind};
 use crate::session::CodeEntry;
-use crate::store::{FleetJournalRow, FleetRowState, FlowRow, FlowStatus, TerminalState};
+use crate::store::{
+    FleetJournalRow, FleetRowState, FlowRow, FlowStatus, TerminalRow, TerminalState,
+};
 use crate::transport::{PeripheralId, ScanFilter};
 
 /// How a run treats rows an earlier run of the same source left failed.
@@ -93,13 +95,6 @@ pub struct FleetReport {
     pub totals: FleetTotals,
     /// The run was cancelled between rows (or during one: that row resumes next time).
     pub cancelled: bool,
-}
-
-impl FleetReport {
-    /// Whether every row is activated.
-    pub fn all_activated(&self) -> bool {
-        self.totals.activated == self.totals.rows
-    }
 }
 
 /// Why a row did not succeed, as the report says it.
@@ -425,20 +420,8 @@ async fn attempt(
         Err(Error::UnknownTerminal { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    if let Some(t) = &known {
-        let same = t.terminal_no.as_deref() == Some(row.terminal_no.as_str())
-            && t.merchant_no.as_deref() == Some(row.merchant_no.as_str());
-        if t.state == TerminalState::Activated && same {
-            let flow_id = phone
-                .store()
-                .read(|tx| tx.flows_for(&row.sn))
-                .map_err(Error::from)?
-                .into_iter()
-                .rev()
-                .find(|f| f.kind == FlowKind::Activation.as_str() && f.status == FlowStatus::Done)
-                .map(|f| f.id);
-            return Ok(Done::AlreadyActivated { flow_id });
-        }
+    if let Some(done) = already_activated(phone, row, known.as_ref())? {
+        return Ok(done);
     }
     let Some(code) = codes.get(&row.sn) else {
         return Err(Failure::new(
@@ -458,6 +441,10 @@ async fn attempt(
             }
             .into());
         }
+        // Pairing learnt the terminal's state: it may be activated for these numbers.
+        if let Some(done) = already_activated(phone, row, Some(&paired_row))? {
+            return Ok(done);
+        }
     }
     let input = ActivationInput {
         sn: row.sn.clone(),
@@ -467,6 +454,28 @@ async fn attempt(
         merchant: row.merchant.clone(),
     };
     Ok(Done::Outcome(phone.activate(input, control).await?))
+}
+
+/// `Done` when the phone holds `sn` activated with the row's numbers: nothing to send.
+fn already_activated(
+    phone: &Companion,
+    row: &FleetRow,
+    known: Option<&TerminalRow>,
+) -> Result<Option<Done>> {
+    let Some(t) = known else { return Ok(None) };
+    let same = t.terminal_no.as_deref() == Some(row.terminal_no.as_str())
+        && t.merchant_no.as_deref() == Some(row.merchant_no.as_str());
+    if t.state != TerminalState::Activated || !same {
+        return Ok(None);
+    }
+    let flow_id = phone
+        .store()
+        .read(|tx| tx.flows_for(&row.sn))?
+        .into_iter()
+        .rev()
+        .find(|f| f.kind == FlowKind::Activation.as_str() && f.status == FlowStatus::Done)
+        .map(|f| f.id);
+    Ok(Some(Done::AlreadyActivated { flow_id }))
 }
 
 /// Where the terminals to pair are: one scan of everything in range on first need, then a
