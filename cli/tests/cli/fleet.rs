@@ -1,0 +1,319 @@
+//! `posmate fleet activate` on 50 simulated terminals hosted by a separate `posmate sim`,
+//! with five bad rows (a malformed SN, a wrong activation code, a terminal the acquirer
+//! knows under another merchant, a row listed twice, a terminal that loses its link as its
+//! keys are installed): SIGKILLed once 20 terminals are active, run again, and run a third
+//! time — 45 activated, 5 reported with their reasons, and the acquirer's books show every
+//! good terminal activated by exactly one application.
+
+use std::io::Write;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{check_schema, json_of, run_json, DataDir, Sim, MERCHANT_NAME, MERCHANT_NO};
+
+const TERMINALS: usize = 50;
+/// Its code is wrong in the codes given.
+const WRONG_CODE: usize = 46;
+/// Its numbers go on a row with a malformed SN; it is never reached.
+const MALFORMED: usize = 47;
+/// Another phone applied for it under the second merchant first.
+const OTHER_MERCHANT: usize = 48;
+/// It loses its link whenever its keys are being installed.
+const DROPS: usize = 49;
+/// Listed twice.
+const TWICE: usize = 10;
+/// The simulated acquirer's second merchant (its reviews wait for two polls).
+const REVIEW_MERCHANT_NO: &str = "898310148160020";
+const REVIEW_MERCHANT_NAME: &str = "Li Si Tea House";
+
+fn sn(n: usize) -> String {
+    format!("SN2026{n:06}")
+}
+
+fn terminal_no(n: usize) -> String {
+    format!("1002{:04}", 300 + n)
+}
+
+/// A CSV row for terminal `n` under the demo merchant; the address has a comma and UTF-8.
+fn row(sn: &str, n: usize) -> String {
+    format!(
+        "{sn},{},{MERCHANT_NO},{MERCHANT_NAME},+86 138 0000 {n:04},\"{n} 文化路, Hangzhou\"\n",
+        terminal_no(n)
+    )
+}
+
+/// The 50 rows: terminals 1–45, with the five bad rows spread among them. Returns the CSV
+/// and the line of each bad row.
+fn fleet_csv() -> (String, [(u64, &'static str); 5]) {
+    let mut csv = String::from("sn,terminal_no,merchant_no,merchant_name,phone,address\n");
+    let mut line = 1u64;
+    let mut bad = [(0u64, ""); 5];
+    let mut push = |csv: &mut String, text: String| {
+        csv.push_str(&text);
+        line += 1;
+        line
+    };
+    for n in 1..=45 {
+        push(&mut csv, row(&sn(n), n));
+        match n {
+            5 => bad[0] = (push(&mut csv, row("SN2026_000047", MALFORMED)), "malformed"),
+            15 => {
+                bad[1] = (
+                    push(&mut csv, row(&sn(WRONG_CODE), WRONG_CODE)),
+                    "wrong-code",
+                )
+            }
+            25 => {
+                bad[2] = (
+                    push(&mut csv, row(&sn(OTHER_MERCHANT), OTHER_MERCHANT)),
+                    "other-merchant",
+                )
+            }
+            35 => bad[3] = (push(&mut csv, row(&sn(TWICE), TWICE)), "duplicate"),
+            40 => bad[4] = (push(&mut csv, row(&sn(DROPS), DROPS)), "drops"),
+            _ => {}
+        }
+    }
+    (csv, bad)
+}
+
+/// The codes: right for every listed terminal but one.
+fn codes() -> String {
+    let mut codes = String::from("sn,code\n");
+    for n in (1..=45).chain([WRONG_CODE, OTHER_MERCHANT, DROPS]) {
+        let code = if n == WRONG_CODE { 9999 } else { 7000 + n };
+        codes.push_str(&format!("{} ACT{code:05}\n", sn(n)));
+    }
+    codes
+}
+
+/// The simulated acquirer's registrations: (state, applications) of each terminal.
+fn books(sim: &Sim, dir: &DataDir) -> Vec<(String, u64)> {
+    let v = run_json(
+        sim.posmate(dir).args(["sim", "acquirer"]),
+        0,
+        "sim-acquirer",
+    );
+    v["terminals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["state"].as_str().unwrap().to_owned(),
+                t["applications"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `posmate --json fleet activate` for `dir` on `sim`, the codes on stdin, as a child.
+fn spawn_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path) -> std::process::Child {
+    let mut cmd: StdCommand = dir.posmate_std();
+    cmd.args(["--connect-sim", &sim.addr, "--allow-volatile-key", "--json"])
+        .args(["fleet", "activate", "--csv"])
+        .arg(csv)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("posmate starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(codes().as_bytes())
+        .unwrap();
+    child
+}
+
+/// Runs the fleet to its end; returns its report (checked against the schema) after
+/// checking the exit status is 10 (some rows failed).
+fn finish_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path) -> Value {
+    let out = spawn_fleet(dir, sim, csv).wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out.stdout);
+    check_schema("fleet-activate", &report);
+    report
+}
+
+#[test]
+fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_terminal_once() {
+    let started = Instant::now();
+    let sim = Sim::start(&["--terminals", &TERMINALS.to_string()]);
+    // Terminal 48 is the tea house's: another phone applied for it first (under review).
+    let other = DataDir::new();
+    run_json(
+        sim.posmate(&other).args([
+            "--allow-volatile-key",
+            "pair",
+            "--sn",
+            &sn(OTHER_MERCHANT),
+            "--from-screen",
+        ]),
+        0,
+        "pair",
+    );
+    let pending = run_json(
+        sim.posmate(&other)
+            .args([
+                "--allow-volatile-key",
+                "activate",
+                &sn(OTHER_MERCHANT),
+                "--terminal-no",
+                &terminal_no(OTHER_MERCHANT),
+                "--merchant-no",
+                REVIEW_MERCHANT_NO,
+                "--merchant-name",
+                REVIEW_MERCHANT_NAME,
+                "--phone",
+                "+86 139 0000 0000",
+                "--address",
+                "3 Hefang Street, Hangzhou",
+            ])
+            .write_stdin(format!("ACT{:05}\n", 7000 + OTHER_MERCHANT)),
+        0,
+        "activate",
+    );
+    assert_eq!(pending["result"], "pending");
+    let dir = DataDir::new();
+    run_json(
+        sim.posmate(&dir).args([
+            "sim",
+            "fault",
+            "--sn",
+            &sn(DROPS),
+            "--drop-on",
+            "install-keys",
+        ]),
+        0,
+        "sim-fault",
+    );
+    let (csv, bad) = fleet_csv();
+    let csv_path = dir.path().join("shops.csv");
+    std::fs::write(&csv_path, &csv).unwrap();
+
+    // Run 1, SIGKILLed once the acquirer has 20 of the fleet's terminals active.
+    let mut child = spawn_fleet(&dir, &sim, &csv_path);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = books(&sim, &dir)
+            .iter()
+            .filter(|(s, _)| s == "active")
+            .count();
+        if active >= 20 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the first run ended ({status}) before it could be killed at 20 active");
+        }
+        assert!(Instant::now() < deadline, "only {active} active after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let at_kill = books(&sim, &dir);
+    let active_at_kill = at_kill.iter().filter(|(s, _)| s == "active").count();
+    assert!(active_at_kill < 45, "the kill landed after the whole run");
+
+    // Run 2 goes on where run 1 stood.
+    let report = finish_fleet(&dir, &sim, &csv_path);
+    assert_eq!(report["totals"]["rows"], 50);
+    assert_eq!(report["totals"]["activated"], 45, "{report:#}");
+    assert_eq!(report["totals"]["failed"], 5, "{report:#}");
+    let rows = report["rows"].as_array().unwrap();
+    let by_line = |line: u64| rows.iter().find(|r| r["line"] == line).unwrap();
+    let expect = |line: u64, result: &str, code: &str| {
+        let r = by_line(line);
+        assert_eq!(
+            (r["result"].as_str(), r["code"].as_str()),
+            (Some(result), Some(code)),
+            "{r:#}"
+        );
+        assert!(r["reason"].as_str().is_some_and(|s| !s.is_empty()), "{r:#}");
+        assert!(
+            r["next_step"].as_str().is_some_and(|s| !s.is_empty()),
+            "{r:#}"
+        );
+        r.clone()
+    };
+    let malformed = expect(bad[0].0, "invalid", "invalid-input");
+    assert!(malformed["reason"].as_str().unwrap().starts_with("SN:"));
+    assert_eq!(malformed["attempts"], 0, "nothing was sent for it");
+    expect(bad[1].0, "failed", "wrong-activation-code");
+    expect(bad[2].0, "failed", "owned-by-another-merchant");
+    let twice = expect(bad[3].0, "duplicate", "duplicate");
+    assert!(twice["reason"].as_str().unwrap().contains("also on line"));
+    let drops = by_line(bad[4].0);
+    assert_eq!(drops["result"], "failed", "{drops:#}");
+    assert!(
+        drops["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("install-keys"),
+        "the lost link leaves the activation saved at install-keys: {drops:#}"
+    );
+    let resumed_from_journal = rows
+        .iter()
+        .filter(|r| r["result"] == "activated" && r["from_journal"] == true)
+        .count();
+    assert!(
+        resumed_from_journal >= 19,
+        "run 2 should skip what run 1 finished, but took only {resumed_from_journal} rows from the journal"
+    );
+    assert!(
+        rows.iter().all(|r| r["attempts"].as_u64().unwrap() <= 2),
+        "no row was started more than once per run"
+    );
+
+    // Run 3: every row is settled in the journal; nothing is sent again.
+    let again = finish_fleet(&dir, &sim, &csv_path);
+    assert_eq!(again["totals"], report["totals"]);
+    for r in again["rows"].as_array().unwrap() {
+        if matches!(r["result"].as_str(), Some("activated" | "failed")) {
+            assert_eq!(r["from_journal"], true, "{r:#}");
+        }
+    }
+
+    // The acquirer's books: each good terminal active after exactly one application.
+    let books = books(&sim, &dir);
+    for n in 1..=45 {
+        assert_eq!(books[n - 1], ("active".to_owned(), 1), "terminal {n}");
+    }
+    assert_eq!(books[WRONG_CODE - 1], ("unknown".to_owned(), 0));
+    assert_eq!(books[MALFORMED - 1], ("unknown".to_owned(), 0));
+    assert_eq!(
+        books[OTHER_MERCHANT - 1],
+        ("pending".to_owned(), 1),
+        "only the other phone's"
+    );
+    assert_eq!(
+        books[DROPS - 1].1,
+        1,
+        "its keys were never installed, its application is one"
+    );
+    assert_eq!(books[TERMINALS - 1], ("unknown".to_owned(), 0));
+    let status = run_json(
+        sim.posmate(&dir)
+            .args(["--allow-volatile-key", "fleet", "status"]),
+        0,
+        "fleet-status",
+    );
+    assert_eq!(
+        status["totals"]["by_state"]["activated"], 45,
+        "{:#}",
+        status["totals"]
+    );
+    println!(
+        "fleet: 50 rows, killed at {active_at_kill} active, {resumed_from_journal} rows taken from \
+         the journal by run 2; {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
+}
