@@ -90,7 +90,7 @@ fn codes() -> String {
 }
 
 /// The simulated acquirer's registrations: (state, applications) of each terminal.
-fn books(sim: &Sim, dir: &DataDir) -> Vec<(String, u64)> {
+fn books_of(sim: &Sim, dir: &DataDir) -> Vec<(String, u64)> {
     let v = run_json(
         sim.posmate(dir).args(["sim", "acquirer"]),
         0,
@@ -109,11 +109,19 @@ fn books(sim: &Sim, dir: &DataDir) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// `posmate --json fleet activate` for `dir` on `sim`, the codes on stdin, as a child.
-fn spawn_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path) -> std::process::Child {
+/// `posmate --json fleet activate [EXTRA] --csv CSV` for `dir` on `sim`, the codes on
+/// stdin, as a child.
+fn spawn_fleet(
+    dir: &DataDir,
+    sim: &Sim,
+    csv: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
     let mut cmd: StdCommand = dir.posmate_std();
     cmd.args(["--connect-sim", &sim.addr, "--allow-volatile-key", "--json"])
-        .args(["fleet", "activate", "--csv"])
+        .args(["fleet", "activate"])
+        .args(extra)
+        .arg("--csv")
         .arg(csv)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -130,8 +138,10 @@ fn spawn_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path) -> std::process:
 
 /// Runs the fleet to its end; returns its report (checked against the schema) after
 /// checking the exit status is 10 (some rows failed).
-fn finish_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path) -> Value {
-    let out = spawn_fleet(dir, sim, csv).wait_with_output().unwrap();
+fn finish_fleet(dir: &DataDir, sim: &Sim, csv: &std::path::Path, extra: &[&str]) -> Value {
+    let out = spawn_fleet(dir, sim, csv, extra)
+        .wait_with_output()
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(10),
@@ -201,10 +211,10 @@ fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_ter
     std::fs::write(&csv_path, &csv).unwrap();
 
     // Run 1, SIGKILLed once the acquirer has 20 of the fleet's terminals active.
-    let mut child = spawn_fleet(&dir, &sim, &csv_path);
+    let mut child = spawn_fleet(&dir, &sim, &csv_path, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let active = books(&sim, &dir)
+        let active = books_of(&sim, &dir)
             .iter()
             .filter(|(s, _)| s == "active")
             .count();
@@ -219,12 +229,12 @@ fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_ter
     }
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
-    let at_kill = books(&sim, &dir);
+    let at_kill = books_of(&sim, &dir);
     let active_at_kill = at_kill.iter().filter(|(s, _)| s == "active").count();
     assert!(active_at_kill < 45, "the kill landed after the whole run");
 
     // Run 2 goes on where run 1 stood.
-    let report = finish_fleet(&dir, &sim, &csv_path);
+    let report = finish_fleet(&dir, &sim, &csv_path, &[]);
     assert_eq!(report["totals"]["rows"], 50);
     assert_eq!(report["totals"]["activated"], 45, "{report:#}");
     assert_eq!(report["totals"]["failed"], 5, "{report:#}");
@@ -274,7 +284,7 @@ fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_ter
     );
 
     // Run 3: every row is settled in the journal; nothing is sent again.
-    let again = finish_fleet(&dir, &sim, &csv_path);
+    let again = finish_fleet(&dir, &sim, &csv_path, &[]);
     assert_eq!(again["totals"], report["totals"]);
     for r in again["rows"].as_array().unwrap() {
         if matches!(r["result"].as_str(), Some("activated" | "failed")) {
@@ -283,7 +293,7 @@ fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_ter
     }
 
     // The acquirer's books: each good terminal active after exactly one application.
-    let books = books(&sim, &dir);
+    let books = books_of(&sim, &dir);
     for n in 1..=45 {
         assert_eq!(books[n - 1], ("active".to_owned(), 1), "terminal {n}");
     }
@@ -300,20 +310,139 @@ fn a_fleet_of_fifty_with_five_bad_rows_survives_a_sigkill_and_activates_each_ter
         "its keys were never installed, its application is one"
     );
     assert_eq!(books[TERMINALS - 1], ("unknown".to_owned(), 0));
+    // Run 4, the radio repaired: --retry-failed resumes the interrupted activation (no
+    // second application) and tries the refused rows again, which are refused again.
+    run_json(
+        sim.posmate(&dir)
+            .args(["sim", "fault", "--sn", &sn(DROPS), "--clear"]),
+        0,
+        "sim-fault",
+    );
+    let retried = finish_fleet(&dir, &sim, &csv_path, &["--retry-failed"]);
+    assert_eq!(
+        retried["totals"]["activated"], 46,
+        "{:#}",
+        retried["totals"]
+    );
+    assert_eq!(retried["totals"]["failed"], 4);
+    let drops = retried["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["line"] == bad[4].0)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (drops["result"].as_str(), drops["from_journal"].as_bool()),
+        (Some("activated"), Some(false)),
+        "{drops:#}"
+    );
+    assert_eq!(
+        books_of(&sim, &dir)[DROPS - 1],
+        ("active".to_owned(), 1),
+        "resumed, not applied again"
+    );
     let status = run_json(
         sim.posmate(&dir)
             .args(["--allow-volatile-key", "fleet", "status"]),
         0,
         "fleet-status",
     );
-    assert_eq!(
-        status["totals"]["by_state"]["activated"], 45,
-        "{:#}",
-        status["totals"]
-    );
+    // 45 + the one resumed; the wrong code's and the other merchant's stay paired.
+    let totals = &status["totals"];
+    assert_eq!(totals["terminals"], 48, "{totals:#}");
+    assert_eq!(totals["by_state"]["activated"], 46, "{totals:#}");
+    assert_eq!(totals["by_state"]["paired"], 2, "{totals:#}");
+    assert_eq!(totals["dormancy_unknown"], 0, "{totals:#}");
     println!(
         "fleet: 50 rows, killed at {active_at_kill} active, {resumed_from_journal} rows taken from \
          the journal by run 2; {:.1} s in all",
         started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn bad_fleet_input_is_refused_before_anything_is_sent() {
+    let dir = DataDir::new();
+    let write = |name: &str, text: &str, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let good_csv = write(
+        "shops.csv",
+        &format!(
+            "sn,terminal_no,merchant_no,merchant_name,phone,address\n{}",
+            row(&sn(1), 1)
+        ),
+        0o644,
+    );
+    let no_column = write(
+        "short.csv",
+        "sn,terminal_no\nSN2026000001,10020301\n",
+        0o644,
+    );
+    let shared_codes = write("codes.txt", "SN2026000001 ACT07001\n", 0o644);
+    let private_codes = write("private.txt", "SN2026000001 ACT07001 extra\n", 0o600);
+    // No sim listens there: none of these may get as far as connecting.
+    let nowhere = "127.0.0.1:9";
+    let fleet = |args: &[&str], stdin: &str| {
+        let mut cmd = dir.posmate();
+        cmd.args([
+            "--connect-sim",
+            nowhere,
+            "--allow-volatile-key",
+            "fleet",
+            "activate",
+        ])
+        .args(args)
+        .write_stdin(stdin.to_owned());
+        cmd
+    };
+    let cases: [(Vec<&str>, &str, &str); 5] = [
+        (
+            vec!["--csv", &no_column],
+            "SN2026000001 ACT07001\n",
+            "csv-header",
+        ),
+        (vec!["--csv", &good_csv], "", "needs-input"),
+        (
+            vec!["--csv", &good_csv],
+            "SN2026000001\n",
+            "codes-malformed",
+        ),
+        (
+            vec!["--csv", &good_csv, "--codes-file", &shared_codes],
+            "",
+            "codes-file-permissions",
+        ),
+        (
+            vec!["--csv", &good_csv, "--codes-file", &private_codes],
+            "",
+            "codes-malformed",
+        ),
+    ];
+    for (args, stdin, code) in cases {
+        let err = crate::common::refused(&mut fleet(&args, stdin), 2, code);
+        let text = err.to_string();
+        assert!(!text.contains("ACT07001"), "a code in an error: {text}");
+    }
+    // Real Bluetooth types pairing codes on stdin: the activation codes need a file.
+    let err = crate::common::refused(
+        dir.posmate()
+            .args(["fleet", "activate", "--csv", &good_csv])
+            .write_stdin("SN2026000001 ACT07001\n"),
+        2,
+        "usage",
+    );
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--codes-file"));
+    assert!(
+        !dir.path().join("posmate.db").exists(),
+        "bad input must not create the phone's database"
     );
 }
