@@ -148,7 +148,16 @@ pub(crate) async fn run(
 ) -> Result<FleetReport> {
     let total = plan.rows.len();
     let mut first_line: HashMap<&str, u64> = HashMap::new();
-    let mut finder = Finder::new(phone.scan_time());
+    let mut run = Run {
+        phone,
+        run_id: plan.run_id(),
+        codes,
+        pairing,
+        options,
+        observer,
+        control,
+        finder: Finder::new(phone.scan_time()),
+    };
     let mut rows = Vec::with_capacity(total);
     let mut cancelled = false;
     for (index, row) in plan.rows.iter().enumerate() {
@@ -184,19 +193,7 @@ pub(crate) async fn run(
                     "run the same list again",
                 )
             } else {
-                let report = run_row(
-                    phone,
-                    plan.run_id(),
-                    row,
-                    codes,
-                    pairing,
-                    options,
-                    &mut finder,
-                    observer,
-                    (index, total),
-                    control,
-                )
-                .await?;
+                let report = run.row(row, (index, total)).await?;
                 cancelled |= report.result == RowResult::NotRun;
                 report
             }
@@ -278,108 +275,183 @@ fn journaled(
     }
 }
 
-/// One row: skipped if its journal says done (or failed, unless retrying); otherwise
-/// journaled as running, attempted, and journaled with its result.
-#[allow(clippy::too_many_arguments)]
-async fn run_row(
-    phone: &Companion,
-    run_id: &str,
-    row: &FleetRow,
-    codes: &FleetCodes,
-    pairing: &dyn CodeEntry,
+/// What every row of a run shares.
+struct Run<'a> {
+    phone: &'a Companion,
+    run_id: &'a str,
+    codes: &'a FleetCodes,
+    pairing: &'a dyn CodeEntry,
     options: FleetOptions,
-    finder: &mut Finder,
-    observer: &dyn FleetObserver,
-    (index, total): (usize, usize),
-    control: &FlowControl,
-) -> Result<FleetRowReport> {
-    let store = phone.store();
-    let earlier = store.read(|tx| tx.fleet_row(run_id, &row.sn))?;
-    if let Some(j) = &earlier {
-        let settled = match j.state {
-            FleetRowState::Done => true,
-            FleetRowState::Failed => !options.retry_failed,
-            _ => false,
-        };
-        if settled {
-            return Ok(journaled(row, j, false, true));
-        }
-    }
-    let now = phone.now_ms();
-    let mut j = earlier.unwrap_or(FleetJournalRow {
-        run_id: run_id.into(),
-        sn: row.sn.clone(),
-        line: row.line,
-        state: FleetRowState::Pending,
-        flow_id: None,
-        error_code: None,
-        reason: None,
-        next_step: None,
-        result: None,
-        attempts: 0,
-        updated_at_ms: now,
-    });
-    j.line = row.line;
-    j.state = FleetRowState::Running;
-    j.attempts += 1;
-    (j.error_code, j.reason, j.next_step) = (None, None, None);
-    j.updated_at_ms = now;
-    store.write(|tx| tx.fleet_put(&j))?;
-    observer.row_started(index, total, &row.sn);
-    let mut paired = false;
-    let attempt = attempt(phone, row, codes, pairing, finder, &mut paired, control).await;
-    phone.disconnect_all().await;
-    let open = open_activation(phone, &row.sn)?;
-    j.flow_id = open.as_ref().map(|f| f.id.clone()).or(j.flow_id.take());
-    match attempt {
-        Ok(Done::Outcome(outcome)) => {
-            let (state, flow_id) = match &outcome {
-                ActivationOutcome::Activated { flow_id, .. } => (FleetRowState::Done, flow_id),
-                ActivationOutcome::Pending { flow_id, .. } => (FleetRowState::Paused, flow_id),
+    observer: &'a dyn FleetObserver,
+    control: &'a FlowControl,
+    finder: Finder,
+}
+
+impl Run<'_> {
+    /// One row: skipped if its journal says done (or failed, unless retrying); otherwise
+    /// journaled as running, attempted, and journaled with its result.
+    async fn row(
+        &mut self,
+        row: &FleetRow,
+        (index, total): (usize, usize),
+    ) -> Result<FleetRowReport> {
+        let (phone, run_id, options) = (self.phone, self.run_id, self.options);
+        let store = phone.store();
+        let earlier = store.read(|tx| tx.fleet_row(run_id, &row.sn))?;
+        if let Some(j) = &earlier {
+            let settled = match j.state {
+                FleetRowState::Done => true,
+                FleetRowState::Failed => !options.retry_failed,
+                _ => false,
             };
-            j.state = state;
-            j.flow_id = Some(flow_id.clone());
-            j.result = serde_json::to_value(&outcome).ok();
-            if state == FleetRowState::Paused {
-                j.next_step = Some("run the same list again later: the review is polled".into());
+            if settled {
+                return Ok(journaled(row, j, false, true));
             }
         }
-        Ok(Done::AlreadyActivated { flow_id }) => {
-            j.state = FleetRowState::Done;
-            j.flow_id = flow_id.or(j.flow_id.take());
-            j.reason =
-                Some("already activated for these numbers on this phone; nothing was sent".into());
-            j.result = Some(
-                json!({ "result": "activated", "sn": row.sn, "terminal_no": row.terminal_no, "merchant_no": row.merchant_no }),
-            );
+        let now = phone.now_ms();
+        let mut j = earlier.unwrap_or(FleetJournalRow {
+            run_id: run_id.into(),
+            sn: row.sn.clone(),
+            line: row.line,
+            state: FleetRowState::Pending,
+            flow_id: None,
+            error_code: None,
+            reason: None,
+            next_step: None,
+            result: None,
+            attempts: 0,
+            updated_at_ms: now,
+        });
+        j.line = row.line;
+        j.state = FleetRowState::Running;
+        j.attempts += 1;
+        (j.error_code, j.reason, j.next_step) = (None, None, None);
+        j.updated_at_ms = now;
+        store.write(|tx| tx.fleet_put(&j))?;
+        self.observer.row_started(index, total, &row.sn);
+        let mut paired = false;
+        let attempt = self.attempt(row, &mut paired).await;
+        phone.disconnect_all().await;
+        let open = open_activation(phone, &row.sn)?;
+        j.flow_id = open.as_ref().map(|f| f.id.clone()).or(j.flow_id.take());
+        match attempt {
+            Ok(Done::Outcome(outcome)) => {
+                let (state, flow_id) = match &outcome {
+                    ActivationOutcome::Activated { flow_id, .. } => (FleetRowState::Done, flow_id),
+                    ActivationOutcome::Pending { flow_id, .. } => (FleetRowState::Paused, flow_id),
+                };
+                j.state = state;
+                j.flow_id = Some(flow_id.clone());
+                j.result = serde_json::to_value(&outcome).ok();
+                if state == FleetRowState::Paused {
+                    j.next_step =
+                        Some("run the same list again later: the review is polled".into());
+                }
+            }
+            Ok(Done::AlreadyActivated { flow_id }) => {
+                j.state = FleetRowState::Done;
+                j.flow_id = flow_id.or(j.flow_id.take());
+                j.reason = Some(
+                    "already activated for these numbers on this phone; nothing was sent".into(),
+                );
+                j.result = Some(json!({
+                    "result": "activated",
+                    "sn": row.sn,
+                    "terminal_no": row.terminal_no,
+                    "merchant_no": row.merchant_no,
+                }));
+            }
+            Err(failure) if failure.code == Error::Cancelled.code() => {
+                // Left running: the next run resumes (or restarts) it.
+                j.updated_at_ms = phone.now_ms();
+                store.write(|tx| tx.fleet_put(&j))?;
+                let mut report = journaled(row, &j, paired, false);
+                report.code = Some(failure.code);
+                report.reason = Some(
+                    "cancelled during this row; its activation resumes on the next run".into(),
+                );
+                report.next_step = Some("run the same list again".into());
+                return Ok(report);
+            }
+            Err(failure) => {
+                let next_step = match &open {
+                    Some(flow) => format!(
+                        "its activation is saved at step '{}': run the same list again with \
+                         --retry-failed to resume it ({})",
+                        flow.step, failure.next_step
+                    ),
+                    None => failure.next_step,
+                };
+                j.state = FleetRowState::Failed;
+                j.error_code = Some(failure.code);
+                j.reason = Some(failure.reason);
+                j.next_step = Some(next_step);
+                j.result = None;
+            }
         }
-        Err(failure) if failure.code == Error::Cancelled.code() => {
-            // Left running: the next run resumes (or restarts) it.
-            j.updated_at_ms = phone.now_ms();
-            store.write(|tx| tx.fleet_put(&j))?;
-            let mut report = journaled(row, &j, paired, false);
-            report.code = Some(failure.code);
-            report.reason =
-                Some("cancelled during this row; its activation resumes on the next run".into());
-            report.next_step = Some("run the same list again".into());
-            return Ok(report);
-        }
-        Err(failure) => {
-            j.state = FleetRowState::Failed;
-            j.error_code = Some(failure.code);
-            j.reason = Some(failure.reason);
-            j.next_step = Some(match &open {
-                Some(flow) => format!(
-                    "its activation is saved at step '{}': run the same list again with --retry-failed to resume it ({})",
-                    flow.step, failure.next_step
-                ),
-                None => failure.next_step,
-            });
-        }
+        j.updated_at_ms = phone.now_ms();
+        store.write(|tx| tx.fleet_put(&j))?;
+        Ok(journaled(row, &j, paired, false))
     }
-    j.updated_at_ms = phone.now_ms();
-    store.write(|tx| tx.fleet_put(&j))?;
-    Ok(journaled(row, &j, paired, false))
+
+    /// Resume the row's open activation, or see it is already done, or pair if needed and
+    /// activate.
+    async fn attempt(
+        &mut self,
+        row: &FleetRow,
+        paired: &mut bool,
+    ) -> std::result::Result<Done, Failure> {
+        let (phone, control) = (self.phone, self.control);
+        if let Some(flow) = open_activation(phone, &row.sn)? {
+            return match phone.resume(&flow.id, control).await? {
+                Resumed::Activation(outcome) => Ok(Done::Outcome(outcome)),
+                _ => Err(Failure::new(
+                    "unexpected-flow",
+                    format!("flow {} of {} is not an activation", flow.id, row.sn),
+                    "contact support with this error's code",
+                )),
+            };
+        }
+        let known = match phone.terminal(&row.sn) {
+            Ok(t) => Some(t),
+            Err(Error::UnknownTerminal { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(done) = already_activated(phone, row, known.as_ref())? {
+            return Ok(done);
+        }
+        let Some(code) = self.codes.get(&row.sn) else {
+            return Err(Failure::new(
+            "missing-activation-code",
+            format!("no activation code was given for {}", row.sn),
+            "add a line 'SN CODE' for it to the codes, then run the same list again with --retry-failed",
+        ));
+        };
+        if known.is_none() {
+            let id = self.finder.find(phone, &row.sn).await?;
+            let paired_row = phone.pair(&id, self.pairing).await?;
+            *paired = true;
+            if paired_row.sn != row.sn {
+                return Err(Error::WrongTerminal {
+                    expected: row.sn.clone(),
+                    found: paired_row.sn,
+                }
+                .into());
+            }
+            // Pairing learnt the terminal's state: it may be activated for these numbers.
+            if let Some(done) = already_activated(phone, row, Some(&paired_row))? {
+                return Ok(done);
+            }
+        }
+        let input = ActivationInput {
+            sn: row.sn.clone(),
+            terminal_no: row.terminal_no.clone(),
+            merchant_no: row.merchant_no.clone(),
+            activation_code: code.clone(),
+            merchant: row.merchant.clone(),
+        };
+        Ok(Done::Outcome(phone.activate(input, control).await?))
+    }
 }
 
 /// The activation flow left open for `sn` (running, or paused for review), if any.
@@ -392,68 +464,6 @@ fn open_activation(phone: &Companion, sn: &str) -> Result<Option<FlowRow>> {
             f.kind == FlowKind::Activation.as_str()
                 && matches!(f.status, FlowStatus::Running | FlowStatus::Paused)
         }))
-}
-
-/// Resume the row's open activation, or see it is already done, or pair if needed and
-/// activate.
-async fn attempt(
-    phone: &Companion,
-    row: &FleetRow,
-    codes: &FleetCodes,
-    pairing: &dyn CodeEntry,
-    finder: &mut Finder,
-    paired: &mut bool,
-    control: &FlowControl,
-) -> std::result::Result<Done, Failure> {
-    if let Some(flow) = open_activation(phone, &row.sn)? {
-        return match phone.resume(&flow.id, control).await? {
-            Resumed::Activation(outcome) => Ok(Done::Outcome(outcome)),
-            _ => Err(Failure::new(
-                "unexpected-flow",
-                format!("flow {} of {} is not an activation", flow.id, row.sn),
-                "contact support with this error's code",
-            )),
-        };
-    }
-    let known = match phone.terminal(&row.sn) {
-        Ok(t) => Some(t),
-        Err(Error::UnknownTerminal { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(done) = already_activated(phone, row, known.as_ref())? {
-        return Ok(done);
-    }
-    let Some(code) = codes.get(&row.sn) else {
-        return Err(Failure::new(
-            "missing-activation-code",
-            format!("no activation code was given for {}", row.sn),
-            "add a line 'SN CODE' for it to the codes, then run the same list again with --retry-failed",
-        ));
-    };
-    if known.is_none() {
-        let id = finder.find(phone, &row.sn).await?;
-        let paired_row = phone.pair(&id, pairing).await?;
-        *paired = true;
-        if paired_row.sn != row.sn {
-            return Err(Error::WrongTerminal {
-                expected: row.sn.clone(),
-                found: paired_row.sn,
-            }
-            .into());
-        }
-        // Pairing learnt the terminal's state: it may be activated for these numbers.
-        if let Some(done) = already_activated(phone, row, Some(&paired_row))? {
-            return Ok(done);
-        }
-    }
-    let input = ActivationInput {
-        sn: row.sn.clone(),
-        terminal_no: row.terminal_no.clone(),
-        merchant_no: row.merchant_no.clone(),
-        activation_code: code.clone(),
-        merchant: row.merchant.clone(),
-    };
-    Ok(Done::Outcome(phone.activate(input, control).await?))
 }
 
 /// `Done` when the phone holds `sn` activated with the row's numbers: nothing to send.
