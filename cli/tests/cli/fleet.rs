@@ -446,3 +446,81 @@ fn bad_fleet_input_is_refused_before_anything_is_sent() {
         "bad input must not create the phone's database"
     );
 }
+
+#[test]
+fn fleet_status_shows_each_terminal_its_last_sync_unsettled_records_and_dormancy() {
+    let dir = DataDir::new();
+    let sim = || {
+        let mut cmd = dir.posmate();
+        cmd.args(["--sim", "--allow-volatile-key"]);
+        cmd
+    };
+    let empty = run_json(sim().args(["fleet", "status"]), 0, "fleet-status");
+    assert_eq!(empty["totals"]["terminals"], 0);
+    let csv = dir.path().join("two.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "sn,terminal_no,merchant_no,merchant_name,phone,address\n{}{}",
+            row(&sn(1), 1),
+            row(&sn(2), 2)
+        ),
+    )
+    .unwrap();
+    let report = run_json(
+        sim()
+            .args(["fleet", "activate", "--csv", csv.to_str().unwrap()])
+            .write_stdin("SN2026000001,ACT07001\nSN2026000002,ACT07002\n"),
+        0,
+        "fleet-activate",
+    );
+    assert_eq!(report["totals"]["activated"], 2, "{report:#}");
+    assert!(report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["paired"] == true));
+    sim()
+        .args([
+            "sim",
+            "ring-up",
+            "--sn",
+            &sn(2),
+            "--amount",
+            "12.50",
+            "--count",
+            "3",
+        ])
+        .assert()
+        .success();
+    run_json(sim().args(["records", "sync", &sn(2)]), 0, "records-sync");
+    sim()
+        .args(["sim", "advance", "--days", "80"])
+        .assert()
+        .success();
+    let status = run_json(sim().args(["fleet", "status"]), 0, "fleet-status");
+    let terminals = status["terminals"].as_array().unwrap();
+    assert_eq!(terminals.len(), 2);
+    let (first, second) = (&terminals[0], &terminals[1]);
+    assert_eq!(first["last_sync_at_ms"], Value::Null, "never synced");
+    assert!(second["last_sync_at_ms"].as_u64().is_some());
+    assert_eq!(first["unsettled"]["records"], 0);
+    assert_eq!(second["unsettled"]["records"], 3);
+    assert_eq!(
+        second["unsettled"]["totals"]["sale_minor"],
+        1250 + 1251 + 1252
+    );
+    for t in terminals {
+        assert_eq!(t["state"], "activated");
+        assert_eq!(t["dormancy"]["state"], "active", "{t:#}");
+        assert_eq!(
+            t["dormancy"]["warning"], true,
+            "80 days without trading: {t:#}"
+        );
+    }
+    assert_eq!(status["totals"]["dormancy_warnings"], 2);
+    assert_eq!(status["totals"]["unsettled_records"], 3);
+    run_json(sim().args(["settle", &sn(2)]), 0, "settle");
+    let settled = run_json(sim().args(["fleet", "status"]), 0, "fleet-status");
+    assert_eq!(settled["totals"]["unsettled_records"], 0, "{settled:#}");
+}

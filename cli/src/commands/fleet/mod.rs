@@ -14,6 +14,7 @@ use posmate_core::fleet::FleetOptions;
 use posmate_core::flows::{CancelToken, FlowControl, NoProgress};
 
 use super::with_phone;
+use crate::code_entry::CodeSource;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::phone;
@@ -110,7 +111,8 @@ async fn activate(
     }
     let report = with_phone(ctx, async |phone| {
         let pairing = phone::code_source(ctx, true).await?;
-        let bar = report::RowsBar::new(&ctx.out, plan.rows.len());
+        let prompts = matches!(pairing, CodeSource::Prompt(_));
+        let bar = report::RowsBar::new(&ctx.out, plan.rows.len(), prompts);
         let control = FlowControl {
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),

@@ -136,13 +136,23 @@ impl Report for FleetStatus {
     }
 }
 
-/// The run's progress bar on stderr (hidden with --json, -q or when stderr is not a
-/// terminal); each row's result is also logged at info level (-v).
-pub struct RowsBar(ProgressBar);
+/// The run's progress on stderr: a bar with an ETA, or — while pairing codes are typed on
+/// stdin, which a redrawn bar would garble — one line per row. Neither with --json, -q or
+/// when stderr is not a terminal; each row's result is also logged at info level (-v).
+pub struct RowsBar {
+    bar: ProgressBar,
+    out: Output,
+    lines: bool,
+}
 
 impl RowsBar {
-    pub fn new(out: &Output, rows: usize) -> Self {
-        let bar = out.bar(rows as u64);
+    /// `prompts`: pairing codes will be asked for on the terminal.
+    pub fn new(out: &Output, rows: usize, prompts: bool) -> Self {
+        let bar = if prompts {
+            ProgressBar::hidden()
+        } else {
+            out.bar(rows as u64)
+        };
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} fleet [{bar:30}] {pos}/{len} rows, {elapsed} elapsed, ETA {eta} {msg}",
@@ -150,21 +160,33 @@ impl RowsBar {
             .expect("the template is valid")
             .progress_chars("=> "),
         );
-        RowsBar(bar)
+        RowsBar {
+            bar,
+            out: *out,
+            lines: prompts && out.shows_progress(),
+        }
     }
 
     pub fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
 impl FleetObserver for RowsBar {
     fn row_started(&self, _index: usize, _total: usize, sn: &str) {
-        self.0.set_message(sn.to_owned());
+        self.bar.set_message(sn.to_owned());
     }
 
-    fn row_finished(&self, _index: usize, _total: usize, row: &FleetRowReport) {
+    fn row_finished(&self, index: usize, total: usize, row: &FleetRowReport) {
         tracing::info!(line = row.line, sn = %row.sn, result = result_name(row.result), code = ?row.code, "fleet row");
-        self.0.inc(1);
+        self.bar.inc(1);
+        if self.lines {
+            self.out.note(&format!(
+                "[{}/{total}] {} {}",
+                index + 1,
+                row.sn,
+                result_name(row.result)
+            ));
+        }
     }
 }
