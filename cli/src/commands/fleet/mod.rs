@@ -17,6 +17,7 @@ use super::with_phone;
 use crate::code_entry::CodeSource;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
+use crate::output::Output;
 use crate::phone;
 use crate::transport_select::Mode;
 
@@ -86,6 +87,10 @@ pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     }
 }
 
+fn quiet(out: Output) -> Output {
+    Output { quiet: true, ..out }
+}
+
 async fn activate(
     ctx: &Ctx,
     csv: PathBuf,
@@ -110,7 +115,15 @@ async fn activate(
         ));
     }
     let report = with_phone(ctx, async |phone| {
-        let pairing = phone::code_source(ctx, true).await?;
+        // A code read off a simulated screen is not news in a fleet run, and a note would
+        // break the progress bar's line.
+        let pairing = match phone::code_source(ctx, true).await? {
+            CodeSource::RemoteScreen(remote, out) => CodeSource::RemoteScreen(remote, quiet(out)),
+            CodeSource::EmbeddedScreen(screens, out) => {
+                CodeSource::EmbeddedScreen(screens, quiet(out))
+            }
+            other => other,
+        };
         let prompts = matches!(pairing, CodeSource::Prompt(_));
         let bar = report::RowsBar::new(&ctx.out, plan.rows.len(), prompts);
         let control = FlowControl {
