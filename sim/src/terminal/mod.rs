@@ -189,10 +189,6 @@ impl SimTerminal {
         self.lock().device.drop_on = kind;
     }
 
-    pub fn drop_on(&self) -> Option<RequestKind> {
-        self.lock().device.drop_on
-    }
-
     /// Whether the [`Self::set_drop_on`] fault fired since the last call: the link host
     /// must then lose the link.
     pub fn take_radio_lost(&self) -> bool {
