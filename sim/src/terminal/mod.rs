@@ -184,7 +184,10 @@ impl SimTerminal {
     }
 
     /// Fault: from now on the link is lost whenever a request of `kind` arrives, before the
-    /// terminal acts on it (`None` repairs the radio). Not kept in flash.
+    /// terminal acts on it (`None` repairs the radio). Not kept in flash. The link host
+    /// that carries the terminal must end the link when [`Self::take_radio_lost`] says so:
+    /// `serve::Host` (behind `posmate sim`) does; a host that does not would leave the
+    /// request unanswered instead.
     pub fn set_drop_on(&self, kind: Option<RequestKind>) {
         self.lock().device.drop_on = kind;
     }
