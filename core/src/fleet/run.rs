@@ -361,7 +361,8 @@ impl Run<'_> {
                     "merchant_no": row.merchant_no,
                 }));
             }
-            Err(failure) if failure.code == Error::Cancelled.code() => {
+            // Ctrl-C: the run stops here. (A pairing code not given is this row's failure.)
+            Err(failure) if self.control.cancel.is_cancelled() => {
                 // Left running: the next run resumes (or restarts) it.
                 j.updated_at_ms = phone.now_ms();
                 store.write(|tx| tx.fleet_put(&j))?;
