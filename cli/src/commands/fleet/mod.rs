@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use posmate_core::fleet::FleetOptions;
-use posmate_core::flows::{CancelToken, FlowControl, NoProgress};
+use posmate_core::flows::{FlowControl, NoProgress};
 
 use super::with_phone;
 use crate::code_entry::CodeSource;
@@ -126,10 +126,8 @@ async fn activate(
         };
         let prompts = matches!(pairing, CodeSource::Prompt(_));
         let bar = report::RowsBar::new(&ctx.out, plan.rows.len(), prompts);
-        let control = FlowControl {
-            progress: Arc::new(NoProgress),
-            cancel: CancelToken::new(),
-        };
+        // The rows' bar is the progress; Ctrl-C cancels through the token (between steps).
+        let control = FlowControl::new(Arc::new(NoProgress));
         let run = phone.fleet_activate(
             &plan,
             &codes,
