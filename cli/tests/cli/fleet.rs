@@ -524,3 +524,27 @@ fn fleet_status_shows_each_terminal_its_last_sync_unsettled_records_and_dormancy
     let settled = run_json(sim().args(["fleet", "status"]), 0, "fleet-status");
     assert_eq!(settled["totals"]["unsettled_records"], 0, "{settled:#}");
 }
+
+#[test]
+fn sim_fault_names_a_request_kind_and_needs_a_running_sim() {
+    let dir = DataDir::new();
+    dir.posmate()
+        .args(["sim", "fault", "--sn", &sn(1), "--drop-on", "install_keys"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("install-keys"));
+    crate::common::refused(
+        dir.posmate().args([
+            "--sim",
+            "--allow-volatile-key",
+            "sim",
+            "fault",
+            "--sn",
+            &sn(1),
+            "--drop-on",
+            "install-keys",
+        ]),
+        2,
+        "usage",
+    );
+}

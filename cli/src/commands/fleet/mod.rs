@@ -37,7 +37,7 @@ pub enum Action {
 
 The CSV's first line names its columns (any order; others are ignored):
   sn,terminal_no,merchant_no,merchant_name,phone,address
-  SN2026000001,10020301,898310148160012,Zhang San Noodles,+86 138 0000 0000,\"12 Wenhua Road, Hangzhou\"
+  SN2026000001,10020301,898310148160012,Zhang San Noodles,+86 138 0000,\"12 Wenhua Rd, Hangzhou\"
 Quote a field holding commas; UTF-8 names are fine.
 
 Activation codes are never arguments: one 'SN,CODE' or 'SN CODE' per line on stdin, or in
