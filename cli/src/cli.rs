@@ -16,13 +16,15 @@ Examples:
   printf 'ACT07001\\n' | posmate --sim activate SN2026000001 --terminal-no 10020301 \\
       --merchant-no 898310148160012 --merchant-name 'Zhang San Noodles' \\
       --phone '+86 138 0000 0000' --address '12 Wenhua Road, Hangzhou'
+  posmate fleet activate --csv shops.csv --codes-file codes.txt   many terminals at once
   posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
   posmate --connect-sim 127.0.0.1:7878 scan
   posmate doctor                          what is missing for real Bluetooth
   posmate --json scan                     machine-readable output (docs/cli.md)
 
 Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 refused, 5 Bluetooth/link,
-6 keystore/storage, 7 acquirer, 8 cancelled, 9 security (docs/cli.md).";
+6 keystore/storage, 7 acquirer, 8 cancelled, 9 security, 10 some rows of a fleet failed
+(docs/cli.md).";
 
 /// posmate: pair, activate and look after a Bluetooth card terminal from the command line.
 #[derive(Debug, Parser)]

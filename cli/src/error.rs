@@ -35,6 +35,9 @@ pub enum Exit {
     Cancelled = 8,
     /// A security check failed: possible impostor, tampered link.
     Security = 9,
+    /// A command over many items (`fleet activate`) finished with some of them failed; its
+    /// report (not an error document) lists which and why.
+    Partial = 10,
 }
 
 impl Exit {
@@ -251,6 +254,7 @@ mod tests {
             Exit::Acquirer => "acquirer: unreachable, or its refusal",
             Exit::Cancelled => "cancelled by the user",
             Exit::Security => "a security check failed",
+            Exit::Partial => "some items of a many-item command failed (its report lists them)",
         }
     }
 
@@ -274,7 +278,8 @@ mod tests {
     }
 
     /// The table is what `From<ErrorKind> for Exit` says: one row for success, then a row
-    /// for each kind's status in code order (clap's usage errors share 2 with invalid input).
+    /// for each kind's status in code order (clap's usage errors share 2 with invalid input),
+    /// then the partial failure of a many-item command.
     #[test]
     fn the_exit_code_table_in_the_docs_is_the_kinds_match() {
         let mut statuses = vec![Exit::Ok];
@@ -284,6 +289,8 @@ mod tests {
                 statuses.push(status);
             }
         }
+        // Not a kind of error: a report whose rows partly failed.
+        statuses.push(Exit::Partial);
         statuses.sort_by_key(|status| status.code());
         let expected: Vec<(u8, String)> = statuses
             .iter()

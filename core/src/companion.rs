@@ -16,6 +16,9 @@ use posmate_proto::message::{Info, Request, Response};
 use crate::acquirer::Gateway;
 use crate::backup::{self, BackupSummary, Passphrase, RestoreSummary, Scope, WriteOptions};
 use crate::error::{Error, Result};
+use crate::fleet::{
+    self, FleetCodes, FleetObserver, FleetOptions, FleetPlan, FleetReport, FleetStatus,
+};
 use crate::flows::{
     self, ActivationInput, ActivationOutcome, BindInput, Clock, Ctx, DecommissionInput,
     DecommissionOutcome, DormancyReport, FlowControl, FlowKind, ReplacementInput,
@@ -180,6 +183,16 @@ impl Companion {
 
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
+    }
+
+    /// How long a scan for a terminal whose address is not known lasts.
+    pub fn scan_time(&self) -> Duration {
+        self.config.scan_time
+    }
+
+    /// Now, on the clock the flows use.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// Where codes come from when a flow must pair again (after a wipe lost its answer).
@@ -447,6 +460,30 @@ impl Companion {
                 })
             }
         })
+    }
+
+    // ---- fleets -----------------------------------------------------------------------
+
+    /// Activates every row of `plan` (`crate::fleet`): each row its own activation, pairing
+    /// first (codes from `pairing`) with terminals this phone does not know; a re-run of the
+    /// same plan skips done rows and resumes running ones. Fails only when the run's
+    /// journal cannot be read or written.
+    pub async fn fleet_activate(
+        &self,
+        plan: &FleetPlan,
+        codes: &FleetCodes,
+        pairing: &dyn CodeEntry,
+        options: FleetOptions,
+        observer: &dyn FleetObserver,
+        control: &FlowControl,
+    ) -> Result<FleetReport> {
+        fleet::run(self, plan, codes, pairing, options, observer, control).await
+    }
+
+    /// Every terminal of this phone with its state, last sync, unsettled records and
+    /// dormancy, plus totals.
+    pub async fn fleet_status(&self) -> Result<FleetStatus> {
+        fleet::status(self).await
     }
 
     // ---- backup, export, audit --------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod cards;
 pub mod companion;
 pub mod diagnostics;
 pub mod error;
+pub mod fleet;
 pub mod flows;
 pub mod keystore;
 pub mod leak_scan;

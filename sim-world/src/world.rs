@@ -55,6 +55,12 @@ pub struct RegistrationJson {
     pub sn: String,
     pub terminal_no: String,
     pub activation_code: String,
+    /// The acquirer's back-office state of the terminal: "unknown" (never activated),
+    /// "pending", "active", "dormant" or "deregistered".
+    pub state: String,
+    /// How many activation applications were ever made for it, by any merchant: a resumed
+    /// or retried activation must not make a second.
+    pub applications: usize,
 }
 
 /// What the simulated acquirer knows, for developers to activate against.
@@ -131,8 +137,9 @@ pub fn register<'a>(
     }
 }
 
-/// The registrations of `sns` (in fleet order) and the merchants, as listed to developers.
-pub fn describe(sns: &[String], now_ms: u64) -> AcquirerJson {
+/// The registrations of `sns` (in fleet order) with what `acquirer`'s books say of each,
+/// and the merchants, as listed to developers.
+pub fn describe(acquirer: &SimAcquirer, sns: &[String]) -> AcquirerJson {
     AcquirerJson {
         merchants: merchants(),
         terminals: sns
@@ -142,9 +149,11 @@ pub fn describe(sns: &[String], now_ms: u64) -> AcquirerJson {
                 sn: sn.clone(),
                 terminal_no: terminal_no(i + 1),
                 activation_code: activation_code(i + 1),
+                state: acquirer.terminal_state(sn).into(),
+                applications: acquirer.activations(sn),
             })
             .collect(),
-        now_ms,
+        now_ms: acquirer.now_ms(),
     }
 }
 
@@ -175,8 +184,11 @@ mod tests {
         assert_eq!(terminal_no(1), "10020301");
         assert_eq!(activation_code(1), "ACT07001");
         assert_eq!(terminal_no(12), "10020312");
-        let d = describe(&["SN1".into(), "SN2".into()], 5);
+        let acquirer = SimAcquirer::new(1);
+        let d = describe(&acquirer, &["SN1".into(), "SN2".into()]);
         assert_eq!(d.terminals[1].activation_code, "ACT07002");
+        assert_eq!(d.terminals[1].state, "unknown");
+        assert_eq!(d.terminals[1].applications, 0);
         assert_eq!(d.merchants[1].review, "after-2-polls");
     }
 }

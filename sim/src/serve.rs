@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, VecDeque};
 use proto::gatt::{self, Advertisement, Lifecycle, Micros, Peripheral};
 use serde::{Deserialize, Serialize};
 
-use crate::terminal::{Booked, Card, CardOutcome, KeypadError, Nvm, Sale, Screen, SimTerminal};
+use crate::terminal::{
+    Booked, Card, CardOutcome, KeypadError, Nvm, RequestKind, Sale, Screen, SimTerminal,
+};
 
 /// Identifies one link for its whole life.
 pub type LinkId = u64;
@@ -80,6 +82,8 @@ pub enum HostError {
     ValueTooLong { len: usize, max: usize },
     #[error("the link is down")]
     LinkDown,
+    #[error("{0}")]
+    BadFault(String),
     #[error(transparent)]
     Keypad(#[from] KeypadError),
 }
@@ -92,6 +96,7 @@ impl HostError {
             HostError::Busy(_) => "connect-failed",
             HostError::ValueTooLong { .. } => "value-too-long",
             HostError::LinkDown => "disconnected",
+            HostError::BadFault(_) => "bad-request",
             HostError::Keypad(KeypadError::NotInService) => "not-in-service",
             HostError::Keypad(KeypadError::BadCard) => "bad-card",
             HostError::Keypad(KeypadError::DuplicateSwipe { .. }) => "duplicate-swipe",
@@ -402,8 +407,9 @@ impl Host {
             }
             let (at, value) = l.inbound.pop_front().expect("checked");
             l.writes += 1;
-            let lost = l.drop_after_writes.is_some_and(|n| l.writes >= n);
+            let counted_out = l.drop_after_writes.is_some_and(|n| l.writes >= n);
             self.slots[slot].terminal.on_write(at, &value);
+            let lost = self.slots[slot].terminal.take_radio_lost() || counted_out;
             if lost {
                 self.end(link, LinkEnd::LinkLost, at);
                 return;
@@ -559,6 +565,18 @@ impl Host {
         let slot = self.find(who)?;
         self.slots[slot].terminal.set_battery(pct);
         Ok(())
+    }
+
+    /// Fault: terminal `who` loses its link whenever a request of `kind` arrives (`None`
+    /// repairs it); returns its SN.
+    pub fn set_drop_on(
+        &mut self,
+        who: &str,
+        kind: Option<RequestKind>,
+    ) -> Result<String, HostError> {
+        let slot = self.find(who)?;
+        self.slots[slot].terminal.set_drop_on(kind);
+        Ok(self.slots[slot].terminal.sn())
     }
 }
 

@@ -13,6 +13,7 @@ pub mod decommission;
 pub mod demo;
 pub mod doctor;
 pub mod dormancy;
+pub mod fleet;
 pub mod flows;
 pub mod info;
 pub mod pair;
@@ -56,6 +57,8 @@ pub enum Command {
     Decommission(decommission::Args),
     Replace(replace::Args),
     Dormancy(dormancy::Args),
+    #[command(subcommand)]
+    Fleet(fleet::Action),
     WipePhone(wipe_phone::Args),
     #[command(subcommand)]
     Backup(backup::Action),
@@ -80,6 +83,7 @@ impl Command {
             Command::Info(_) => "info",
             Command::Activate(_) => "activate",
             Command::Cards(_) => "cards",
+            Command::Fleet(_) => "fleet",
             Command::Records(_) => "records",
             Command::Settle(_) => "settle",
             Command::Decommission(_) => "decommission",
@@ -116,6 +120,7 @@ pub async fn run(
         Command::Decommission(args) => decommission::run(ctx, args).await,
         Command::Replace(args) => replace::run(ctx, args).await,
         Command::Dormancy(args) => dormancy::run(ctx, args).await,
+        Command::Fleet(args) => fleet::run(ctx, args).await,
         Command::WipePhone(args) => wipe_phone::run(ctx, args).await,
         Command::Backup(args) => backup::run(ctx, args).await,
         Command::Audit(args) => audit::run(ctx, args).await,

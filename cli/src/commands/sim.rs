@@ -157,6 +157,24 @@ pub enum Action {
         #[arg(long)]
         sn: String,
     },
+    /// Fault: the terminal loses its link whenever a request of one kind arrives (mid-flow
+    /// failures at a chosen step, whatever the packet count), until --clear.
+    #[command(after_help = "Examples:
+  posmate sim fault --sn SN2026000007 --drop-on install-keys   activation stops mid-way
+  posmate sim fault --sn SN2026000007 --clear                  the radio works again
+
+Kinds: get-info, ping, install-keys, sign-on, read-card, read-journal, close-batch,
+wipe, set-lifecycle, unpair. The terminal never acts on the request that was lost.")]
+    Fault {
+        #[arg(long)]
+        sn: String,
+        /// The kind of request whose arrival loses the link.
+        #[arg(long, value_name = "KIND", value_parser = parse_request_kind, required_unless_present = "clear")]
+        drop_on: Option<String>,
+        /// Repair the terminal's radio.
+        #[arg(long, conflicts_with = "drop_on")]
+        clear: bool,
+    },
     /// Change a terminal's signal strength or battery level.
     #[command(
         after_help = "Examples:\n  posmate sim set --sn SN2026000002 --rssi -40 --battery 15"
@@ -199,6 +217,13 @@ pub enum Action {
         #[arg(long, default_value_t = 0)]
         ms: u64,
     },
+}
+
+/// A request kind `sim fault --drop-on` accepts.
+fn parse_request_kind(text: &str) -> Result<String, String> {
+    control::request_kind(text)
+        .map(|k| k.name().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// `12.50` → 1250 minor units.
@@ -280,7 +305,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     }
     // The acquirer's JSON API rides on the same link (`acquirer` requests).
     let sns: Vec<String> = terminals.iter().map(|(t, _)| t.sn()).collect();
-    let registrations = world::describe(&sns, acquirer.now_ms());
+    let registrations = world::describe(&acquirer, &sns);
     let (shared, events) = Shared::new(
         Host::new(terminals, config),
         acquirer,
@@ -388,6 +413,8 @@ fn acquirer_text(a: &AcquirerJson) -> String {
                 t.sn.clone(),
                 t.terminal_no.clone(),
                 t.activation_code.clone(),
+                t.state.clone(),
+                t.applications.to_string(),
             ]
         })
         .collect();
@@ -399,7 +426,17 @@ fn acquirer_text(a: &AcquirerJson) -> String {
             &merchants
         )
         .trim_end(),
-        table(&["SN", "TERMINAL NO", "ACTIVATION CODE"], &terminals).trim_end()
+        table(
+            &[
+                "SN",
+                "TERMINAL NO",
+                "ACTIVATION CODE",
+                "ACQUIRER STATE",
+                "APPLICATIONS"
+            ],
+            &terminals
+        )
+        .trim_end()
     )
 }
 
@@ -486,6 +523,7 @@ async fn act(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         Action::PresentCard { sn, pan, expiry } => Control::PresentCard { sn, pan, expiry },
         Action::Drop { sn } => Control::Drop { sn },
         Action::Set { sn, rssi, battery } => Control::Set { sn, rssi, battery },
+        Action::Fault { sn, drop_on, .. } => Control::Fault { sn, drop_on },
         Action::Link {
             latency_ms,
             drop_after_writes,
@@ -579,6 +617,10 @@ fn describe(control: &Control, result: &Value) -> String {
             _ => "the terminal had no link to drop".into(),
         },
         Control::Set { .. } => "done".into(),
+        Control::Fault { .. } => match result.get("drop_on").and_then(Value::as_str) {
+            Some(kind) => format!("{}: the link is lost whenever {kind} arrives", s("sn")),
+            None => format!("{}: the radio works again", s("sn")),
+        },
         Control::Link { .. } => format!(
             "new connections: mtu {}, latency {} ms, drop after writes: {}",
             s("mtu"),

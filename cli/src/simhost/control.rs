@@ -9,7 +9,7 @@ use posmate_proto::gatt::Peripheral;
 use posmate_proto::message::EntryMode;
 use posmate_sim::acquirer::SimAcquirer;
 use posmate_sim::serve::{Host, HostError};
-use posmate_sim::terminal::{Booked, Card, CardOutcome, Sale, Screen};
+use posmate_sim::terminal::{Booked, Card, CardOutcome, RequestKind, Sale, Screen};
 use posmate_sim_world::embedded::Embedded;
 use posmate_sim_world::link::control::{link_json, ScreenReply, ScreenView, TerminalJson};
 use posmate_sim_world::link::server::ControlOps;
@@ -61,6 +61,13 @@ pub enum Control {
         rssi: Option<i16>,
         #[serde(default)]
         battery: Option<u8>,
+    },
+    /// Fault: the terminal loses its link whenever a request of kind `drop_on` (a
+    /// [`RequestKind`] name such as `install-keys`) arrives; `null` repairs it.
+    Fault {
+        sn: String,
+        #[serde(default)]
+        drop_on: Option<String>,
     },
     /// Latency and the drop fault for connections made from now on
     /// (`drop_after_writes: 0` turns the fault off).
@@ -150,8 +157,7 @@ pub fn apply<F: Fleet>(fleet: &mut F, control: Control) -> Result<Value, F::Erro
         }
         Control::Acquirer => {
             let sns: Vec<String> = fleet.terminals().into_iter().map(|t| t.sn).collect();
-            let now_ms = fleet.acquirer().now_ms();
-            Ok(serde_json::to_value(world::describe(&sns, now_ms)).expect("serialises"))
+            Ok(serde_json::to_value(world::describe(fleet.acquirer(), &sns)).expect("serialises"))
         }
         Control::Advance { ms } => {
             fleet.acquirer().advance(ms);
@@ -160,6 +166,7 @@ pub fn apply<F: Fleet>(fleet: &mut F, control: Control) -> Result<Value, F::Erro
         live @ (Control::PresentCard { .. }
         | Control::Drop { .. }
         | Control::Set { .. }
+        | Control::Fault { .. }
         | Control::Link { .. }) => fleet.live(live),
     }
 }
@@ -278,6 +285,11 @@ impl Fleet for Served<'_> {
                 }
                 Ok(json!({}))
             }
+            Control::Fault { sn, drop_on } => {
+                let kind = drop_on.as_deref().map(request_kind).transpose()?;
+                let sn = host.set_drop_on(&sn, kind)?;
+                Ok(json!({ "sn": sn, "drop_on": kind.map(RequestKind::name) }))
+            }
             Control::Link {
                 latency_ms,
                 drop_after_writes,
@@ -297,8 +309,19 @@ impl Fleet for Served<'_> {
     }
 }
 
+/// The request kind a `fault` names; an unknown name is refused with the names there are.
+pub fn request_kind(name: &str) -> Result<RequestKind, HostError> {
+    RequestKind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = RequestKind::ALL.iter().map(|k| k.name()).collect();
+        HostError::BadFault(format!(
+            "no request kind '{name}'; one of: {}",
+            names.join(", ")
+        ))
+    })
+}
+
 /// The embedded simulation. Operations that need a live link or a card held to a reader
-/// while another process waits (`present-card`, `drop`, `set`, `link`) are for a running
+/// while another process waits (`present-card`, `drop`, `set`, `fault`, `link`) are for a running
 /// `posmate sim` only.
 impl Fleet for &Embedded {
     type Error = CliError;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
 
-const COMMANDS: [&str; 29] = [
+const COMMANDS: [&str; 32] = [
     "scan",
     "pair",
     "info",
@@ -36,14 +36,18 @@ const COMMANDS: [&str; 29] = [
     "audit export",
     "flows",
     "flows resume",
+    "fleet",
+    "fleet activate",
+    "fleet status",
 ];
-const SIM_ACTIONS: [&str; 9] = [
+const SIM_ACTIONS: [&str; 10] = [
     "terminals",
     "screen",
     "ring-up",
     "present-card",
     "drop",
     "set",
+    "fault",
     "link",
     "acquirer",
     "advance",

@@ -7,6 +7,7 @@ mod common;
 mod conventions;
 mod demo;
 mod embedded;
+mod fleet;
 mod kill;
 mod lifecycle;
 mod remote;

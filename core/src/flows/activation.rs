@@ -102,14 +102,7 @@ pub(crate) fn validate(input: &ActivationInput) -> Result<()> {
             reason: reason.into(),
         })
     };
-    if !(input.terminal_no.len() == 8
-        && input.terminal_no.bytes().all(|b| b.is_ascii_alphanumeric()))
-    {
-        return bad(
-            "terminal number",
-            "must be the 8 letters or digits the acquirer assigned",
-        );
-    }
+    validate_terminal_no(&input.terminal_no)?;
     validate_merchant_no(&input.merchant_no)?;
     let code = input.activation_code.as_str();
     if !(6..=16).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -119,6 +112,18 @@ pub(crate) fn validate(input: &ActivationInput) -> Result<()> {
         return bad("merchant name", "must not be empty");
     }
     Ok(())
+}
+
+/// A terminal number: the 8 letters or digits the acquirer assigned.
+pub(crate) fn validate_terminal_no(terminal_no: &str) -> Result<()> {
+    if terminal_no.len() == 8 && terminal_no.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput {
+            field: "terminal number",
+            reason: "must be the 8 letters or digits the acquirer assigned".into(),
+        })
+    }
 }
 
 /// A merchant number: the 15 digits the acquirer assigned.

@@ -32,7 +32,10 @@ pub use settlement::SettlementOutcome;
 
 pub use decommission::BackupSpec;
 
-pub(crate) use activation::{paired_row, resume as resume_activation, run as activate};
+pub(crate) use activation::{
+    paired_row, resume as resume_activation, run as activate, validate_merchant_no, validate_sn,
+    validate_terminal_no,
+};
 pub(crate) use cards::{bind, resume_bind, resume_unbind, unbind};
 pub(crate) use context::{info, open_flow};
 pub(crate) use decommission::run as decommission;

@@ -107,9 +107,23 @@ pub(crate) async fn sync_to_head(
     Ok(info)
 }
 
+/// Reads the journal up to `goal` (see [`pull_pages`]), then records when `sn` was last
+/// synced (what the fleet's status shows).
+async fn pull(
+    ctx: &Ctx<'_>,
+    sn: &str,
+    merchant_no: Option<&str>,
+    goal: Option<Goal>,
+) -> Result<SyncOutcome> {
+    let out = pull_pages(ctx, sn, merchant_no, goal).await?;
+    ctx.store
+        .write(|tx| tx.mark_synced(sn, ctx.clock.now_ms()))?;
+    Ok(out)
+}
+
 /// Reads the journal from the cursor on, up to `goal`'s target, or, without a goal, up to
 /// the head the first page reports.
-async fn pull(
+async fn pull_pages(
     ctx: &Ctx<'_>,
     sn: &str,
     merchant_no: Option<&str>,

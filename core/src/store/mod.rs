@@ -1,5 +1,5 @@
 //! The phone's database: terminals, synced journal records, settlements, cards, flows,
-//! backups and the audit log, in one SQLite file encrypted at rest with SQLCipher.
+//! fleet run journals, backups and the audit log, in one SQLite file encrypted at rest with SQLCipher.
 //!
 //! - The key is 32 random bytes in the OS keystore (`key.rs`), never in the file, a log or
 //!   an error. Destroying it is the wipe: on flash storage only cryptographic erasure is
@@ -28,6 +28,7 @@ mod backups;
 mod cards;
 mod cipher;
 mod error;
+mod fleet;
 mod flows;
 mod key;
 mod model;
@@ -45,8 +46,8 @@ use rusqlite::{Connection, TransactionBehavior};
 pub use error::StoreError;
 pub use model::{
     AppendOutcome, AuditCheck, AuditEntry, AuditEvent, BackupRow, CardPurposeKind, CardRow,
-    DeviceKey, FlowRow, FlowStatus, HistoryCursor, HistoryPage, HistoryQuery, SettlementRow,
-    StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
+    DeviceKey, FleetJournalRow, FleetRowState, FlowRow, FlowStatus, HistoryCursor, HistoryPage,
+    HistoryQuery, SettlementRow, StoredRecord, SyncCursor, TerminalRow, TerminalState, UnknownName,
 };
 
 use crate::keystore::SecretStore;

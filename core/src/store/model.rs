@@ -100,6 +100,44 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Where one row of a fleet run stands in the run's journal.
+    FleetRowState ("fleet row state") {
+        /// Listed, not started.
+        Pending,
+        /// Started: a re-run resumes it (its activation flow resumes from its saved step).
+        Running,
+        /// The acquirer is reviewing its activation: a re-run polls the review.
+        Paused,
+        Done,
+        /// Refused or interrupted; a re-run retries it only when asked to.
+        Failed
+    }
+}
+
+/// One row of a fleet run as its journal keeps it, keyed by the run (the hash of the
+/// source the rows came from) and the terminal's SN. No secret is ever part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetJournalRow {
+    /// The run: lowercase hex SHA-256 of the source (a CSV file's bytes).
+    pub run_id: String,
+    pub sn: String,
+    /// Where the row is in the source (a CSV's line number), for people.
+    pub line: u64,
+    pub state: FleetRowState,
+    /// The activation flow the row ran, once it has one.
+    pub flow_id: Option<String>,
+    /// Why the row failed: the error's stable code, its message and what to do next.
+    pub error_code: Option<String>,
+    pub reason: Option<String>,
+    pub next_step: Option<String>,
+    /// What the row produced (the activation's outcome), as JSON.
+    pub result: Option<serde_json::Value>,
+    /// How many times a run started this row.
+    pub attempts: u32,
+    pub updated_at_ms: u64,
+}
+
 /// A terminal's factory Ed25519 public key. Named so that the bindings' mirror of
 /// [`TerminalRow`] can carry it in its own spelling (hex).
 pub type DeviceKey = [u8; 32];

@@ -493,14 +493,14 @@ fn insert_record(
 }
 
 /// The database keeps kinds and statuses as their protocol codes.
-fn kind_from(code: i64) -> Result<RecordKind, StoreError> {
+pub(super) fn kind_from(code: i64) -> Result<RecordKind, StoreError> {
     u8::try_from(code)
         .ok()
         .and_then(RecordKind::from_code)
         .ok_or_else(|| StoreError::bad_value("record kind", code))
 }
 
-fn status_from(code: i64) -> Result<RecordStatus, StoreError> {
+pub(super) fn status_from(code: i64) -> Result<RecordStatus, StoreError> {
     u8::try_from(code)
         .ok()
         .and_then(RecordStatus::from_code)

@@ -17,7 +17,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::StoreError;
 
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and understands.
 pub(crate) const SUPPORTED: u32 = MIGRATIONS.len() as u32;
@@ -145,6 +145,31 @@ CREATE TABLE backups (
     verified_at_ms INTEGER,
     records        INTEGER NOT NULL,
     sn             TEXT
+);
+"#;
+
+/// Fleet runs (`core::fleet`): one journal row per (run, terminal) so a re-run of the same
+/// source skips what is done and resumes what was running; and when each terminal's
+/// journal was last synced, for the fleet's status.
+const V2: &str = r#"
+CREATE TABLE fleet_rows (
+    run_id        TEXT NOT NULL,
+    sn            TEXT NOT NULL,
+    line          INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    flow_id       TEXT,
+    error_code    TEXT,
+    reason        TEXT,
+    next_step     TEXT,
+    result        TEXT,
+    attempts      INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, sn)
+) WITHOUT ROWID;
+
+CREATE TABLE sync_times (
+    sn            TEXT PRIMARY KEY NOT NULL,
+    synced_at_ms  INTEGER NOT NULL
 );
 "#;
 

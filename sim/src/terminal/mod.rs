@@ -6,6 +6,7 @@
 //! test keeps another to look at the screen and ring up sales. Both reach the same
 //! firmware, but the phone side learns nothing except through protocol bytes.
 
+mod fault;
 mod firmware;
 pub mod journal;
 pub mod keypad;
@@ -19,6 +20,7 @@ use proto::message::Info;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
+pub use fault::RequestKind;
 pub use firmware::{MAX_FRAME, RX_WINDOW};
 pub use keypad::{Booked, Card, CardOutcome, KeypadError, Sale, Screen, Stats};
 pub use nvm::Nvm;
@@ -185,6 +187,21 @@ impl SimTerminal {
 
     pub fn set_battery(&self, pct: u8) {
         self.lock().device.set_battery(pct);
+    }
+
+    /// Fault: from now on the link is lost whenever a request of `kind` arrives, before the
+    /// terminal acts on it (`None` repairs the radio). Not kept in flash. The link host
+    /// that carries the terminal must end the link when [`Self::take_radio_lost`] says so:
+    /// `serve::Host` (behind `posmate sim`) does; a host that does not would leave the
+    /// request unanswered instead.
+    pub fn set_drop_on(&self, kind: Option<RequestKind>) {
+        self.lock().device.drop_on = kind;
+    }
+
+    /// Whether the [`Self::set_drop_on`] fault fired since the last call: the link host
+    /// must then lose the link.
+    pub fn take_radio_lost(&self) -> bool {
+        std::mem::take(&mut self.lock().device.radio_lost)
     }
 }
 

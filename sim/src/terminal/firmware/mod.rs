@@ -45,6 +45,7 @@ use rand_core::{RngCore, SeedableRng};
 use super::keypad::{Card, Stats};
 use super::nvm::Nvm;
 use super::timing::FRAME_US;
+use super::RequestKind;
 use connection::{Connection, Out, Phase};
 use merchant::RecentSwipe;
 
@@ -79,6 +80,10 @@ pub(crate) struct Device {
     /// Whether the frame being processed wrote flash (so its writes can be rolled back).
     wrote: bool,
     pub(crate) stats: Stats,
+    /// Fault injection, not flash: the radio fails as a request of this kind arrives.
+    pub(crate) drop_on: Option<RequestKind>,
+    /// Set when that fault fired; the link host takes it and loses the link.
+    pub(crate) radio_lost: bool,
 }
 
 /// An error response: what a request the firmware refuses is answered with.
@@ -114,6 +119,8 @@ impl Device {
             pending_commits: Vec::new(),
             wrote: false,
             stats: Stats::default(),
+            drop_on: None,
+            radio_lost: false,
         }
     }
 

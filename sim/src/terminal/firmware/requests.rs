@@ -11,6 +11,7 @@ use proto::message::{Body, Close, CloseReason, ErrorCode, Event, Info, Request, 
 use super::super::timing::{FLASH_WRITE_US, FRAME_US, INSTALL_KEYS_US, SIGN_ON_US};
 use super::connection::{Connection, Out};
 use super::{err, Device};
+use crate::terminal::RequestKind;
 
 impl Device {
     /// One request from the phone whose static key is `phone`.
@@ -29,6 +30,11 @@ impl Device {
                 FRAME_US,
                 err(ErrorCode::BadRequest, "request ids start at 1"),
             );
+        }
+        if self.drop_on == Some(RequestKind::of(&req)) {
+            // The radio fails as the request arrives: the terminal never acts on it.
+            self.radio_lost = true;
+            return (FRAME_US, Vec::new());
         }
         let lifecycle = self.nvm.lifecycle();
         match req {
