@@ -41,32 +41,13 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the command line. `--sim` and `--connect-sim` together on the command line
-    /// are a usage error; otherwise the command line beats the environment, and of two
-    /// environment variables POSMATE_SIM_ADDR wins.
-    pub fn parse_args() -> Cli {
-        use clap::parser::ValueSource;
+    /// Parses the command line (clap's usage errors exit here, with status 2), and keeps
+    /// the matches: the settings need each option's source (`settings::Settings::resolve`).
+    pub fn parse_args() -> (Cli, clap::ArgMatches) {
         use clap::{CommandFactory, FromArgMatches};
-        let mut command = Cli::command();
-        let matches = command.clone().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        let from_line = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-        if cli.global.sim && cli.global.connect_sim.is_some() {
-            if from_line("sim") && from_line("connect_sim") {
-                command
-                    .error(
-                        clap::error::ErrorKind::ArgumentConflict,
-                        "--sim and --connect-sim choose different simulations; pass one",
-                    )
-                    .exit();
-            }
-            if from_line("sim") {
-                cli.global.connect_sim = None;
-            } else {
-                cli.global.sim = false;
-            }
-        }
-        cli
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        (cli, matches)
     }
 }
 

@@ -12,6 +12,7 @@ mod global;
 mod output;
 mod phone;
 mod prompt;
+mod settings;
 mod simhost;
 mod transport_select;
 mod txn_kind;
@@ -26,17 +27,36 @@ use crate::cli::Cli;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::global::KeystoreArg;
+use crate::output::Output;
+use crate::settings::Settings;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_args();
-    init_logging(cli.global.verbose, cli.global.quiet);
+    let (cli, matches) = Cli::parse_args();
+    let creating = matches!(
+        cli.command,
+        commands::Command::Config(commands::config::Action::Set { .. })
+    );
+    let settings = match Settings::resolve(&cli.global, &matches, creating) {
+        Ok(settings) => settings,
+        Err(err) => {
+            // The file could not be read: its output settings are unknown, the command
+            // line's and the environment's are not.
+            let out = Output {
+                json: cli.global.json,
+                quiet: cli.global.quiet,
+            };
+            out.error(&err);
+            return ExitCode::from(err.status.code());
+        }
+    };
+    init_logging(settings.verbose, settings.quiet);
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.
-    let keyring_session = match cli.global.keystore {
+    let keyring_session = match settings.keystore {
         KeystoreArg::Mock => Ok(()),
         KeystoreArg::Os | KeystoreArg::Keyutils => join_session_keyring(),
     };
-    let ctx = Ctx::new(cli.global.clone(), keyring_session);
+    let ctx = Ctx::new(settings, keyring_session);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -26,10 +26,10 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
     // A simulated world is a developer's: its phone database may sit behind a keystore that
     // does not survive a reboot (said once, when the database is created).
     let simulated = ctx.mode() != Mode::Bluetooth;
-    config.allow_volatile_key = ctx.global.allow_volatile_key || simulated;
+    config.allow_volatile_key = ctx.settings.allow_volatile_key || simulated;
     let mock = ctx.keystore_choice() == posmate_core::keystore::KeystoreChoice::Mock;
     let fresh = !data_dir.join(posmate_core::store::DB_FILE).exists();
-    if simulated && !ctx.global.allow_volatile_key && !mock && fresh {
+    if simulated && !ctx.settings.allow_volatile_key && !mock && fresh {
         let backend = SecretStore::backend(&*ctx.keystore()?);
         if !backend.durable {
             ctx.out.note(&format!(
@@ -40,9 +40,9 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
         }
     }
     config.scan_time = link.default_scan();
-    if let Some(work_factor) = ctx.global.backup_work_factor {
-        config.backup = WriteOptions { work_factor };
-    }
+    config.backup = WriteOptions {
+        work_factor: ctx.settings.backup_work_factor,
+    };
     let phone = Companion::open_with_secrets(
         config,
         secrets,

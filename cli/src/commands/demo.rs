@@ -30,6 +30,7 @@ use crate::fmt;
 use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
+use crate::settings::{spec, Source};
 use crate::simhost::control::CNY;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).
@@ -179,12 +180,17 @@ impl Clock<'_> {
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let wall = Instant::now();
-    // Without --data-dir: a temporary directory and keys in memory, gone at exit.
+    // Without --data-dir (or POSMATE_DATA_DIR): a temporary directory and keys in memory,
+    // gone at exit. A profile's data directory is a phone's, not the demo's.
+    let given = matches!(
+        ctx.settings.source(&spec::DATA_DIR),
+        Source::Flag | Source::Env
+    );
     let (tmp, global) = {
-        let mut g = ctx.global.clone();
+        let mut g = ctx.settings.clone();
         g.sim = true;
         g.connect_sim = None;
-        let tmp = match &g.data_dir {
+        let tmp = match g.data_dir.as_ref().filter(|_| given) {
             Some(dir) => {
                 if dir.join(posmate_core::store::DB_FILE).exists() || dir.join("sim").exists() {
                     return Err(CliError::usage(format!(

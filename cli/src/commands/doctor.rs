@@ -1,6 +1,7 @@
 //! `posmate doctor`: what works and what to fix — Bluetooth (D-Bus, BlueZ, adapter, power,
 //! permission), the keystore (backend, durability), the data directory and, in simulation,
-//! the simulated terminals.
+//! the simulated terminals; then the config file and profile in use, and the acquirer
+//! configured.
 
 use btleplug::api::{Central, Manager as _};
 use posmate_core::keystore::SecretStore;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
+use crate::settings::ProfileSource;
 use crate::transport_select::Mode;
 
 /// Check Bluetooth, the keystore and the data directory, and say what to fix.
@@ -105,6 +107,8 @@ pub async fn run(ctx: &Ctx, _args: Args) -> Result<Exit, CliError> {
         Mode::Embedded => checks.push(embedded(ctx)),
         Mode::Remote(addr) => checks.push(remote(addr).await),
     }
+    checks.push(config(ctx));
+    checks.push(acquirer(ctx));
     let failed = checks
         .iter()
         .find(|c| c.status == Status::Fail)
@@ -281,5 +285,61 @@ async fn remote(addr: &str) -> Check {
         ),
         Err(e) => Check::new("sim-link", Status::Fail, e.to_string(), Exit::Transport)
             .fix(format!("start one: posmate sim --listen {addr}")),
+    }
+}
+
+/// Which config file and profile this run uses: the first thing to know when a setting is
+/// not what was expected (`posmate config show` says where each one came from).
+fn config(ctx: &Ctx) -> Check {
+    let settings = &ctx.settings;
+    let from = match settings.profile_source {
+        ProfileSource::Flag => "from --profile",
+        ProfileSource::Env => "from POSMATE_PROFILE",
+        ProfileSource::File => "the file's default_profile",
+        ProfileSource::Default => "none chosen",
+    };
+    let file = match (&settings.config.path, settings.config.exists) {
+        (Some(path), true) => format!("config file {}", path.display()),
+        (Some(path), false) => format!("no config file at {} (defaults)", path.display()),
+        (None, _) => "no config directory on this platform (defaults)".into(),
+    };
+    Check::new(
+        "config",
+        Status::Ok,
+        format!("profile {} ({from}); {file}", settings.profile),
+        Exit::Usage,
+    )
+}
+
+/// The acquirer configured for the acquirer client: its URL, and whether the keystore
+/// entry its credential reference names exists in this data directory's keystore.
+fn acquirer(ctx: &Ctx) -> Check {
+    let check = |status, detail: String| Check::new("acquirer", status, detail, Exit::Acquirer);
+    let settings = &ctx.settings;
+    let Some(url) = &settings.acquirer_url else {
+        return check(Status::Ok, "no acquirer_url configured".into());
+    };
+    let Some(credential) = &settings.acquirer_credential else {
+        return check(Status::Warn, format!("{}, without a credential", url.as_str()))
+            .fix("name its keystore entry: posmate config set acquirer_credential NAME");
+    };
+    let entry = credential.entry();
+    let present = ctx.keystore().ok().and_then(|store| store.list().ok());
+    match present {
+        Some(names) if names.contains(&entry) => check(
+            Status::Ok,
+            format!("{}, credential in keystore entry {entry}", url.as_str()),
+        ),
+        Some(_) => check(
+            Status::Warn,
+            format!("{}, but keystore entry {entry} does not exist", url.as_str()),
+        )
+        .fix(format!(
+            "store the acquirer's credential in this data directory's keystore as {entry}"
+        )),
+        None => check(
+            Status::Skip,
+            format!("{}, credential {entry} not checked: the keystore did not open", url.as_str()),
+        ),
     }
 }

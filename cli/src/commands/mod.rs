@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod cards;
 pub mod completions;
+pub mod config;
 pub mod decommission;
 pub mod demo;
 pub mod doctor;
@@ -61,6 +62,8 @@ pub enum Command {
     Audit(audit::Action),
     Flows(flows::Args),
     Doctor(doctor::Args),
+    #[command(subcommand)]
+    Config(config::Action),
     Sim(sim::Args),
     Completions(completions::Args),
 }
@@ -90,6 +93,7 @@ pub async fn run(
         Command::Flows(args) => flows::run(ctx, args).await,
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Doctor(args) => doctor::run(ctx, args).await,
+        Command::Config(action) => config::run(ctx, action).await,
         Command::Sim(args) => sim::run(ctx, args).await,
         Command::Completions(args) => completions::run(ctx, args, definition),
     }
