@@ -122,7 +122,10 @@ fn file_of(settings: &Settings) -> FileReport {
 
 impl Report for FileReport {
     fn human(&self) -> String {
-        format!("{}\n", self.path.as_deref().unwrap_or("(no config directory)"))
+        format!(
+            "{}\n",
+            self.path.as_deref().unwrap_or("(no config directory)")
+        )
     }
 }
 
@@ -275,10 +278,7 @@ impl Report for ProfilesReport {
                 ]
             })
             .collect();
-        format!(
-            "{}* in use\n",
-            table(&["PROFILE", "", "DATA DIR"], &rows)
-        )
+        format!("{}* in use\n", table(&["PROFILE", "", "DATA DIR"], &rows))
     }
 }
 
@@ -306,7 +306,10 @@ impl Report for ChangeReport {
                 format!("{} removed from {place} in {}\n", self.key, self.path)
             }
             (serde_json::Value::Null, false) => {
-                format!("{} was not set in {place}; {} unchanged\n", self.key, self.path)
+                format!(
+                    "{} was not set in {place}; {} unchanged\n",
+                    self.key, self.path
+                )
             }
             (value, _) => format!("{} = {value} in {place} in {}\n", self.key, self.path),
         }
@@ -380,12 +383,8 @@ fn path_of(settings: &Settings) -> String {
 /// A value `config set` refused: the option's own message (a refused credential
 /// reference's message does not repeat the text, which may be a pasted secret).
 fn bad_value(key: &str, reason: &str) -> CliError {
-    CliError::new(
-        Exit::Usage,
-        "invalid-input",
-        format!("{key}: {reason}"),
-    )
-    .hint("`posmate config --help` lists the settings and their values")
+    CliError::new(Exit::Usage, "invalid-input", format!("{key}: {reason}"))
+        .hint("`posmate config --help` lists the settings and their values")
 }
 
 /// A TOML value as JSON, for the report.

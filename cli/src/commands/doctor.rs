@@ -320,8 +320,11 @@ fn acquirer(ctx: &Ctx) -> Check {
         return check(Status::Ok, "no acquirer_url configured".into());
     };
     let Some(credential) = &settings.acquirer_credential else {
-        return check(Status::Warn, format!("{}, without a credential", url.as_str()))
-            .fix("name its keystore entry: posmate config set acquirer_credential NAME");
+        return check(
+            Status::Warn,
+            format!("{}, without a credential", url.as_str()),
+        )
+        .fix("name its keystore entry: posmate config set acquirer_credential NAME");
     };
     let entry = credential.entry();
     let present = ctx.keystore().ok().and_then(|store| store.list().ok());
@@ -332,14 +335,20 @@ fn acquirer(ctx: &Ctx) -> Check {
         ),
         Some(_) => check(
             Status::Warn,
-            format!("{}, but keystore entry {entry} does not exist", url.as_str()),
+            format!(
+                "{}, but keystore entry {entry} does not exist",
+                url.as_str()
+            ),
         )
         .fix(format!(
             "store the acquirer's credential in this data directory's keystore as {entry}"
         )),
         None => check(
             Status::Skip,
-            format!("{}, credential {entry} not checked: the keystore did not open", url.as_str()),
+            format!(
+                "{}, credential {entry} not checked: the keystore did not open",
+                url.as_str()
+            ),
         ),
     }
 }

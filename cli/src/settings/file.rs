@@ -121,7 +121,12 @@ impl ConfigFile {
 
     fn parse(&mut self, path: &Path) -> Result<(), CliError> {
         let doc = toml_edit::Document::parse(self.text.clone()).map_err(|e| {
-            invalid(path, line_of(&self.text, e.span()), None, e.message().trim())
+            invalid(
+                path,
+                line_of(&self.text, e.span()),
+                None,
+                e.message().trim(),
+            )
         })?;
         let text = &self.text;
         for (key, item) in doc.as_table().iter() {
@@ -166,10 +171,12 @@ impl ConfigFile {
                     }
                 }
                 other => {
-                    return Err(invalid(path, line, Some(other), "no such key").hint(format!(
-                        "the top level holds only `{DEFAULT_PROFILE_KEY}` and \
+                    return Err(
+                        invalid(path, line, Some(other), "no such key").hint(format!(
+                            "the top level holds only `{DEFAULT_PROFILE_KEY}` and \
                          [{PROFILES_KEY}.NAME] tables"
-                    )))
+                        )),
+                    )
                 }
             }
         }
@@ -303,7 +310,11 @@ fn key_line(text: &str, table: &toml_edit::Table, key: &str, item: &toml_edit::I
 /// The 1-based line of a byte offset (line 1 when the parser gave no position).
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> usize {
     let at = span.map_or(0, |s| s.start.min(text.len()));
-    text.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Writes `text` to `path` owner-only (0600, in a folder created 0700), through a file
@@ -342,12 +353,27 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_the_key() {
         let cases = [
-            ("[profiles.a]\nsim = true\nsimm = true\n", 3, "simm", "no such setting"),
-            ("[profiles.a]\n\nbackup_work_factor = 30\n", 3, "backup_work_factor", "10 to 20"),
+            (
+                "[profiles.a]\nsim = true\nsimm = true\n",
+                3,
+                "simm",
+                "no such setting",
+            ),
+            (
+                "[profiles.a]\n\nbackup_work_factor = 30\n",
+                3,
+                "backup_work_factor",
+                "10 to 20",
+            ),
             ("[profiles.a]\nsim = \"yes\"\n", 2, "sim", "a boolean"),
             ("colour = true\n", 1, "colour", "no such key"),
             ("[profiles.\"a b\"]\nsim = true\n", 1, "a b", "profile name"),
-            ("default_profile = \"prod\"\n[profiles.a]\n", 1, "default_profile", "no [profiles.prod]"),
+            (
+                "default_profile = \"prod\"\n[profiles.a]\n",
+                1,
+                "default_profile",
+                "no [profiles.prod]",
+            ),
             (
                 "[profiles.a]\nacquirer_url = \"http://acq.example.com\"\n",
                 2,
@@ -357,9 +383,13 @@ mod tests {
         ];
         for (text, line, key, reason) in cases {
             let err = load(text).unwrap_err();
-            assert_eq!((err.code.as_str(), err.status), ("config-invalid", Exit::Usage));
+            assert_eq!(
+                (err.code.as_str(), err.status),
+                ("config-invalid", Exit::Usage)
+            );
             assert!(
-                err.message.contains(&format!("config.toml:{line}: key `{key}`:"))
+                err.message
+                    .contains(&format!("config.toml:{line}: key `{key}`:"))
                     && err.message.contains(reason),
                 "{text:?}: {}",
                 err.message
@@ -374,7 +404,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
         let err = ConfigFile::load(Some((missing.clone(), PathSource::Env)), false).unwrap_err();
-        assert_eq!((err.code.as_str(), err.status), ("config-not-found", Exit::NotFound));
+        assert_eq!(
+            (err.code.as_str(), err.status),
+            ("config-not-found", Exit::NotFound)
+        );
         let file = ConfigFile::load(Some((missing, PathSource::Env)), true).unwrap();
         assert!(!file.exists && file.profiles.is_empty());
     }
@@ -388,10 +421,14 @@ mod tests {
         std::fs::write(&path, original).unwrap();
         let file = ConfigFile::load(Some((path.clone(), PathSource::Flag)), false).unwrap();
         let b = ProfileName::parse("b").unwrap();
-        file.set(&b, "keystore", toml_edit::Value::from("mock")).unwrap();
+        file.set(&b, "keystore", toml_edit::Value::from("mock"))
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(original), "{text}");
-        assert!(text.contains("[profiles.b]\nkeystore = \"mock\"\n"), "{text}");
+        assert!(
+            text.contains("[profiles.b]\nkeystore = \"mock\"\n"),
+            "{text}"
+        );
 
         let file = ConfigFile::load(Some((path.clone(), PathSource::Flag)), false).unwrap();
         let a = ProfileName::parse("a").unwrap();

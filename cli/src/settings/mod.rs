@@ -277,7 +277,7 @@ impl Layers<'_> {
         let (ia, ib) = (source(a.key), source(b.key));
         let (sa, sb) = (self.shown[ia].source, self.shown[ib].source);
         if sa == Source::Flag && sb == Source::Flag {
-            return Err(CliError::usage(conflict));
+            return Err(CliError::usage(conflict).hint("`posmate --help` explains the options"));
         }
         let (loser, winner) = if sa < sb { (ib, ia) } else { (ia, ib) };
         let off = match &self.shown[loser].value {
@@ -288,7 +288,11 @@ impl Layers<'_> {
         self.shown[loser].value = off;
         self.shown[loser].source = self.shown[winner].source;
         self.shown[loser].decided_by = self.shown[winner].key;
-        Ok(Some(if winner == ia { Side::First } else { Side::Second }))
+        Ok(Some(if winner == ia {
+            Side::First
+        } else {
+            Side::Second
+        }))
     }
 }
 

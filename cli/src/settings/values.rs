@@ -61,7 +61,9 @@ pub trait Setting: Sized {
         let text = self.text();
         match Self::KIND {
             Kind::Bool => serde_json::Value::Bool(text == "true"),
-            Kind::Int => text.parse::<u64>().map_or(serde_json::Value::Null, Into::into),
+            Kind::Int => text
+                .parse::<u64>()
+                .map_or(serde_json::Value::Null, Into::into),
             Kind::Text => serde_json::Value::String(text),
         }
     }
@@ -127,7 +129,10 @@ impl Setting for KeystoreArg {
                 .filter_map(|v| v.to_possible_value())
                 .map(|p| p.get_name().to_owned())
                 .collect();
-            format!("'{text}' is not a keystore; choose one of {}", names.join(", "))
+            format!(
+                "'{text}' is not a keystore; choose one of {}",
+                names.join(", ")
+            )
         })
     }
     fn text(&self) -> String {
@@ -152,8 +157,7 @@ impl Setting for SimAddr {
     fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("'{text}' is not HOST:PORT (such as 127.0.0.1:7878)");
         let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err()
-        {
+        if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
             return Err(bad());
         }
         Ok(SimAddr(text.to_owned()))
@@ -224,9 +228,11 @@ impl Setting for AcquirerUrl {
         }
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.contains('@') {
-            return Err("an acquirer URL carries no user or password: name the keystore \
+            return Err(
+                "an acquirer URL carries no user or password: name the keystore \
                         entry holding the credential in acquirer_credential"
-                .into());
+                    .into(),
+            );
         }
         let host = host_of(authority).ok_or_else(|| format!("'{text}' has no valid host"))?;
         let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
@@ -293,9 +299,11 @@ impl Setting for CredentialRef {
             Ok(CredentialRef(text.to_owned()))
         } else {
             // The text is not repeated: it may be a secret pasted by mistake.
-            Err("a credential reference is the name of a keystore entry (1 to 64 letters, \
+            Err(
+                "a credential reference is the name of a keystore entry (1 to 64 letters, \
                  digits, '-' or '_'), never the credential itself"
-                .into())
+                    .into(),
+            )
         }
     }
     fn text(&self) -> String {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
 
-const COMMANDS: [&str; 29] = [
+const COMMANDS: [&str; 35] = [
     "scan",
     "pair",
     "info",
@@ -36,6 +36,12 @@ const COMMANDS: [&str; 29] = [
     "audit export",
     "flows",
     "flows resume",
+    "config",
+    "config show",
+    "config set",
+    "config unset",
+    "config profiles",
+    "config path",
 ];
 const SIM_ACTIONS: [&str; 9] = [
     "terminals",

@@ -4,6 +4,7 @@
 //! (`conventions`).
 
 mod common;
+mod config;
 mod conventions;
 mod demo;
 mod embedded;

@@ -1,0 +1,682 @@
+//! The config file and its profiles, through the real binary in a home of its own (HOME,
+//! XDG_CONFIG_HOME and XDG_DATA_HOME in a temporary directory: no real user file is read
+//! or written): every setting's precedence (flag > env > profile > default), the file's
+//! errors, `config set`/`unset` keeping the file's comments, and two profiles on one
+//! machine never seeing each other's data or keys.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use posmate_core::keystore::{wipe_all, KeyringStore, KeystoreChoice, Namespace, SecretStore};
+use serde_json::{json, Value};
+
+use crate::common::{
+    activate_args, activation_code, bare, check_schema, json_of, refused, run_json, PASSPHRASE,
+};
+
+/// A home directory of its own; the keyutils keys of the data directories posmate made
+/// under it are deleted when it is dropped.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config/posmate/config.toml")
+    }
+
+    fn data_home(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn profile_dir(&self, name: &str) -> PathBuf {
+        self.data_home().join("posmate/profiles").join(name)
+    }
+
+    fn write_config(&self, text: &str) {
+        let path = self.config_path();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(self.config_path()).unwrap()
+    }
+
+    /// `posmate` with a clean environment in this home.
+    fn posmate(&self) -> Command {
+        let mut cmd = bare();
+        cmd.env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.data_home());
+        cmd
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            if posmate_core::keystore::linux::join_session_keyring().is_err() {
+                return;
+            }
+            let mut dirs = vec![self.data_home().join("posmate")];
+            if let Ok(entries) = std::fs::read_dir(self.data_home().join("posmate/profiles")) {
+                dirs.extend(entries.flatten().map(|e| e.path()));
+            }
+            for dir in dirs
+                .iter()
+                .filter(|d| d.join("keystore-namespace").exists())
+            {
+                if let Some(store) = keyutils(dir) {
+                    let _ = wipe_all(&store);
+                }
+            }
+        }
+    }
+}
+
+/// The keyutils store of a data directory, as posmate opens it.
+fn keyutils(dir: &Path) -> Option<KeyringStore> {
+    posmate_core::keystore::linux::join_session_keyring().ok()?;
+    let ns = Namespace::anchored(dir).ok()?;
+    KeyringStore::open(KeystoreChoice::LinuxKeyutils, ns).ok()
+}
+
+/// Runs `config show` and returns `key`'s effective value and source, from the JSON
+/// document when the output is JSON, else from the readable table.
+fn effective(cmd: &mut Command, key: &str) -> (Value, String) {
+    let out = cmd.args(["config", "show"]).output().expect("posmate runs");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) {
+        check_schema("config-show", &doc);
+        let entry = &doc["settings"][key];
+        return (
+            entry["value"].clone(),
+            entry["source"].as_str().unwrap().to_owned(),
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("no row {key} in:\n{text}"))
+        .split_whitespace()
+        .collect();
+    let value = match row[1] {
+        "-" => Value::Null,
+        v => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned())),
+    };
+    let source = match row[2] {
+        flag if flag.starts_with("--") => "flag",
+        env if env.starts_with("POSMATE_") => "env",
+        other => other,
+    };
+    (value, source.to_owned())
+}
+
+/// One setting's four layers: the value in the profile (a TOML literal), in its
+/// environment variable, on the command line, and the value each layer should give.
+struct Layers {
+    key: &'static str,
+    profile: &'static str,
+    env: (&'static str, &'static str),
+    flag: &'static [&'static str],
+    /// Without any layer, with the profile, with profile + env, with all three.
+    expect: [Value; 4],
+}
+
+#[test]
+fn every_setting_is_flag_then_env_then_profile_then_default() {
+    let home = Home::new();
+    let default_dir = home.profile_dir("t").display().to_string();
+    let cases = [
+        Layers {
+            key: "data_dir",
+            profile: "\"/srv/p\"",
+            env: ("POSMATE_DATA_DIR", "/srv/e"),
+            flag: &["--data-dir", "/srv/f"],
+            expect: [
+                json!(default_dir),
+                json!("/srv/p"),
+                json!("/srv/e"),
+                json!("/srv/f"),
+            ],
+        },
+        Layers {
+            key: "keystore",
+            profile: "\"mock\"",
+            env: ("POSMATE_KEYSTORE", "keyutils"),
+            flag: &["--keystore", "mock"],
+            expect: [json!("os"), json!("mock"), json!("keyutils"), json!("mock")],
+        },
+        Layers {
+            key: "allow_volatile_key",
+            profile: "true",
+            env: ("POSMATE_ALLOW_VOLATILE_KEY", "0"),
+            flag: &["--allow-volatile-key"],
+            expect: [json!(false), json!(true), json!(false), json!(true)],
+        },
+        Layers {
+            key: "sim",
+            profile: "true",
+            env: ("POSMATE_SIM", "false"),
+            flag: &["--sim"],
+            expect: [json!(false), json!(true), json!(false), json!(true)],
+        },
+        Layers {
+            key: "connect_sim",
+            profile: "\"127.0.0.1:7001\"",
+            env: ("POSMATE_SIM_ADDR", "127.0.0.1:7002"),
+            flag: &["--connect-sim", "localhost:7003"],
+            expect: [
+                Value::Null,
+                json!("127.0.0.1:7001"),
+                json!("127.0.0.1:7002"),
+                json!("localhost:7003"),
+            ],
+        },
+        Layers {
+            key: "acquirer_url",
+            profile: "\"https://p.example.com/api\"",
+            env: ("POSMATE_ACQUIRER_URL", "https://e.example.com"),
+            flag: &["--acquirer-url", "http://localhost:8080"],
+            expect: [
+                Value::Null,
+                json!("https://p.example.com/api"),
+                json!("https://e.example.com"),
+                json!("http://localhost:8080"),
+            ],
+        },
+        Layers {
+            key: "acquirer_credential",
+            profile: "\"prod\"",
+            env: ("POSMATE_ACQUIRER_CREDENTIAL", "staging"),
+            flag: &["--acquirer-credential", "bench-1"],
+            expect: [
+                Value::Null,
+                json!("prod"),
+                json!("staging"),
+                json!("bench-1"),
+            ],
+        },
+        Layers {
+            key: "backup_work_factor",
+            profile: "11",
+            env: ("POSMATE_BACKUP_WORK_FACTOR", "12"),
+            flag: &["--backup-work-factor", "13"],
+            expect: [json!(18), json!(11), json!(12), json!(13)],
+        },
+        Layers {
+            key: "json",
+            profile: "true",
+            env: ("POSMATE_JSON", "0"),
+            flag: &["--json"],
+            expect: [json!(false), json!(true), json!(false), json!(true)],
+        },
+        Layers {
+            key: "quiet",
+            profile: "true",
+            env: ("POSMATE_QUIET", "no"),
+            flag: &["--quiet"],
+            expect: [json!(false), json!(true), json!(false), json!(true)],
+        },
+        Layers {
+            key: "verbose",
+            profile: "2",
+            env: ("POSMATE_VERBOSE", "1"),
+            flag: &["-vvv"],
+            expect: [json!(0), json!(2), json!(1), json!(3)],
+        },
+    ];
+    let sources = ["default", "profile", "env", "flag"];
+    for case in &cases {
+        for (layer, (expected, source)) in case.expect.iter().zip(sources).enumerate() {
+            let table = if layer == 0 {
+                "[profiles.t]\n".to_owned()
+            } else {
+                format!("[profiles.t]\n{} = {}\n", case.key, case.profile)
+            };
+            home.write_config(&table);
+            let mut cmd = home.posmate();
+            cmd.args(["--profile", "t"]);
+            if case.key != "json" {
+                cmd.arg("--json");
+            }
+            if layer >= 2 {
+                cmd.env(case.env.0, case.env.1);
+            }
+            if layer >= 3 {
+                cmd.args(case.flag);
+            }
+            let got = effective(&mut cmd, case.key);
+            assert_eq!(
+                got,
+                (expected.clone(), source.to_owned()),
+                "{} with the layers up to {source}",
+                case.key
+            );
+        }
+    }
+    // The table covers every setting `config show` lists.
+    home.write_config("[profiles.t]\n");
+    let shown = run_json(
+        home.posmate().args(["--profile", "t", "config", "show"]),
+        0,
+        "config-show",
+    );
+    let mut listed: Vec<&str> = shown["settings"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut tested: Vec<&str> = cases.iter().map(|c| c.key).collect();
+    listed.sort();
+    tested.sort();
+    assert_eq!(listed, tested);
+}
+
+#[test]
+fn the_profile_is_flag_then_env_then_default_profile_then_default() {
+    let home = Home::new();
+    let profile = |cmd: &mut Command| {
+        let v = run_json(cmd.args(["config", "show"]), 0, "config-show");
+        (v["profile"]["name"].clone(), v["profile"]["source"].clone())
+    };
+    assert_eq!(
+        profile(&mut home.posmate()),
+        (json!("default"), json!("default"))
+    );
+    home.write_config(
+        "default_profile = \"f\"\n[profiles.f]\nsim = true\n[profiles.e]\n[profiles.c]\n",
+    );
+    assert_eq!(profile(&mut home.posmate()), (json!("f"), json!("file")));
+    let mut env = home.posmate();
+    env.env("POSMATE_PROFILE", "e");
+    assert_eq!(profile(&mut env), (json!("e"), json!("env")));
+    let mut flag = home.posmate();
+    flag.env("POSMATE_PROFILE", "e").args(["--profile", "c"]);
+    assert_eq!(profile(&mut flag), (json!("c"), json!("flag")));
+
+    // Each named profile has its own data directory; the default keeps the original one.
+    let listed = run_json(
+        home.posmate().args(["config", "profiles"]),
+        0,
+        "config-profiles",
+    );
+    let rows: Vec<(String, bool, bool, String)> = listed["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["default"].as_bool().unwrap(),
+                p["in_use"].as_bool().unwrap(),
+                p["data_dir"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let dir = |name: &str| home.profile_dir(name).display().to_string();
+    let original = home.data_home().join("posmate").display().to_string();
+    assert_eq!(
+        rows,
+        [
+            ("default".into(), false, false, original),
+            ("c".into(), false, false, dir("c")),
+            ("e".into(), false, false, dir("e")),
+            ("f".into(), true, true, dir("f")),
+        ]
+    );
+    refused(
+        home.posmate().args(["--profile", "nope", "config", "show"]),
+        3,
+        "profile-not-found",
+    );
+    home.posmate()
+        .args(["--profile", "../x", "config", "show"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_bad_file_is_an_error_naming_the_file_line_and_key_and_changes_nothing() {
+    let home = Home::new();
+    let path = home.config_path().display().to_string();
+    let cases = [
+        ("[profiles.t]\nsim = true\ncolour = \"auto\"\n", 3, "colour"),
+        (
+            "[profiles.t]\nbackup_work_factor = 30\n",
+            2,
+            "backup_work_factor",
+        ),
+        ("\n\nverbosity = 2\n", 3, "verbosity"),
+        ("[profiles.t]\nkeystore = \"vault\"\n", 2, "keystore"),
+        (
+            "[profiles.t]\nacquirer_url = \"http://acquirer.example.com\"\n",
+            2,
+            "acquirer_url",
+        ),
+    ];
+    for (text, line, key) in cases {
+        home.write_config(text);
+        for command in [&["config", "show"][..], &["--sim", "scan"]] {
+            let err = refused(home.posmate().args(command), 2, "config-invalid");
+            let message = err["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(&format!("{path}:{line}: key `{key}`:")),
+                "{text:?}: {message}"
+            );
+        }
+        assert!(
+            !home.data_home().exists(),
+            "nothing was created for {text:?}"
+        );
+    }
+    // The file's value is refused with the option's own words.
+    home.write_config("[profiles.t]\nbackup_work_factor = 30\n");
+    let err = refused(home.posmate().args(["config", "show"]), 2, "config-invalid");
+    let flag = home
+        .posmate()
+        .args(["--backup-work-factor", "30", "config", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(flag.status.code(), Some(2));
+    let reason = "'30' is not a work factor from 10 to 20";
+    assert!(String::from_utf8_lossy(&flag.stderr).contains(reason));
+    assert!(err["error"]["message"].as_str().unwrap().ends_with(reason));
+
+    // A syntax error names its line too.
+    home.write_config("[profiles.t]\nsim = tru\n");
+    let err = refused(home.posmate().args(["config", "show"]), 2, "config-invalid");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{path}:2:")));
+}
+
+#[test]
+fn an_explicit_config_file_must_exist_the_default_one_need_not() {
+    let home = Home::new();
+    let shown = run_json(home.posmate().args(["config", "show"]), 0, "config-show");
+    assert_eq!(
+        shown["config_file"],
+        json!({"path": home.config_path().display().to_string(), "source": "default", "exists": false})
+    );
+    let missing = home.dir.path().join("elsewhere.toml");
+    refused(
+        home.posmate()
+            .arg("--config")
+            .arg(&missing)
+            .args(["config", "show"]),
+        3,
+        "config-not-found",
+    );
+    let mut env = home.posmate();
+    env.env("POSMATE_CONFIG", &missing).args(["--sim", "scan"]);
+    refused(&mut env, 3, "config-not-found");
+
+    std::fs::write(&missing, "[profiles.x]\nkeystore = \"mock\"\n").unwrap();
+    let mut env = home.posmate();
+    env.env("POSMATE_CONFIG", &missing).args(["--profile", "x"]);
+    assert_eq!(
+        effective(env.arg("--json"), "keystore"),
+        (json!("mock"), "profile".into())
+    );
+    let path = run_json(
+        home.posmate()
+            .arg("--config")
+            .arg(&missing)
+            .args(["config", "path"]),
+        0,
+        "config-path",
+    );
+    assert_eq!(
+        path,
+        json!({"path": missing.display().to_string(), "source": "flag", "exists": true})
+    );
+}
+
+#[test]
+fn config_set_checks_like_the_option_and_keeps_the_rest_of_the_file() {
+    let home = Home::new();
+    // Created owner-only in an owner-only folder.
+    let set = run_json(
+        home.posmate().args([
+            "--profile",
+            "bench",
+            "config",
+            "set",
+            "keystore",
+            "keyutils",
+        ]),
+        0,
+        "config-change",
+    );
+    assert_eq!(set["profile"], "bench");
+    assert_eq!(set["value"], "keyutils");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home.config_path()), 0o600);
+        assert_eq!(mode(home.config_path().parent().unwrap()), 0o700);
+    }
+
+    let original = "# the bench machine\n[profiles.bench] # keys on the bench\nkeystore = \"keyutils\" # volatile\n";
+    home.write_config(original);
+    let p = |args: &[&str]| {
+        let mut cmd = home.posmate();
+        cmd.args(["--profile", "bench", "config"]).args(args);
+        cmd
+    };
+    run_json(&mut p(&["set", "sim", "yes"]), 0, "config-change");
+    run_json(
+        &mut p(&["set", "backup_work_factor", "12"]),
+        0,
+        "config-change",
+    );
+    let text = home.config_text();
+    assert!(text.starts_with(original), "{text}");
+    assert!(
+        text.ends_with("sim = true\nbackup_work_factor = 12\n"),
+        "{text}"
+    );
+
+    // Refused values change nothing, and say why with the option's words.
+    let err = refused(
+        &mut p(&["set", "backup_work_factor", "9"]),
+        2,
+        "invalid-input",
+    );
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("from 10 to 20"));
+    let pasted = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let err = refused(
+        &mut p(&["set", "acquirer_credential", &format!("{pasted}==")]),
+        2,
+        "invalid-input",
+    );
+    assert!(!err.to_string().contains(pasted), "{err}");
+    refused(
+        &mut p(&["set", "acquirer_url", "http://acquirer.example.com"]),
+        2,
+        "invalid-input",
+    );
+    p(&["set", "colour", "auto"]).assert().code(2);
+    assert!(home.config_text().ends_with("backup_work_factor = 12\n"));
+
+    // Unset: the default applies again; unsetting again changes nothing.
+    let unset = run_json(&mut p(&["unset", "sim"]), 0, "config-change");
+    assert_eq!(
+        (unset["changed"].clone(), unset["value"].clone()),
+        (json!(true), Value::Null)
+    );
+    assert!(home.config_text().starts_with(original));
+    assert!(!home.config_text().contains("sim ="));
+    let again = run_json(&mut p(&["unset", "sim"]), 0, "config-change");
+    assert_eq!(again["changed"], false);
+    let sim = effective(home.posmate().args(["--profile", "bench", "--json"]), "sim");
+    assert_eq!(sim, (json!(false), "default".to_owned()));
+
+    // default_profile names an existing profile; then it is the one in use.
+    refused(
+        &mut p(&["set", "default_profile", "prod"]),
+        3,
+        "profile-not-found",
+    );
+    run_json(
+        &mut p(&["set", "default_profile", "bench"]),
+        0,
+        "config-change",
+    );
+    let shown = run_json(home.posmate().args(["config", "show"]), 0, "config-show");
+    assert_eq!(shown["profile"], json!({"name": "bench", "source": "file"}));
+    assert_eq!(
+        shown["settings"]["backup_work_factor"],
+        json!({"value": 12, "source": "profile"})
+    );
+    home.posmate()
+        .args(["config", "show"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "profile      bench (the file's default_profile)",
+        ));
+}
+
+#[test]
+fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
+    let home = Home::new();
+    home.write_config(
+        "[profiles.prod]\nkeystore = \"mock\"\nsim = true\nacquirer_url = \"https://acquirer.example.com/api\"\nacquirer_credential = \"prod\"\n",
+    );
+    let out = home
+        .posmate()
+        .args(["--json", "--profile", "prod", "doctor"])
+        .output()
+        .unwrap();
+    let report = json_of(&out.stdout);
+    check_schema("doctor", &report);
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+            .clone()
+    };
+    let config = check("config");
+    let detail = config["detail"].as_str().unwrap();
+    assert_eq!(config["status"], "ok");
+    assert!(detail.contains("profile prod (from --profile)"), "{detail}");
+    assert!(
+        detail.contains(&home.config_path().display().to_string()),
+        "{detail}"
+    );
+    let acquirer = check("acquirer");
+    let detail = acquirer["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("https://acquirer.example.com/api"),
+        "{detail}"
+    );
+    // The mock keystore is empty: the credential's entry is missing, and doctor says so.
+    assert_eq!(acquirer["status"], "warn", "{acquirer:#}");
+    assert!(detail.contains("acquirer-credential.prod"), "{detail}");
+}
+
+/// Must show: two profiles on one machine never see each other's data or keys.
+#[test]
+fn two_profiles_never_see_each_other_s_data_or_keys() {
+    let home = Home::new();
+    let profile =
+        "sim = true\nkeystore = \"keyutils\"\nallow_volatile_key = true\nbackup_work_factor = 10\n";
+    home.write_config(&format!("[profiles.a]\n{profile}\n[profiles.b]\n{profile}"));
+    let a = || {
+        let mut cmd = home.posmate();
+        cmd.args(["--profile", "a"]);
+        cmd
+    };
+    let b = || {
+        let mut cmd = home.posmate();
+        cmd.args(["--profile", "b"]);
+        cmd
+    };
+    let sn = "SN2026000001";
+    run_json(a().args(["pair", "--sn", sn]), 0, "pair");
+    run_json(
+        a().args(activate_args(1)).write_stdin(activation_code(1)),
+        0,
+        "activate",
+    );
+    run_json(
+        a().args([
+            "sim", "ring-up", "--sn", sn, "--amount", "8.80", "--count", "5",
+        ]),
+        0,
+        "sim-ring-up",
+    );
+    let synced = run_json(a().args(["records", "sync", sn]), 0, "records-sync");
+    assert_eq!(synced["inserted"], 5);
+
+    // B has nothing of A: no records, no paired terminal, none of A's keystore entries.
+    let (dir_a, dir_b) = (home.profile_dir("a"), home.profile_dir("b"));
+    let records = run_json(b().args(["records", "list"]), 0, "records-list");
+    assert_eq!(records["records"], json!([]));
+    refused(b().arg("info"), 4, "not-paired");
+    refused(b().args(["records", "sync", sn]), 3, "unknown-terminal");
+    assert!(dir_a.join("posmate.db").exists() && dir_b.join("posmate.db").exists());
+    assert!(
+        !home.data_home().join("posmate/posmate.db").exists(),
+        "the default profile is untouched"
+    );
+    let (store_a, store_b) = (keyutils(&dir_a).unwrap(), keyutils(&dir_b).unwrap());
+    assert_ne!(store_a.namespace(), store_b.namespace());
+    let (names_a, names_b) = (store_a.list().unwrap(), store_b.list().unwrap());
+    assert!(
+        names_a.contains(&format!("terminal-pin.{sn}")),
+        "{names_a:?}"
+    );
+    assert!(
+        !names_b.iter().any(|n| n.starts_with("terminal-pin.")),
+        "{names_b:?}"
+    );
+    let secret =
+        |store: &KeyringStore, name: &str| store.get(name).unwrap().map(|s| s.expose().to_vec());
+    assert!(secret(&store_b, "db-key").is_some());
+    assert_ne!(secret(&store_a, "db-key"), secret(&store_b, "db-key"));
+
+    // Wiping B leaves A as it was.
+    let pass = home.dir.path().join("passphrase.txt");
+    std::fs::write(&pass, format!("{PASSPHRASE}\n")).unwrap();
+    let backup = home.dir.path().join("b.age");
+    run_json(
+        b().args(["wipe-phone", "--yes", "--backup"])
+            .arg(&backup)
+            .arg("--passphrase-file")
+            .arg(&pass),
+        0,
+        "wipe-phone",
+    );
+    assert!(!dir_b.join("posmate.db").exists());
+    assert_eq!(store_a.list().unwrap(), names_a);
+    let kept = run_json(a().args(["records", "list"]), 0, "records-list");
+    assert_eq!(kept["records"].as_array().unwrap().len(), 5);
+    let info = run_json(a().args(["info", "--sn", sn]), 0, "info");
+    assert_eq!(info["lifecycle"], "activated");
+}
