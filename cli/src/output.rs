@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::error::CliError;
 
+/// The progress bar's layout: what runs, how far, and about how long is left.
+const BAR_TEMPLATE: &str = "{spinner} {prefix} [{bar:30}] {percent:>3}% {msg} (about {eta} left)";
+
 /// A command's result: serialised as-is with `--json`, rendered by [`Report::human`]
 /// otherwise.
 pub trait Report: Serialize {
@@ -96,12 +99,19 @@ impl Output {
         !self.json && !self.quiet && std::io::stderr().is_terminal()
     }
 
-    /// A progress bar of `len` steps on stderr, or a hidden one (see [`Self::shows_progress`]).
+    /// A progress bar of `len` steps on stderr, with the time left (estimated from the
+    /// rate so far) and a prefix naming the operation; or a hidden one (see
+    /// [`Self::shows_progress`]). Every long operation whose length is known draws this one.
     pub fn bar(&self, len: u64) -> ProgressBar {
         if !self.shows_progress() {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(BAR_TEMPLATE)
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }

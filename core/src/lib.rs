@@ -9,6 +9,7 @@ pub mod error;
 pub mod flows;
 pub mod keystore;
 mod mirror;
+pub mod plural;
 pub mod private_dir;
 pub mod session;
 pub mod store;

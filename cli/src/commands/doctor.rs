@@ -5,6 +5,7 @@
 
 use btleplug::api::{Central, Manager as _};
 use posmate_core::keystore::SecretStore;
+use posmate_core::plural::count;
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::{TransportError, Unavailability};
 use posmate_sim_world::embedded::Embedded;
@@ -257,8 +258,12 @@ fn embedded(ctx: &Ctx) -> Check {
             check(
                 Status::Ok,
                 format!(
-                    "{} simulated terminals, {state} {}",
-                    sim.terminal_count(),
+                    "{}, {state} {}",
+                    count(
+                        sim.terminal_count(),
+                        "simulated terminal",
+                        "simulated terminals"
+                    ),
                     sim.path().display()
                 ),
             )
@@ -276,9 +281,9 @@ async fn remote(addr: &str) -> Check {
             "sim-link",
             Status::Ok,
             format!(
-                "{} at {addr}: {} terminals, sim-link protocol {}",
+                "{} at {addr}: {}, sim-link protocol {}",
                 t.server().server,
-                t.server().terminals,
+                count(t.server().terminals, "terminal", "terminals"),
                 wire::PROTOCOL_VERSION
             ),
             Exit::Transport,

@@ -3,6 +3,7 @@
 //! files are deleted; the phone's identity and the terminals' pins leave the keystore.
 
 use posmate_core::companion::PhoneWipe;
+use posmate_core::plural::count;
 
 use super::backup::BackupFirst;
 use crate::context::Ctx;
@@ -34,13 +35,17 @@ pub struct Args {
 impl Report for PhoneWipe {
     fn human(&self) -> String {
         format!(
-            "this phone's posmate data is erased\nbackup   {} ({} records, {} terminal(s), sha256 {})\n\
-             deleted  {} keystore entr(ies), {}\n",
+            "this phone's posmate data is erased\nbackup   {} ({}, {}, sha256 {})\n\
+             deleted  {}, {}\n",
             self.backup.path,
-            self.backup.records,
-            self.backup.terminals,
+            count(self.backup.records, "record", "records"),
+            count(self.backup.terminals, "terminal", "terminals"),
             self.backup.sha256,
-            self.keystore_entries_deleted,
+            count(
+                self.keystore_entries_deleted,
+                "keystore entry",
+                "keystore entries"
+            ),
             self.files_deleted.join(", ")
         )
     }
@@ -50,7 +55,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
     prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
     let passphrase = args.backup.pass.read(true)?;
-    let wiped = phone.wipe_phone(&args.backup.file, &passphrase).await?;
+    let spinner = ctx
+        .out
+        .spinner("writing and verifying the backup, then wiping this phone");
+    let wiped = phone.wipe_phone(&args.backup.file, &passphrase).await;
+    spinner.finish_and_clear();
+    let wiped = wiped?;
     ctx.out.report(&wiped);
     Ok(Exit::Ok)
 }

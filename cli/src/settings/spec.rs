@@ -126,4 +126,33 @@ mod tests {
             );
         }
     }
+
+    /// docs/cli.md's global options table has a row for each setting naming its option,
+    /// its environment variable and its config key.
+    #[test]
+    fn the_docs_table_names_every_setting() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md");
+        let doc = std::fs::read_to_string(path).expect("docs/cli.md");
+        let (_, section) = doc
+            .split_once("\n## Global options\n")
+            .expect("a Global options section");
+        let rows: Vec<&str> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        for spec in SETTINGS {
+            let cell = |text: &str| format!("`{text}");
+            let key = format!("| `{}` |", spec.key);
+            assert!(
+                rows.iter().any(|r| r.contains(&cell(spec.flag))
+                    && r.contains(&cell(spec.env))
+                    && r.contains(&key)),
+                "docs/cli.md has no row for {} ({}, {})",
+                spec.key,
+                spec.flag,
+                spec.env
+            );
+        }
+    }
 }

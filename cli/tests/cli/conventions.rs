@@ -268,3 +268,49 @@ fn quiet_and_json_keep_stderr_clean() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("SN2026000001"));
 }
+
+/// Counts read as people write them ("1 keystore entry", "2 keystore entries"): no message
+/// of the CLI, the core or the simulated world hedges with "entr(ies)" or "record(s)"; they
+/// use `posmate_core::plural::count`.
+#[test]
+fn no_message_hedges_its_plural() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut hedged = Vec::new();
+    let mut files = 0;
+    for crate_dir in ["cli/src", "core/src", "sim/src", "sim-world/src"] {
+        let mut dirs = vec![root.join(crate_dir)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                files += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.trim_start();
+                    if code.starts_with("//") || !code.contains('"') {
+                        continue;
+                    }
+                    // The text inside string literals: every other piece between quotes.
+                    let hedge = code.split('"').skip(1).step_by(2).any(|text| {
+                        ["(s)", "(es)", "(ies)"].iter().any(|h| {
+                            text.match_indices(h).any(|(i, _)| {
+                                text[..i].chars().last().is_some_and(char::is_alphabetic)
+                            })
+                        })
+                    });
+                    if hedge {
+                        hedged.push(format!("{}:{}: {}", path.display(), n + 1, code));
+                    }
+                }
+            }
+        }
+    }
+    assert!(files > 50, "the sources were found ({files} files)");
+    assert!(hedged.is_empty(), "hedged plurals:\n{}", hedged.join("\n"));
+}

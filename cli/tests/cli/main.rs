@@ -11,3 +11,4 @@ mod embedded;
 mod kill;
 mod lifecycle;
 mod remote;
+mod traces;
