@@ -19,6 +19,8 @@ Examples:
   posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
   posmate --connect-sim 127.0.0.1:7878 scan
   posmate doctor                          what is missing for real Bluetooth
+  posmate --profile bench config set sim true    settings kept in a profile of the config file
+  posmate config show                     every setting in effect, and where it came from
   posmate --json scan                     machine-readable output (docs/cli.md)
 
 Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 refused, 5 Bluetooth/link,

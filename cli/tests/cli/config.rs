@@ -11,7 +11,8 @@ use posmate_core::keystore::{wipe_all, KeyringStore, KeystoreChoice, Namespace, 
 use serde_json::{json, Value};
 
 use crate::common::{
-    activate_args, activation_code, bare, check_schema, json_of, refused, run_json, PASSPHRASE,
+    activate_args, activation_code, bare, check_schema, json_of, refused, run_json, run_json_as,
+    PASSPHRASE,
 };
 
 /// A home directory of its own; the keyutils keys of the data directories posmate made
@@ -563,7 +564,7 @@ fn config_set_checks_like_the_option_and_keeps_the_rest_of_the_file() {
 fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
     let home = Home::new();
     home.write_config(
-        "[profiles.prod]\nkeystore = \"mock\"\nsim = true\nacquirer_url = \"https://acquirer.example.com/api\"\nacquirer_credential = \"prod\"\n",
+        "[profiles.prod]\nkeystore = \"keyutils\"\nallow_volatile_key = true\nsim = true\nacquirer_url = \"https://acquirer.example.com/api\"\nacquirer_credential = \"prod\"\n",
     );
     let out = home
         .posmate()
@@ -595,9 +596,90 @@ fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
         detail.contains("https://acquirer.example.com/api"),
         "{detail}"
     );
-    // The mock keystore is empty: the credential's entry is missing, and doctor says so.
+    // The keystore has no such entry yet, and doctor says so …
     assert_eq!(acquirer["status"], "warn", "{acquirer:#}");
     assert!(detail.contains("acquirer-credential.prod"), "{detail}");
+    assert!(acquirer["fix"]
+        .as_str()
+        .unwrap()
+        .contains("acquirer-credential.prod"));
+
+    // … until the profile's keystore holds it.
+    let store = keyutils(&home.profile_dir("prod")).expect("the profile's keystore");
+    store
+        .set(
+            "acquirer-credential.prod",
+            &posmate_core::keystore::Secret::from_slice(b"a test credential"),
+        )
+        .unwrap();
+    let report = run_json_as(
+        home.posmate().args(["--profile", "prod", "doctor"]),
+        0,
+        "doctor",
+    );
+    let acquirer = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "acquirer")
+        .unwrap()
+        .clone();
+    assert_eq!(acquirer["status"], "ok", "{acquirer:#}");
+}
+
+#[test]
+fn settings_that_exclude_each_other_go_to_the_stronger_layer() {
+    let home = Home::new();
+    home.write_config("[profiles.t]\nsim = true\nquiet = true\n");
+    let show = |cmd: &mut Command| run_json(cmd.args(["config", "show"]), 0, "config-show");
+    let p = || {
+        let mut cmd = home.posmate();
+        cmd.args(["--profile", "t"]);
+        cmd
+    };
+    // The command line beats the profile: --connect-sim turns the profile's sim off, -v
+    // its quiet.
+    let v = show(p().args(["--connect-sim", "127.0.0.1:7878", "-v"]));
+    assert_eq!(
+        v["settings"]["sim"],
+        json!({"value": false, "source": "flag"})
+    );
+    assert_eq!(
+        v["settings"]["connect_sim"],
+        json!({"value": "127.0.0.1:7878", "source": "flag"})
+    );
+    assert_eq!(
+        v["settings"]["quiet"],
+        json!({"value": false, "source": "flag"})
+    );
+    assert_eq!(
+        v["settings"]["verbose"],
+        json!({"value": 1, "source": "flag"})
+    );
+    // The profile beats nothing: alone, its sim and quiet hold.
+    let v = show(&mut p());
+    assert_eq!(
+        v["settings"]["sim"],
+        json!({"value": true, "source": "profile"})
+    );
+    // Both from the environment: the sim link wins, as documented.
+    let mut env = p();
+    env.env("POSMATE_SIM", "1")
+        .env("POSMATE_SIM_ADDR", "127.0.0.1:7001");
+    let v = show(&mut env);
+    assert_eq!(
+        v["settings"]["sim"],
+        json!({"value": false, "source": "env"})
+    );
+    assert_eq!(v["settings"]["connect_sim"]["value"], "127.0.0.1:7001");
+    // Both on the command line: a usage error.
+    for both in [["--sim", "--connect-sim=127.0.0.1:1"], ["-v", "-q"]] {
+        let err = refused(p().args(both).args(["config", "show"]), 2, "usage");
+        assert!(err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pass one"));
+    }
 }
 
 /// Must show: two profiles on one machine never see each other's data or keys.
