@@ -314,3 +314,54 @@ fn no_message_hedges_its_plural() {
     assert!(files > 50, "the sources were found ({files} files)");
     assert!(hedged.is_empty(), "hedged plurals:\n{}", hedged.join("\n"));
 }
+
+/// A flow draws a progress bar with the time left on a terminal's stderr. The sync runs
+/// under `script` (util-linux: stderr is a pseudo-terminal) against a sim whose link is
+/// slow enough that the bar is drawn between pages.
+#[test]
+fn flows_draw_a_bar_with_the_time_left_on_a_terminal() {
+    let dir = DataDir::new();
+    let sim = crate::common::Sim::start(&["--terminals", "1", "--latency-ms", "15"]);
+    run_json(sim.posmate(&dir).args(["pair", "--from-screen"]), 0, "pair");
+    run_json(
+        sim.posmate(&dir)
+            .args(crate::common::activate_args(1))
+            .write_stdin(crate::common::activation_code(1)),
+        0,
+        "activate",
+    );
+    let ring_up = [
+        "sim",
+        "ring-up",
+        "--sn",
+        "SN2026000001",
+        "--amount",
+        "1",
+        "--count",
+        "3000",
+    ];
+    run_json(sim.posmate(&dir).args(ring_up), 0, "sim-ring-up");
+    let posmate = crate::common::bin();
+    let command = format!(
+        "'{}' --data-dir '{}' --keystore keyutils --connect-sim {} records sync",
+        posmate.display(),
+        dir.path().display(),
+        sim.addr
+    );
+    let mut script = std::process::Command::new("script");
+    for var in crate::common::POSMATE_ENV {
+        script.env_remove(var);
+    }
+    let out = script
+        .env("XDG_CONFIG_HOME", crate::common::NO_CONFIG_HOME)
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs (Debian: bsdutils)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("3000 new records"), "{screen}");
+    assert!(
+        screen.contains("sync [") && screen.contains(" left)"),
+        "no bar with the time left:\n{screen}"
+    );
+}
