@@ -23,6 +23,10 @@ Examples:
   posmate config show                     every setting in effect, and where it came from
   posmate --json scan                     machine-readable output (docs/cli.md)
 
+Every option but --config and --profile can also be kept in a profile of the config
+file (`posmate config --help`): the command line beats the environment, which beats the
+profile, which beats the default.
+
 Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 refused, 5 Bluetooth/link,
 6 keystore/storage, 7 acquirer, 8 cancelled, 9 security (docs/cli.md).";
 

@@ -534,6 +534,24 @@ fn config_set_checks_like_the_option_and_keeps_the_rest_of_the_file() {
     let sim = effective(home.posmate().args(["--profile", "bench", "--json"]), "sim");
     assert_eq!(sim, (json!(false), "default".to_owned()));
 
+    // A directory is stored absolute: `~/` is the home, a relative one the current folder.
+    let set = run_json(
+        &mut p(&["set", "data_dir", "~/bench-data"]),
+        0,
+        "config-change",
+    );
+    let under_home = |rel: &str| home.dir.path().join(rel).display().to_string();
+    assert_eq!(set["value"], under_home("bench-data"));
+    let mut relative = p(&["set", "data_dir", "rel/dir"]);
+    relative.current_dir(home.dir.path());
+    let set = run_json(&mut relative, 0, "config-change");
+    assert_eq!(set["value"], under_home("rel/dir"));
+    let shown = effective(
+        home.posmate().args(["--profile", "bench", "--json"]),
+        "data_dir",
+    );
+    assert_eq!(shown, (json!(under_home("rel/dir")), "profile".to_owned()));
+
     // default_profile names an existing profile; then it is the one in use.
     refused(
         &mut p(&["set", "default_profile", "prod"]),
