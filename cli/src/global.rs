@@ -32,14 +32,14 @@ pub struct Global {
     /// The profile of the config file to use [default: the file's default_profile, else
     /// `default`]. Each profile has its own data directory, hence its own keys.
     #[arg(long, global = true, env = "POSMATE_PROFILE", value_name = "NAME",
-          value_parser = parser::<ProfileName>)]
+          value_parser = parser::<ProfileName>())]
     pub profile: Option<ProfileName>,
 
     /// Where posmate keeps its data [default: the platform data directory, e.g.
     /// ~/.local/share/posmate, or .../posmate/profiles/NAME for a named profile].
     /// Keystore entries are namespaced by this directory.
     #[arg(long, global = true, env = "POSMATE_DATA_DIR", value_name = "DIR",
-          value_parser = parser::<PathBuf>)]
+          value_parser = parser::<PathBuf>())]
     pub data_dir: Option<PathBuf>,
 
     /// Where the phone's keys live: the OS keystore, the Linux kernel keyutils store, or an
@@ -61,7 +61,7 @@ pub struct Global {
 
     /// Use the simulated terminals of a running `posmate sim` at ADDR (host:port).
     #[arg(long, global = true, env = "POSMATE_SIM_ADDR", value_name = "ADDR",
-          value_parser = parser::<SimAddr>)]
+          value_parser = parser::<SimAddr>())]
     pub connect_sim: Option<SimAddr>,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
@@ -83,17 +83,17 @@ pub struct Global {
     /// and 256 MiB]. Lower only for tests and demos: it is what protects an archive that
     /// leaves the phone.
     #[arg(long, global = true, env = "POSMATE_BACKUP_WORK_FACTOR", value_name = "N",
-          value_parser = parser::<WorkFactor>)]
+          value_parser = parser::<WorkFactor>())]
     pub backup_work_factor: Option<WorkFactor>,
 
     /// The acquirer's base URL: https://, or http:// to localhost only.
     #[arg(long, global = true, env = "POSMATE_ACQUIRER_URL", value_name = "URL",
-          value_parser = parser::<AcquirerUrl>)]
+          value_parser = parser::<AcquirerUrl>())]
     pub acquirer_url: Option<AcquirerUrl>,
 
     /// The keystore entry that holds the acquirer credential (its name, never the secret).
     #[arg(long, global = true, env = "POSMATE_ACQUIRER_CREDENTIAL", value_name = "NAME",
-          value_parser = parser::<CredentialRef>)]
+          value_parser = parser::<CredentialRef>())]
     pub acquirer_credential: Option<CredentialRef>,
 }
 

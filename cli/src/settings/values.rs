@@ -203,7 +203,8 @@ impl Setting for Verbosity {
 /// The acquirer's base URL: `https://`, or `http://` to this machine only (a development
 /// acquirer), so the merchant's traffic never crosses a network in clear. No user,
 /// password, query or fragment: a secret in a URL would end up in the config file and in
-/// logs, and the credential has its own setting (a keystore reference).
+/// logs, and the credential has its own setting (a keystore reference). A refused URL is
+/// not repeated in the error, in case it held one anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcquirerUrl(String);
 
@@ -221,7 +222,7 @@ impl Setting for AcquirerUrl {
         } else if let Some(rest) = text.strip_prefix("http://") {
             (false, rest)
         } else {
-            return Err(format!("'{text}' is not an https:// URL"));
+            return Err("not an https:// URL".into());
         };
         if rest.contains(['?', '#']) {
             return Err("an acquirer URL has no query or fragment".into());
@@ -234,13 +235,14 @@ impl Setting for AcquirerUrl {
                     .into(),
             );
         }
-        let host = host_of(authority).ok_or_else(|| format!("'{text}' has no valid host"))?;
+        let host = host_of(authority).ok_or("the URL has no valid host")?;
         let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
         if !secure && !local {
-            return Err(format!(
-                "'{text}' is plain http to another machine: use https:// (http:// only for \
-                 localhost, 127.0.0.1 or [::1])"
-            ));
+            return Err(
+                "plain http to another machine: use https:// (http:// only for \
+                        localhost, 127.0.0.1 or [::1])"
+                    .into(),
+            );
         }
         Ok(AcquirerUrl(text.to_owned()))
     }
@@ -370,9 +372,46 @@ impl Setting for ProfileName {
     }
 }
 
-/// For clap's `value_parser`: the same parser as the config file's.
-pub fn parser<T: Setting + Clone + Send + Sync + 'static>(text: &str) -> Result<T, String> {
-    T::parse(text)
+/// For clap's `value_parser`: the same parser as the config file's, and an error that
+/// repeats the value only where the parser's own message does (clap's default error
+/// quotes every refused value, which would print a credential pasted by mistake).
+pub fn parser<T>() -> SettingParser<T> {
+    SettingParser(std::marker::PhantomData)
+}
+
+/// See [`parser`].
+pub struct SettingParser<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Clone for SettingParser<T> {
+    fn clone(&self) -> Self {
+        SettingParser(std::marker::PhantomData)
+    }
+}
+
+impl<T: Setting + Clone + Send + Sync + 'static> TypedValueParser for SettingParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let fail = |reason: String| {
+            let arg = arg.map_or_else(|| "the value".to_owned(), |a| format!("'{a}'"));
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid value for {arg}: {reason}\n\nFor more information, try '--help'.\n"
+                ),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("it is not UTF-8".into()))?;
+        T::parse(text).map_err(fail)
+    }
 }
 
 #[cfg(test)]

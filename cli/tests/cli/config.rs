@@ -780,3 +780,59 @@ fn two_profiles_never_see_each_other_s_data_or_keys() {
     let info = run_json(a().args(["info", "--sn", sn]), 0, "info");
     assert_eq!(info["lifecycle"], "activated");
 }
+
+/// A credential pasted where a reference or a URL belongs is refused without being
+/// repeated: not by the option, its environment variable, the file or `config set`.
+#[test]
+fn a_refused_credential_or_url_is_never_repeated() {
+    let home = Home::new();
+    let secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let pasted = format!("{secret}/+==");
+    let url = format!("https://merchant:{secret}@acquirer.example.com");
+    let mut runs: Vec<(String, std::process::Output)> = Vec::new();
+    for (option, value) in [("--acquirer-credential", &pasted), ("--acquirer-url", &url)] {
+        let out = home
+            .posmate()
+            .args([option, value, "config", "show"])
+            .output()
+            .unwrap();
+        runs.push((format!("{option} on the command line"), out));
+    }
+    for (var, value) in [
+        ("POSMATE_ACQUIRER_CREDENTIAL", &pasted),
+        ("POSMATE_ACQUIRER_URL", &url),
+    ] {
+        let out = home
+            .posmate()
+            .env(var, value)
+            .args(["config", "show"])
+            .output()
+            .unwrap();
+        runs.push((format!("{var}"), out));
+    }
+    for (key, value) in [("acquirer_credential", &pasted), ("acquirer_url", &url)] {
+        let out = home
+            .posmate()
+            .args(["config", "set", key, value])
+            .output()
+            .unwrap();
+        runs.push((format!("config set {key}"), out));
+        home.write_config(&format!("[profiles.default]\n{key} = \"{value}\"\n"));
+        let out = home.posmate().args(["config", "show"]).output().unwrap();
+        runs.push((format!("{key} in the file"), out));
+        std::fs::remove_file(home.config_path()).unwrap();
+    }
+    for (what, out) in runs {
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(printed.contains("error"), "{what}: {printed}");
+        assert!(
+            !printed.contains(secret),
+            "{what} repeats the secret: {printed}"
+        );
+    }
+}
