@@ -1,131 +1,16 @@
-//! The config file and its profiles, through the real binary in a home of its own (HOME,
-//! XDG_CONFIG_HOME and XDG_DATA_HOME in a temporary directory: no real user file is read
-//! or written): every setting's precedence (flag > env > profile > default), the file's
-//! errors, `config set`/`unset` keeping the file's comments, and two profiles on one
-//! machine never seeing each other's data or keys.
+//! The config file, through the real binary in a home of its own: every setting's
+//! precedence (flag > env > profile > default), the file's errors, `config set`/`unset`
+//! keeping the file's comments, doctor's report of the config and the acquirer, and
+//! refused values that may be secrets never repeated.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
-use posmate_core::keystore::{wipe_all, KeyringStore, KeystoreChoice, Namespace, SecretStore};
+use posmate_core::keystore::SecretStore;
 use serde_json::{json, Value};
 
-use crate::common::{
-    activate_args, activation_code, bare, check_schema, json_of, refused, run_json, run_json_as,
-    PASSPHRASE,
-};
-
-/// A home directory of its own; the keyutils keys of the data directories posmate made
-/// under it are deleted when it is dropped.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config/posmate/config.toml")
-    }
-
-    fn data_home(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn profile_dir(&self, name: &str) -> PathBuf {
-        self.data_home().join("posmate/profiles").join(name)
-    }
-
-    fn write_config(&self, text: &str) {
-        let path = self.config_path();
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn config_text(&self) -> String {
-        std::fs::read_to_string(self.config_path()).unwrap()
-    }
-
-    /// `posmate` with a clean environment in this home.
-    fn posmate(&self) -> Command {
-        let mut cmd = bare();
-        cmd.env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_DATA_HOME", self.data_home());
-        cmd
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            if posmate_core::keystore::linux::join_session_keyring().is_err() {
-                return;
-            }
-            let mut dirs = vec![self.data_home().join("posmate")];
-            if let Ok(entries) = std::fs::read_dir(self.data_home().join("posmate/profiles")) {
-                dirs.extend(entries.flatten().map(|e| e.path()));
-            }
-            for dir in dirs
-                .iter()
-                .filter(|d| d.join("keystore-namespace").exists())
-            {
-                if let Some(store) = keyutils(dir) {
-                    let _ = wipe_all(&store);
-                }
-            }
-        }
-    }
-}
-
-/// The keyutils store of a data directory, as posmate opens it.
-fn keyutils(dir: &Path) -> Option<KeyringStore> {
-    posmate_core::keystore::linux::join_session_keyring().ok()?;
-    let ns = Namespace::anchored(dir).ok()?;
-    KeyringStore::open(KeystoreChoice::LinuxKeyutils, ns).ok()
-}
-
-/// Runs `config show` and returns `key`'s effective value and source, from the JSON
-/// document when the output is JSON, else from the readable table.
-fn effective(cmd: &mut Command, key: &str) -> (Value, String) {
-    let out = cmd.args(["config", "show"]).output().expect("posmate runs");
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if let Ok(doc) = serde_json::from_slice::<Value>(&out.stdout) {
-        check_schema("config-show", &doc);
-        let entry = &doc["settings"][key];
-        return (
-            entry["value"].clone(),
-            entry["source"].as_str().unwrap().to_owned(),
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(key))
-        .unwrap_or_else(|| panic!("no row {key} in:\n{text}"))
-        .split_whitespace()
-        .collect();
-    let value = match row[1] {
-        "-" => Value::Null,
-        v => serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned())),
-    };
-    let source = match row[2] {
-        flag if flag.starts_with("--") => "flag",
-        env if env.starts_with("POSMATE_") => "env",
-        other => other,
-    };
-    (value, source.to_owned())
-}
+use crate::common::{check_schema, json_of, refused, run_json, run_json_as};
+use crate::home::{effective, keyutils, Home};
 
 /// One setting's four layers: the value in the profile (a TOML literal), in its
 /// environment variable, on the command line, and the value each layer should give.
@@ -287,69 +172,6 @@ fn every_setting_is_flag_then_env_then_profile_then_default() {
     listed.sort();
     tested.sort();
     assert_eq!(listed, tested);
-}
-
-#[test]
-fn the_profile_is_flag_then_env_then_default_profile_then_default() {
-    let home = Home::new();
-    let profile = |cmd: &mut Command| {
-        let v = run_json(cmd.args(["config", "show"]), 0, "config-show");
-        (v["profile"]["name"].clone(), v["profile"]["source"].clone())
-    };
-    assert_eq!(
-        profile(&mut home.posmate()),
-        (json!("default"), json!("default"))
-    );
-    home.write_config(
-        "default_profile = \"f\"\n[profiles.f]\nsim = true\n[profiles.e]\n[profiles.c]\n",
-    );
-    assert_eq!(profile(&mut home.posmate()), (json!("f"), json!("file")));
-    let mut env = home.posmate();
-    env.env("POSMATE_PROFILE", "e");
-    assert_eq!(profile(&mut env), (json!("e"), json!("env")));
-    let mut flag = home.posmate();
-    flag.env("POSMATE_PROFILE", "e").args(["--profile", "c"]);
-    assert_eq!(profile(&mut flag), (json!("c"), json!("flag")));
-
-    // Each named profile has its own data directory; the default keeps the original one.
-    let listed = run_json(
-        home.posmate().args(["config", "profiles"]),
-        0,
-        "config-profiles",
-    );
-    let rows: Vec<(String, bool, bool, String)> = listed["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_owned(),
-                p["default"].as_bool().unwrap(),
-                p["in_use"].as_bool().unwrap(),
-                p["data_dir"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let dir = |name: &str| home.profile_dir(name).display().to_string();
-    let original = home.data_home().join("posmate").display().to_string();
-    assert_eq!(
-        rows,
-        [
-            ("default".into(), false, false, original),
-            ("c".into(), false, false, dir("c")),
-            ("e".into(), false, false, dir("e")),
-            ("f".into(), true, true, dir("f")),
-        ]
-    );
-    refused(
-        home.posmate().args(["--profile", "nope", "config", "show"]),
-        3,
-        "profile-not-found",
-    );
-    home.posmate()
-        .args(["--profile", "../x", "config", "show"])
-        .assert()
-        .code(2);
 }
 
 #[test]
@@ -700,87 +522,6 @@ fn settings_that_exclude_each_other_go_to_the_stronger_layer() {
     }
 }
 
-/// Must show: two profiles on one machine never see each other's data or keys.
-#[test]
-fn two_profiles_never_see_each_other_s_data_or_keys() {
-    let home = Home::new();
-    let profile =
-        "sim = true\nkeystore = \"keyutils\"\nallow_volatile_key = true\nbackup_work_factor = 10\n";
-    home.write_config(&format!("[profiles.a]\n{profile}\n[profiles.b]\n{profile}"));
-    let a = || {
-        let mut cmd = home.posmate();
-        cmd.args(["--profile", "a"]);
-        cmd
-    };
-    let b = || {
-        let mut cmd = home.posmate();
-        cmd.args(["--profile", "b"]);
-        cmd
-    };
-    let sn = "SN2026000001";
-    run_json(a().args(["pair", "--sn", sn]), 0, "pair");
-    run_json(
-        a().args(activate_args(1)).write_stdin(activation_code(1)),
-        0,
-        "activate",
-    );
-    run_json(
-        a().args([
-            "sim", "ring-up", "--sn", sn, "--amount", "8.80", "--count", "5",
-        ]),
-        0,
-        "sim-ring-up",
-    );
-    let synced = run_json(a().args(["records", "sync", sn]), 0, "records-sync");
-    assert_eq!(synced["inserted"], 5);
-
-    // B has nothing of A: no records, no paired terminal, none of A's keystore entries.
-    let (dir_a, dir_b) = (home.profile_dir("a"), home.profile_dir("b"));
-    let records = run_json(b().args(["records", "list"]), 0, "records-list");
-    assert_eq!(records["records"], json!([]));
-    refused(b().arg("info"), 4, "not-paired");
-    refused(b().args(["records", "sync", sn]), 3, "unknown-terminal");
-    assert!(dir_a.join("posmate.db").exists() && dir_b.join("posmate.db").exists());
-    assert!(
-        !home.data_home().join("posmate/posmate.db").exists(),
-        "the default profile is untouched"
-    );
-    let (store_a, store_b) = (keyutils(&dir_a).unwrap(), keyutils(&dir_b).unwrap());
-    assert_ne!(store_a.namespace(), store_b.namespace());
-    let (names_a, names_b) = (store_a.list().unwrap(), store_b.list().unwrap());
-    assert!(
-        names_a.contains(&format!("terminal-pin.{sn}")),
-        "{names_a:?}"
-    );
-    assert!(
-        !names_b.iter().any(|n| n.starts_with("terminal-pin.")),
-        "{names_b:?}"
-    );
-    let secret =
-        |store: &KeyringStore, name: &str| store.get(name).unwrap().map(|s| s.expose().to_vec());
-    assert!(secret(&store_b, "db-key").is_some());
-    assert_ne!(secret(&store_a, "db-key"), secret(&store_b, "db-key"));
-
-    // Wiping B leaves A as it was.
-    let pass = home.dir.path().join("passphrase.txt");
-    std::fs::write(&pass, format!("{PASSPHRASE}\n")).unwrap();
-    let backup = home.dir.path().join("b.age");
-    run_json(
-        b().args(["wipe-phone", "--yes", "--backup"])
-            .arg(&backup)
-            .arg("--passphrase-file")
-            .arg(&pass),
-        0,
-        "wipe-phone",
-    );
-    assert!(!dir_b.join("posmate.db").exists());
-    assert_eq!(store_a.list().unwrap(), names_a);
-    let kept = run_json(a().args(["records", "list"]), 0, "records-list");
-    assert_eq!(kept["records"].as_array().unwrap().len(), 5);
-    let info = run_json(a().args(["info", "--sn", sn]), 0, "info");
-    assert_eq!(info["lifecycle"], "activated");
-}
-
 /// A credential pasted where a reference or a URL belongs is refused without being
 /// repeated: not by the option, its environment variable, the file or `config set`.
 #[test]
@@ -808,7 +549,7 @@ fn a_refused_credential_or_url_is_never_repeated() {
             .args(["config", "show"])
             .output()
             .unwrap();
-        runs.push((format!("{var}"), out));
+        runs.push((var.to_owned(), out));
     }
     for (key, value) in [("acquirer_credential", &pasted), ("acquirer_url", &url)] {
         let out = home
