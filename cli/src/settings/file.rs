@@ -151,23 +151,8 @@ impl ConfigFile {
                         let table = table.as_table_like().ok_or_else(|| {
                             invalid(path, line, Some(name), "expected a table of settings")
                         })?;
-                        let mut values = BTreeMap::new();
-                        for (key, item) in table.iter() {
-                            let line = line_of(text, item_span(table.get_key_value(key), item));
-                            let spec = spec::find(key).ok_or_else(|| {
-                                invalid(path, line, Some(key), "no such setting").hint(format!(
-                                    "a profile's settings are {}; see `posmate config --help`",
-                                    spec::keys()
-                                ))
-                            })?;
-                            let value = item
-                                .as_value()
-                                .ok_or_else(|| format!("expected {}", spec.kind.name()))
-                                .and_then(|v| (spec.check)(v).map(|()| v.clone()))
-                                .map_err(|e| invalid(path, line, Some(key), &e))?;
-                            values.insert(spec.key, Located { value, line });
-                        }
-                        self.profiles.insert(profile, Profile { values });
+                        let settings = read_profile(path, text, table)?;
+                        self.profiles.insert(profile, settings);
                     }
                 }
                 other => {
@@ -283,6 +268,31 @@ impl ConfigFile {
         }
         Ok(changed)
     }
+}
+
+/// One profile's table: every key a setting, every value one its option would take.
+fn read_profile(
+    path: &Path,
+    text: &str,
+    table: &dyn toml_edit::TableLike,
+) -> Result<Profile, CliError> {
+    let mut values = BTreeMap::new();
+    for (key, item) in table.iter() {
+        let line = line_of(text, item_span(table.get_key_value(key), item));
+        let spec = spec::find(key).ok_or_else(|| {
+            invalid(path, line, Some(key), "no such setting").hint(format!(
+                "a profile's settings are {}; see `posmate config --help`",
+                spec::keys()
+            ))
+        })?;
+        let value = item
+            .as_value()
+            .ok_or_else(|| format!("expected {}", spec.kind.name()))
+            .and_then(|v| (spec.check)(v).map(|()| v.clone()))
+            .map_err(|e| invalid(path, line, Some(key), &e))?;
+        values.insert(spec.key, Located { value, line });
+    }
+    Ok(Profile { values })
 }
 
 /// A `config-invalid` error: `FILE:LINE: key `KEY`: REASON`.

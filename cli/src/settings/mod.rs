@@ -135,13 +135,13 @@ impl Settings {
             global.data_dir.clone(),
             profile.default_data_dir(),
         )?;
-        let keystore = layers.pick(&spec::KEYSTORE, global.keystore, Some(KeystoreArg::Os))?;
-        let allow_volatile_key = layers.pick(
+        let keystore = layers.value(&spec::KEYSTORE, global.keystore, KeystoreArg::Os)?;
+        let allow_volatile_key = layers.value(
             &spec::ALLOW_VOLATILE_KEY,
             Some(global.allow_volatile_key),
-            Some(false),
+            false,
         )?;
-        let sim = layers.pick(&spec::SIM, Some(global.sim), Some(false))?;
+        let sim = layers.value(&spec::SIM, Some(global.sim), false)?;
         let connect_sim = layers.pick(&spec::CONNECT_SIM, global.connect_sim.clone(), None)?;
         let acquirer_url = layers.pick(&spec::ACQUIRER_URL, global.acquirer_url.clone(), None)?;
         let acquirer_credential = layers.pick(
@@ -149,51 +149,50 @@ impl Settings {
             global.acquirer_credential.clone(),
             None,
         )?;
-        let work_factor = layers.pick(
+        let work_factor = layers.value(
             &spec::BACKUP_WORK_FACTOR,
             global.backup_work_factor,
-            Some(WorkFactor(WriteOptions::default().work_factor)),
+            WorkFactor(WriteOptions::default().work_factor),
         )?;
-        let json = layers.pick(&spec::JSON, Some(global.json), Some(false))?;
-        let quiet = layers.pick(&spec::QUIET, Some(global.quiet), Some(false))?;
-        let verbose = layers.pick(
+        let json = layers.value(&spec::JSON, Some(global.json), false)?;
+        let quiet = layers.value(&spec::QUIET, Some(global.quiet), false)?;
+        let Verbosity(verbose) = layers.value(
             &spec::VERBOSE,
             Some(Verbosity(global.verbose)),
-            Some(Verbosity(0)),
+            Verbosity(0),
         )?;
 
         let simulation = layers.exclusive(
-            (&spec::SIM, sim == Some(true)),
+            (&spec::SIM, sim),
             (&spec::CONNECT_SIM, connect_sim.is_some()),
             "--sim and --connect-sim choose different simulations; pass one",
         )?;
         let (sim, connect_sim) = match simulation {
             Some(Side::First) => (true, None),
             Some(Side::Second) => (false, connect_sim),
-            None => (sim == Some(true), connect_sim),
+            None => (sim, connect_sim),
         };
         let output = layers.exclusive(
-            (&spec::VERBOSE, verbose.is_some_and(|v| v.0 > 0)),
-            (&spec::QUIET, quiet == Some(true)),
+            (&spec::VERBOSE, verbose > 0),
+            (&spec::QUIET, quiet),
             "--verbose and --quiet contradict each other; pass one",
         )?;
-        let verbose = verbose.map_or(0, |v| v.0);
         let (verbose, quiet) = match output {
             Some(Side::First) => (verbose, false),
             Some(Side::Second) => (0, true),
-            None => (verbose, quiet == Some(true)),
+            None => (verbose, quiet),
         };
         let shown = layers.shown;
         Ok(Settings {
-            json: json == Some(true),
+            json,
             quiet,
             verbose,
             data_dir,
-            keystore: keystore.unwrap_or(KeystoreArg::Os),
+            keystore,
             sim,
             connect_sim: connect_sim.map(|a| a.as_str().to_owned()),
-            allow_volatile_key: allow_volatile_key == Some(true),
-            backup_work_factor: work_factor.map_or(WriteOptions::default().work_factor, |w| w.0),
+            allow_volatile_key,
+            backup_work_factor: work_factor.0,
             acquirer_url,
             acquirer_credential,
             profile,
@@ -221,6 +220,17 @@ struct Layers<'a> {
 }
 
 impl Layers<'_> {
+    /// Like [`Self::pick`], for a setting that always has a value.
+    fn value<T: Setting + Clone>(
+        &mut self,
+        spec: &'static Spec,
+        given: Option<T>,
+        default: T,
+    ) -> Result<T, CliError> {
+        let value = self.pick(spec, given, Some(default.clone()))?;
+        Ok(value.unwrap_or(default))
+    }
+
     /// The value of `spec` from the strongest layer that has one. `given` is clap's value,
     /// used only when clap says it came from the command line or the environment.
     fn pick<T: Setting>(
