@@ -301,8 +301,9 @@ fn invalid(path: &Path, line: usize, key: Option<&str>, reason: &str) -> CliErro
         Some(key) => format!("{}:{line}: key `{key}`: {reason}", path.display()),
         None => format!("{}:{line}: {reason}", path.display()),
     };
-    CliError::new(Exit::Usage, "config-invalid", at)
-        .hint("fix or remove that line (`posmate config unset KEY` removes a setting)")
+    CliError::new(Exit::Usage, "config-invalid", at).hint(
+        "edit the file to fix or remove that line; `posmate config --help` lists the settings",
+    )
 }
 
 /// The span of a key (or, failing that, of its value).

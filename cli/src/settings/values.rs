@@ -193,7 +193,7 @@ impl Setting for Verbosity {
     fn parse(text: &str) -> Result<Self, String> {
         text.parse()
             .map(Verbosity)
-            .map_err(|_| format!("'{text}' is not a level from 0 to 3"))
+            .map_err(|_| format!("'{text}' is not a level: 0 warnings, 1 info, 2 debug, 3 trace"))
     }
     fn text(&self) -> String {
         self.0.to_string()
