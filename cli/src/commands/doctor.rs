@@ -308,12 +308,32 @@ fn config(ctx: &Ctx) -> Check {
         (Some(path), false) => format!("no config file at {} (defaults)", path.display()),
         (None, _) => "no config directory on this platform (defaults)".into(),
     };
-    Check::new(
-        "config",
-        Status::Ok,
-        format!("profile {} ({from}); {file}", settings.profile),
-        Exit::Usage,
-    )
+    let detail = format!("profile {} ({from}); {file}", settings.profile);
+    match settings
+        .config
+        .path
+        .as_deref()
+        .filter(|p| others_may_write(p))
+    {
+        // Whoever can write the file chooses the data directory and the acquirer.
+        Some(path) => Check::new("config", Status::Warn, detail, Exit::Usage).fix(format!(
+            "other users may change it: chmod go-w {}",
+            path.display()
+        )),
+        None => Check::new("config", Status::Ok, detail, Exit::Usage),
+    }
+}
+
+/// Whether users other than the owner may write `path` (false when it does not exist).
+#[cfg(unix)]
+fn others_may_write(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o022 != 0)
+}
+
+#[cfg(not(unix))]
+fn others_may_write(_path: &std::path::Path) -> bool {
+    false
 }
 
 /// The acquirer configured for the acquirer client: its URL, and whether the keystore

@@ -436,6 +436,29 @@ fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
         detail.contains("https://acquirer.example.com/api"),
         "{detail}"
     );
+    // A file others may write is a warning: whoever writes it chooses the acquirer.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = home.config_path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let report = run_json_as(
+            home.posmate().args(["--profile", "prod", "doctor"]),
+            0,
+            "doctor",
+        );
+        let config = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "config")
+            .unwrap()
+            .clone();
+        assert_eq!(config["status"], "warn", "{config:#}");
+        assert!(config["fix"].as_str().unwrap().contains("chmod go-w"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     // The keystore has no such entry yet, and doctor says so …
     assert_eq!(acquirer["status"], "warn", "{acquirer:#}");
     assert!(detail.contains("acquirer-credential.prod"), "{detail}");

@@ -35,10 +35,16 @@ impl Home {
         self.data_home().join("posmate/profiles").join(name)
     }
 
+    /// Writes the config file, owner-only whatever the umask (doctor warns otherwise).
     pub fn write_config(&self, text: &str) {
         let path = self.config_path();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
     }
 
     pub fn config_text(&self) -> String {
