@@ -270,23 +270,37 @@ fn quiet_and_json_keep_stderr_clean() {
 }
 
 /// Counts read as people write them ("1 keystore entry", "2 keystore entries"): no message
-/// of the CLI, the core or the simulated world hedges with "entr(ies)" or "record(s)"; they
-/// use `posmate_core::plural::count`.
+/// of the CLI, the core, the simulated world or the app shells hedges with "entr(ies)" or
+/// "record(s)"; they use `posmate_core::plural::count` (the Android screens `counted`).
 #[test]
 fn no_message_hedges_its_plural() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut hedged = Vec::new();
     let mut files = 0;
-    for crate_dir in ["cli/src", "core/src", "sim/src", "sim-world/src"] {
+    let sources = [
+        "cli/src",
+        "core/src",
+        "sim/src",
+        "sim-world/src",
+        "android",
+        "ios/Sources",
+    ];
+    for crate_dir in sources {
         let mut dirs = vec![root.join(crate_dir)];
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).unwrap().flatten() {
                 let path = entry.path();
+                let name = entry.file_name();
                 if path.is_dir() {
-                    dirs.push(path);
+                    if name != "build" && name != ".build" {
+                        dirs.push(path);
+                    }
                     continue;
                 }
-                if path.extension().is_none_or(|e| e != "rs") {
+                let source = path
+                    .extension()
+                    .is_some_and(|e| e == "rs" || e == "kt" || e == "swift");
+                if !source {
                     continue;
                 }
                 files += 1;
