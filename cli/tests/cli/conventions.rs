@@ -336,9 +336,15 @@ fn no_message_hedges_its_plural() {
 fn flows_draw_a_bar_with_the_time_left_on_a_terminal() {
     let dir = DataDir::new();
     let sim = crate::common::Sim::start(&["--terminals", "1", "--latency-ms", "15"]);
-    run_json(sim.posmate(&dir).args(["pair", "--from-screen"]), 0, "pair");
+    // A volatile keystore holds a new database: consent given explicitly.
+    let phone = || {
+        let mut cmd = sim.posmate(&dir);
+        cmd.arg("--allow-volatile-key");
+        cmd
+    };
+    run_json(phone().args(["pair", "--from-screen"]), 0, "pair");
     run_json(
-        sim.posmate(&dir)
+        phone()
             .args(crate::common::activate_args(1))
             .write_stdin(crate::common::activation_code(1)),
         0,
@@ -354,10 +360,11 @@ fn flows_draw_a_bar_with_the_time_left_on_a_terminal() {
         "--count",
         "3000",
     ];
-    run_json(sim.posmate(&dir).args(ring_up), 0, "sim-ring-up");
+    run_json(phone().args(ring_up), 0, "sim-ring-up");
     let posmate = crate::common::bin();
     let command = format!(
-        "'{}' --data-dir '{}' --keystore keyutils --connect-sim {} records sync",
+        "'{}' --data-dir '{}' --keystore keyutils --allow-volatile-key --connect-sim {} \
+         records sync",
         posmate.display(),
         dir.path().display(),
         sim.addr
