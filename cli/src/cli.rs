@@ -20,7 +20,13 @@ Examples:
   posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
   posmate --connect-sim 127.0.0.1:7878 scan
   posmate doctor                          what is missing for real Bluetooth
+  posmate --profile bench config set sim true    settings kept in a profile of the config file
+  posmate config show                     every setting in effect, and where it came from
   posmate --json scan                     machine-readable output (docs/cli.md)
+
+Every option but --config and --profile can also be kept in a profile of the config
+file (`posmate config --help`): the command line beats the environment, which beats the
+profile, which beats the default.
 
 Exit codes: 0 ok, 1 other, 2 usage, 3 not found, 4 refused, 5 Bluetooth/link,
 6 keystore/storage, 7 acquirer, 8 cancelled, 9 security, 10 some rows of a fleet failed
@@ -43,32 +49,13 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the command line. `--sim` and `--connect-sim` together on the command line
-    /// are a usage error; otherwise the command line beats the environment, and of two
-    /// environment variables POSMATE_SIM_ADDR wins.
-    pub fn parse_args() -> Cli {
-        use clap::parser::ValueSource;
+    /// Parses the command line (clap's usage errors exit here, with status 2), and keeps
+    /// the matches: the settings need each option's source (`settings::Settings::resolve`).
+    pub fn parse_args() -> (Cli, clap::ArgMatches) {
         use clap::{CommandFactory, FromArgMatches};
-        let mut command = Cli::command();
-        let matches = command.clone().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        let from_line = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-        if cli.global.sim && cli.global.connect_sim.is_some() {
-            if from_line("sim") && from_line("connect_sim") {
-                command
-                    .error(
-                        clap::error::ErrorKind::ArgumentConflict,
-                        "--sim and --connect-sim choose different simulations; pass one",
-                    )
-                    .exit();
-            }
-            if from_line("sim") {
-                cli.global.connect_sim = None;
-            } else {
-                cli.global.sim = false;
-            }
-        }
-        cli
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        (cli, matches)
     }
 }
 

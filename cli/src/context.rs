@@ -1,8 +1,8 @@
-//! What every command gets: the resolved global options, the output, and lazily opened
+//! What every command gets: the settings in effect (`settings`), the output, and lazily opened
 //! resources (data directory, keystore, the link to terminals). Opening on demand keeps
 //! commands that need none of them (`completions`, `sim`) free of their failure modes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
@@ -10,14 +10,14 @@ use posmate_core::private_dir::create_private_dir;
 use tokio::sync::OnceCell;
 
 use crate::error::{CliError, Exit};
-use crate::global::{Global, KeystoreArg};
+use crate::global::KeystoreArg;
 use crate::output::Output;
+use crate::settings::Settings;
 use crate::transport_select::{Link, Mode};
 
 pub struct Ctx {
-    pub global: Global,
+    pub settings: Settings,
     pub out: Output,
-    data_dir: Option<PathBuf>,
     /// Whether the process got a session keyring for the keyutils store (see main).
     keyring_session: Result<(), String>,
     /// Opened once: the mock backend is a new, empty store each time it is opened.
@@ -26,19 +26,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(global: Global, keyring_session: Result<(), String>) -> Self {
+    pub fn new(settings: Settings, keyring_session: Result<(), String>) -> Self {
         let out = Output {
-            json: global.json,
-            quiet: global.quiet,
+            json: settings.json,
+            quiet: settings.quiet,
         };
-        let data_dir = global
-            .data_dir
-            .clone()
-            .or_else(|| dirs::data_dir().map(|d| d.join("posmate")));
         Ctx {
-            global,
             out,
-            data_dir,
+            settings,
             keyring_session,
             keystore: Default::default(),
             link: OnceCell::new(),
@@ -46,7 +41,7 @@ impl Ctx {
     }
 
     pub fn mode(&self) -> Mode {
-        match (&self.global.connect_sim, self.global.sim) {
+        match (&self.settings.connect_sim, self.settings.sim) {
             (Some(addr), _) => Mode::Remote(addr.clone()),
             (None, true) => Mode::Embedded,
             (None, false) => Mode::Bluetooth,
@@ -55,13 +50,13 @@ impl Ctx {
 
     /// The data directory as configured (it may not exist yet).
     pub fn data_dir(&self) -> Result<&Path, CliError> {
-        self.data_dir.as_deref().ok_or_else(|| {
+        self.settings.data_dir.as_deref().ok_or_else(|| {
             CliError::new(
                 Exit::Storage,
                 "no-data-dir",
                 "this platform reports no data directory for posmate",
             )
-            .hint("pass --data-dir DIR (or set POSMATE_DATA_DIR)")
+            .hint("pass --data-dir DIR (or set POSMATE_DATA_DIR, or data_dir in the profile)")
         })
     }
 
@@ -74,7 +69,7 @@ impl Ctx {
     }
 
     pub fn keystore_choice(&self) -> KeystoreChoice {
-        match self.global.keystore {
+        match self.settings.keystore {
             KeystoreArg::Os => KeystoreChoice::Os,
             KeystoreArg::Keyutils => KeystoreChoice::LinuxKeyutils,
             KeystoreArg::Mock => KeystoreChoice::Mock,

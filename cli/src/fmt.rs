@@ -97,15 +97,6 @@ pub fn duration_ms(ms: f64) -> String {
     }
 }
 
-/// `one` or `many` for a count of `n`: "1 write", "2 writes".
-pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

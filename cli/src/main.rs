@@ -14,6 +14,7 @@ mod logfile;
 mod output;
 mod phone;
 mod prompt;
+mod settings;
 mod simhost;
 mod transport_select;
 mod txn_kind;
@@ -28,16 +29,35 @@ use crate::cli::Cli;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::global::KeystoreArg;
+use crate::output::Output;
+use crate::settings::Settings;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_args();
+    let (cli, matches) = Cli::parse_args();
+    let creating = matches!(
+        cli.command,
+        commands::Command::Config(commands::config::Action::Set { .. })
+    );
+    let settings = match Settings::resolve(&cli.global, &matches, creating) {
+        Ok(settings) => settings,
+        Err(err) => {
+            // The file could not be read: its output settings are unknown, the command
+            // line's and the environment's are not.
+            let out = Output {
+                json: cli.global.json,
+                quiet: cli.global.quiet,
+            };
+            out.error(&err);
+            return ExitCode::from(err.status.code());
+        }
+    };
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.
-    let keyring_session = match cli.global.keystore {
+    let keyring_session = match settings.keystore {
         KeystoreArg::Mock => Ok(()),
         KeystoreArg::Os | KeystoreArg::Keyutils => join_session_keyring(),
     };
-    let ctx = Ctx::new(cli.global.clone(), keyring_session);
+    let ctx = Ctx::new(settings, keyring_session);
     init_logging(&ctx);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -77,7 +97,7 @@ fn main() -> ExitCode {
 /// overrides) and, at info level, to the data directory's log file (`logfile`).
 fn init_logging(ctx: &Ctx) {
     use tracing_subscriber::prelude::*;
-    let (verbose, quiet) = (ctx.global.verbose, ctx.global.quiet);
+    let (verbose, quiet) = (ctx.settings.verbose, ctx.settings.quiet);
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",

@@ -10,6 +10,22 @@ use serde::Serialize;
 
 use crate::error::CliError;
 
+/// The progress bar's layout: what runs, how far, and about how long is left.
+const BAR_TEMPLATE: &str = "{spinner} {prefix} [{bar:30}] {percent:>3}% {msg}{left}";
+
+/// `{left}`: " (about 3s left)" — nothing before the first step (there is no rate to
+/// estimate from yet) or once it is done.
+fn time_left(state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write) {
+    let done = state.len().is_some_and(|len| state.pos() >= len);
+    if state.pos() > 0 && !done {
+        let _ = write!(
+            out,
+            " (about {} left)",
+            indicatif::HumanDuration(state.eta())
+        );
+    }
+}
+
 /// A command's result: serialised as-is with `--json`, rendered by [`Report::human`]
 /// otherwise.
 pub trait Report: Serialize {
@@ -96,12 +112,20 @@ impl Output {
         !self.json && !self.quiet && std::io::stderr().is_terminal()
     }
 
-    /// A progress bar of `len` steps on stderr, or a hidden one (see [`Self::shows_progress`]).
+    /// A progress bar of `len` steps on stderr, with the time left (estimated from the
+    /// rate so far) and a prefix naming the operation; or a hidden one (see
+    /// [`Self::shows_progress`]). Every long operation whose length is known draws this one.
     pub fn bar(&self, len: u64) -> ProgressBar {
         if !self.shows_progress() {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(BAR_TEMPLATE)
+                .expect("the template is valid")
+                .with_key("left", time_left)
+                .progress_chars("=> "),
+        );
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, SystemClock};
@@ -26,10 +26,10 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
     // A simulated world is a developer's: its phone database may sit behind a keystore that
     // does not survive a reboot (said once, when the database is created).
     let simulated = ctx.mode() != Mode::Bluetooth;
-    config.allow_volatile_key = ctx.global.allow_volatile_key || simulated;
+    config.allow_volatile_key = ctx.settings.allow_volatile_key || simulated;
     let mock = ctx.keystore_choice() == posmate_core::keystore::KeystoreChoice::Mock;
     let fresh = !data_dir.join(posmate_core::store::DB_FILE).exists();
-    if simulated && !ctx.global.allow_volatile_key && !mock && fresh {
+    if simulated && !ctx.settings.allow_volatile_key && !mock && fresh {
         let backend = SecretStore::backend(&*ctx.keystore()?);
         if !backend.durable {
             ctx.out.note(&format!(
@@ -40,9 +40,9 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
         }
     }
     config.scan_time = link.default_scan();
-    if let Some(work_factor) = ctx.global.backup_work_factor {
-        config.backup = WriteOptions { work_factor };
-    }
+    config.backup = WriteOptions {
+        work_factor: ctx.settings.backup_work_factor,
+    };
     let phone = Companion::open_with_secrets(
         config,
         secrets,
@@ -74,11 +74,6 @@ pub struct Bar(ProgressBar);
 impl Bar {
     pub fn new(out: &Output, what: &str) -> Bar {
         let bar = out.bar(1000);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {percent:>3}% {msg}")
-                .expect("the template is valid")
-                .progress_chars("=> "),
-        );
         bar.set_prefix(what.to_owned());
         Bar(bar)
     }
@@ -90,7 +85,9 @@ impl Bar {
 
 impl ProgressSink for Bar {
     fn on_progress(&self, p: &Progress) {
-        tracing::info!(flow = %p.flow_id, step = %p.step, fraction = p.fraction, "{}", p.detail);
+        // A whole percentage: the float's digits read as noise (and as long digit runs).
+        let percent = (p.fraction.clamp(0.0, 1.0) * 100.0).round() as u8;
+        tracing::info!(flow = %p.flow_id, step = %p.step, percent, "{}", p.detail);
         self.0
             .set_position((p.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
         self.0.set_message(p.detail.clone());

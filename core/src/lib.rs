@@ -12,6 +12,7 @@ pub mod flows;
 pub mod keystore;
 pub mod leak_scan;
 mod mirror;
+pub mod plural;
 pub mod private_dir;
 pub mod session;
 pub mod store;

@@ -571,7 +571,7 @@ async fn on_path_attacker_can_relay_rewrite_and_replay() {
         })
         .collect();
     assert_eq!(faults.len(), 5, "{faults:?}");
-    assert_eq!(faults[2], "ToTerminal: on-path hook injected 1 packet(s)");
+    assert_eq!(faults[2], "ToTerminal: on-path hook injected 1 packet");
     assert_eq!(
         faults
             .iter()

@@ -1,6 +1,7 @@
 //! `posmate audit`: the phone's tamper-evident audit trail (each entry chained to the one
 //! before by SHA-256) — show it, verify the chain, export it as JSON Lines.
 
+use posmate_core::plural::count;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -73,8 +74,8 @@ impl Report for ShowReport {
 impl Report for AuditCheck {
     fn human(&self) -> String {
         format!(
-            "the audit chain is intact: {} entr(ies), head {}\n",
-            self.entries,
+            "the audit chain is intact: {}, head {}\n",
+            count(self.entries, "entry", "entries"),
             hex(&self.head)
         )
     }
@@ -88,7 +89,11 @@ pub struct ExportReport {
 
 impl Report for ExportReport {
     fn human(&self) -> String {
-        format!("wrote {} audit entr(ies) to {}\n", self.entries, self.path)
+        format!(
+            "wrote {} to {}\n",
+            count(self.entries, "audit entry", "audit entries"),
+            self.path
+        )
     }
 }
 

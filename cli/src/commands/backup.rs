@@ -2,6 +2,7 @@
 //! create (written, read back and verified before it takes its name), verify, and restore
 //! into this phone (idempotent: what the phone already has is kept once).
 
+use posmate_core::plural::count;
 use std::path::PathBuf;
 
 use posmate_core::backup::{Passphrase, RestoreSummary};
@@ -86,15 +87,15 @@ impl Report for InfoReport {
     fn human(&self) -> String {
         let b = &self.info;
         format!(
-            "{} {} ({} bytes, made {})\n{} record(s), {} terminal(s), {} card(s), {} audit entr(ies)\nsha256 {}\n",
+            "{} {} ({}, made {})\n{}, {}, {}, {}\nsha256 {}\n",
             self.action,
             b.path,
-            b.size,
+            count(b.size, "byte", "bytes"),
             fmt::time(b.created_at_ms),
-            b.records,
-            b.terminals,
-            b.cards,
-            b.audit_entries,
+            count(b.records, "record", "records"),
+            count(b.terminals, "terminal", "terminals"),
+            count(b.cards, "card", "cards"),
+            count(b.audit_entries, "audit entry", "audit entries"),
             b.sha256
         )
     }
@@ -113,13 +114,13 @@ impl Report for RestoreReport {
     fn human(&self) -> String {
         let s = &self.summary;
         format!(
-            "restored {}: {} record(s) added ({} already here), {} terminal(s), {} card(s), {} settlement(s)\n",
+            "restored {}: {} added ({} already here), {}, {}, {}\n",
             self.path,
-            s.records_inserted,
+            count(s.records_inserted, "record", "records"),
             s.records_present,
-            s.terminals,
-            s.cards,
-            s.settlements
+            count(s.terminals, "terminal", "terminals"),
+            count(s.cards, "card", "cards"),
+            count(s.settlements, "settlement", "settlements")
         )
     }
 }
@@ -129,7 +130,10 @@ pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     match action {
         Action::Create { file, pass } => {
             let passphrase = pass.read(true)?;
-            let info = phone.backup_create(&file, &passphrase)?;
+            let spinner = ctx.out.spinner("writing and verifying the backup");
+            let info = phone.backup_create(&file, &passphrase);
+            spinner.finish_and_clear();
+            let info = info?;
             ctx.out.report(&InfoReport {
                 action: "created",
                 info,
@@ -137,7 +141,10 @@ pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         }
         Action::Verify { file, pass } => {
             let passphrase = pass.read(false)?;
-            let info = phone.backup_verify(&file, &passphrase)?;
+            let spinner = ctx.out.spinner("verifying the backup");
+            let info = phone.backup_verify(&file, &passphrase);
+            spinner.finish_and_clear();
+            let info = info?;
             ctx.out.report(&InfoReport {
                 action: "verified",
                 info,
@@ -145,7 +152,10 @@ pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         }
         Action::Restore { file, pass } => {
             let passphrase = pass.read(false)?;
-            let summary = phone.restore(&file, &passphrase)?;
+            let spinner = ctx.out.spinner("restoring the backup");
+            let summary = phone.restore(&file, &passphrase);
+            spinner.finish_and_clear();
+            let summary = summary?;
             ctx.out.report(&RestoreReport {
                 path: file.display().to_string(),
                 summary,

@@ -7,6 +7,7 @@
 //! time. Without `--data-dir` it runs in a temporary directory with the mock keystore and
 //! leaves nothing behind.
 
+use posmate_core::plural::count;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::fmt;
 use crate::global::KeystoreArg;
 use crate::output::{table, Report};
 use crate::phone;
+use crate::settings::{spec, Source};
 use crate::simhost::control::CNY;
 
 /// The passphrase of the demo's backups (a demo's, printed on purpose).
@@ -113,7 +115,7 @@ impl Report for DemoReport {
             table(&["STEP", "BLE (SIM)", "WALL", "WHAT HAPPENED"], &rows).trim_end()
         );
         out.push_str(&format!(
-            "\nterminal {} (terminal no {}, merchant {}): {} sale(s) rung up, {} record(s) synced, \
+            "\nterminal {} (terminal no {}, merchant {}): {} rung up, {} synced, \
              batch {} settled ({}, {})\n\
              settlement card {}; deregistration {}; wipe receipt signed {}…\n\
              backups: {} (terminal), {} (phone)\n\
@@ -121,10 +123,14 @@ impl Report for DemoReport {
             s.sn,
             s.terminal_no,
             s.merchant_no,
-            s.sales_rung_up,
-            s.records_synced,
+            count(s.sales_rung_up, "sale", "sales"),
+            count(s.records_synced, "record", "records"),
             s.settled_batch,
-            if s.totals_matched { "totals match" } else { "TOTALS DIFFER" },
+            if s.totals_matched {
+                "totals match"
+            } else {
+                "TOTALS DIFFER"
+            },
             fmt::money(s.sale_total_minor, CNY),
             s.settlement_card,
             s.deregistration_ref,
@@ -179,12 +185,17 @@ impl Clock<'_> {
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let wall = Instant::now();
-    // Without --data-dir: a temporary directory and keys in memory, gone at exit.
+    // Without --data-dir (or POSMATE_DATA_DIR): a temporary directory and keys in memory,
+    // gone at exit. A profile's data directory is a phone's, not the demo's.
+    let given = matches!(
+        ctx.settings.source(&spec::DATA_DIR),
+        Source::Flag | Source::Env
+    );
     let (tmp, global) = {
-        let mut g = ctx.global.clone();
+        let mut g = ctx.settings.clone();
         g.sim = true;
         g.connect_sim = None;
-        let tmp = match &g.data_dir {
+        let tmp = match g.data_dir.as_ref().filter(|_| given) {
             Some(dir) => {
                 if dir.join(posmate_core::store::DB_FILE).exists() || dir.join("sim").exists() {
                     return Err(CliError::usage(format!(
@@ -262,8 +273,8 @@ async fn life(
     clock.done(
         "scan",
         format!(
-            "{} terminal(s) in range; the strongest is {} ({} dBm, {})",
-            found.len(),
+            "{} in range; the strongest is {} ({} dBm, {})",
+            count(found.len(), "terminal", "terminals"),
             chosen.local_name,
             chosen.rssi.unwrap_or_default(),
             chosen.lifecycle.name()
@@ -356,8 +367,8 @@ async fn life(
     );
 
     clock.start(&format!(
-        "ringing up {} sale(s) on the terminal",
-        args.sales
+        "ringing up {} on the terminal",
+        count(args.sales, "sale", "sales")
     ));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
     let mut total = 0u64;
@@ -375,8 +386,8 @@ async fn life(
     clock.done(
         "sales",
         format!(
-            "{} sale(s), {} (keyed in on the terminal, cards read there)",
-            args.sales,
+            "{}, {} (keyed in on the terminal, cards read there)",
+            count(args.sales, "sale", "sales"),
             fmt::money(total, CNY)
         ),
     );
@@ -387,8 +398,10 @@ async fn life(
     clock.done(
         "sync",
         format!(
-            "{} record(s) in {} page(s), {} bytes of journal over the encrypted session",
-            synced.inserted, synced.pages, synced.record_bytes
+            "{} in {}, {} of journal over the encrypted session",
+            count(synced.inserted, "record", "records"),
+            count(synced.pages, "page", "pages"),
+            count(synced.record_bytes, "byte", "bytes")
         ),
     );
 
@@ -400,11 +413,11 @@ async fn life(
     clock.done(
         "settle",
         format!(
-            "batch {}: terminal {} sale(s) {}, phone {} sale(s) {}: {}",
+            "batch {}: terminal {} {}, phone {} {}: {}",
             settled.batch_no,
-            settled.terminal.sale_count,
+            count(settled.terminal.sale_count, "sale", "sales"),
             fmt::money(settled.terminal.sale_minor, CNY),
-            settled.phone.sale_count,
+            count(settled.phone.sale_count, "sale", "sales"),
             fmt::money(settled.phone.sale_minor, CNY),
             if settled.matched {
                 "they match"
@@ -421,12 +434,12 @@ async fn life(
     clock.done(
         "backup",
         format!(
-            "{} record(s), {} card(s), {} audit entries in {} ({} bytes)",
-            info.records,
-            info.cards,
-            info.audit_entries,
+            "{}, {}, {} in {} ({})",
+            count(info.records, "record", "records"),
+            count(info.cards, "card", "cards"),
+            count(info.audit_entries, "audit entry", "audit entries"),
             file_name(&phone_backup),
-            info.size
+            count(info.size, "byte", "bytes")
         ),
     );
 
@@ -459,8 +472,12 @@ async fn life(
     clock.done(
         "wipe phone",
         format!(
-            "database key destroyed and files deleted; {} keystore entr(ies) removed; backup {}",
-            wiped.keystore_entries_deleted,
+            "database key destroyed and files deleted; {} removed; backup {}",
+            count(
+                wiped.keystore_entries_deleted,
+                "keystore entry",
+                "keystore entries"
+            ),
             file_name(&final_backup)
         ),
     );

@@ -1,9 +1,11 @@
 //! `posmate doctor`: what works and what to fix — Bluetooth (D-Bus, BlueZ, adapter, power,
 //! permission), the keystore (backend, durability), the data directory and, in simulation,
-//! the simulated terminals.
+//! the simulated terminals; then the config file and profile in use, and the acquirer
+//! configured.
 
 use btleplug::api::{Central, Manager as _};
 use posmate_core::keystore::SecretStore;
+use posmate_core::plural::count;
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::{TransportError, Unavailability};
 use posmate_sim_world::embedded::Embedded;
@@ -13,6 +15,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::output::Report;
+use crate::settings::ProfileSource;
 use crate::transport_select::Mode;
 
 /// Check Bluetooth, the keystore and the data directory, and say what to fix.
@@ -112,6 +115,8 @@ pub async fn report(ctx: &Ctx) -> DoctorReport {
         Mode::Embedded => checks.push(embedded(ctx)),
         Mode::Remote(addr) => checks.push(remote(addr).await),
     }
+    checks.push(config(ctx));
+    checks.push(acquirer(ctx));
     DoctorReport {
         ok: checks.iter().all(|c| c.status != Status::Fail),
         mode: match mode {
@@ -265,8 +270,12 @@ fn embedded(ctx: &Ctx) -> Check {
             check(
                 Status::Ok,
                 format!(
-                    "{} simulated terminals, {state} {}",
-                    sim.terminal_count(),
+                    "{}, {state} {}",
+                    count(
+                        sim.terminal_count(),
+                        "simulated terminal",
+                        "simulated terminals"
+                    ),
                     sim.path().display()
                 ),
             )
@@ -284,14 +293,99 @@ async fn remote(addr: &str) -> Check {
             "sim-link",
             Status::Ok,
             format!(
-                "{} at {addr}: {} terminals, sim-link protocol {}",
+                "{} at {addr}: {}, sim-link protocol {}",
                 t.server().server,
-                t.server().terminals,
+                count(t.server().terminals, "terminal", "terminals"),
                 wire::PROTOCOL_VERSION
             ),
             Exit::Transport,
         ),
         Err(e) => Check::new("sim-link", Status::Fail, e.to_string(), Exit::Transport)
             .fix(format!("start one: posmate sim --listen {addr}")),
+    }
+}
+
+/// Which config file and profile this run uses: the first thing to know when a setting is
+/// not what was expected (`posmate config show` says where each one came from).
+fn config(ctx: &Ctx) -> Check {
+    let settings = &ctx.settings;
+    let from = match settings.profile_source {
+        ProfileSource::Flag => "from --profile",
+        ProfileSource::Env => "from POSMATE_PROFILE",
+        ProfileSource::File => "the file's default_profile",
+        ProfileSource::Default => "none chosen",
+    };
+    let file = match (&settings.config.path, settings.config.exists) {
+        (Some(path), true) => format!("config file {}", path.display()),
+        (Some(path), false) => format!("no config file at {} (defaults)", path.display()),
+        (None, _) => "no config directory on this platform (defaults)".into(),
+    };
+    let detail = format!("profile {} ({from}); {file}", settings.profile);
+    match settings
+        .config
+        .path
+        .as_deref()
+        .filter(|p| others_may_write(p))
+    {
+        // Whoever can write the file chooses the data directory and the acquirer.
+        Some(path) => Check::new("config", Status::Warn, detail, Exit::Usage).fix(format!(
+            "other users may change it: chmod go-w {}",
+            path.display()
+        )),
+        None => Check::new("config", Status::Ok, detail, Exit::Usage),
+    }
+}
+
+/// Whether users other than the owner may write `path` (false when it does not exist).
+#[cfg(unix)]
+fn others_may_write(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o022 != 0)
+}
+
+#[cfg(not(unix))]
+fn others_may_write(_path: &std::path::Path) -> bool {
+    false
+}
+
+/// The acquirer configured for the acquirer client: its URL, and whether the keystore
+/// entry its credential reference names exists in this data directory's keystore.
+fn acquirer(ctx: &Ctx) -> Check {
+    let check = |status, detail: String| Check::new("acquirer", status, detail, Exit::Acquirer);
+    let settings = &ctx.settings;
+    let Some(url) = &settings.acquirer_url else {
+        return check(Status::Ok, "no acquirer_url configured".into());
+    };
+    let Some(credential) = &settings.acquirer_credential else {
+        return check(
+            Status::Warn,
+            format!("{}, without a credential", url.as_str()),
+        )
+        .fix("name its keystore entry: posmate config set acquirer_credential NAME");
+    };
+    let entry = credential.entry();
+    let present = ctx.keystore().ok().and_then(|store| store.list().ok());
+    match present {
+        Some(names) if names.contains(&entry) => check(
+            Status::Ok,
+            format!("{}, credential in keystore entry {entry}", url.as_str()),
+        ),
+        Some(_) => check(
+            Status::Warn,
+            format!(
+                "{}, but keystore entry {entry} does not exist",
+                url.as_str()
+            ),
+        )
+        .fix(format!(
+            "store the acquirer's credential in this data directory's keystore as {entry}"
+        )),
+        None => check(
+            Status::Skip,
+            format!(
+                "{}, credential {entry} not checked: the keystore did not open",
+                url.as_str()
+            ),
+        ),
     }
 }

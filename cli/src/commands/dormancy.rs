@@ -2,6 +2,7 @@
 //! trading, and (`--reopen`) asking the acquirer to reopen a dormant one.
 
 use posmate_core::flows::DormancyReport;
+use posmate_core::plural::count;
 use serde::Serialize;
 
 use super::target::known_sn;
@@ -39,7 +40,7 @@ impl Report for DormancyReport {
                 "dormant from    {}{}\n",
                 fmt::time(t),
                 self.days_left
-                    .map(|d| format!(" ({d} day(s) left)"))
+                    .map(|d| format!(" ({} left)", count(d, "day", "days")))
                     .unwrap_or_default()
             ));
         }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod cards;
 pub mod completions;
+pub mod config;
 pub mod decommission;
 pub mod demo;
 pub mod doctor;
@@ -66,6 +67,8 @@ pub enum Command {
     Audit(audit::Action),
     Flows(flows::Args),
     Doctor(doctor::Args),
+    #[command(subcommand)]
+    Config(config::Action),
     Sim(sim::Args),
     #[command(subcommand)]
     Support(support::Action),
@@ -83,6 +86,7 @@ impl Command {
             Command::Info(_) => "info",
             Command::Activate(_) => "activate",
             Command::Cards(_) => "cards",
+            Command::Config(_) => "config",
             Command::Fleet(_) => "fleet",
             Command::Records(_) => "records",
             Command::Settle(_) => "settle",
@@ -127,6 +131,7 @@ pub async fn run(
         Command::Flows(args) => flows::run(ctx, args).await,
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Doctor(args) => doctor::run(ctx, args).await,
+        Command::Config(action) => config::run(ctx, action).await,
         Command::Sim(args) => sim::run(ctx, args).await,
         Command::Support(action) => support::run(ctx, action).await,
         Command::Completions(args) => completions::run(ctx, args, definition),

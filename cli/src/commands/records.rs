@@ -2,6 +2,7 @@
 //! sync cut anywhere goes on from the last page stored), search the phone's history page
 //! by page, and export it as CSV for the merchant's accounting.
 
+use posmate_core::plural::count;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -140,15 +141,14 @@ fn parse_cursor(text: &str) -> Result<HistoryCursor, String> {
 impl Report for SyncOutcome {
     fn human(&self) -> String {
         format!(
-            "{}: {} new record(s), {} already held; the phone now has 1..{} of {} \
-             ({} page(s), {} bytes)\n",
+            "{}: {}, {} already held; the phone now has 1..{} of {} ({}, {})\n",
             self.sn,
-            self.inserted,
+            count(self.inserted, "new record", "new records"),
             self.skipped,
             self.last_seq,
             self.head,
-            self.pages,
-            self.record_bytes
+            count(self.pages, "page", "pages"),
+            count(self.record_bytes, "byte", "bytes")
         )
     }
 }
@@ -248,7 +248,11 @@ pub struct ExportReport {
 
 impl Report for ExportReport {
     fn human(&self) -> String {
-        format!("wrote {} record(s) to {}\n", self.records, self.path)
+        format!(
+            "wrote {} to {}\n",
+            count(self.records, "record", "records"),
+            self.path
+        )
     }
 }
 

@@ -5,6 +5,7 @@
 use posmate_core::acquirer::MerchantDetails;
 use posmate_core::companion::Companion;
 use posmate_core::flows::{ActivationInput, ReplacementInput, ReplacementOutcome};
+use posmate_core::plural::count;
 use zeroize::Zeroizing;
 
 use super::backup::BackupFirst;
@@ -63,8 +64,9 @@ impl Report for ReplacementOutcome {
                 decommission,
                 ..
             } => format!(
-                "{new_sn} replaces {old_sn}: {records_moved} record(s) carried over, settlement card {}\n\
+                "{new_sn} replaces {old_sn}: {} carried over, settlement card {}\n\
                  {old_sn} decommissioned ({}), backup {}\n",
+                count(*records_moved, "record", "records"),
                 settlement_card.as_deref().unwrap_or("none"),
                 decommission.deregistration_ref,
                 decommission.backup_path

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use posmate_core::plural::count;
 use posmate_sim_world::recording::{Replayed, TraceFile, TraceFileError};
 use serde::Serialize;
 
@@ -42,15 +43,12 @@ pub struct DivergenceView {
 impl Report for ReplayReport {
     fn human(&self) -> String {
         let mut out = format!(
-            "Replayed {}'s connection recorded {} ({}): {} {} to the terminal, {} {} \
-             matched.\n",
+            "Replayed {}'s connection recorded {} ({}): {} to the terminal, {} matched.\n",
             self.sn,
             fmt::time(self.recorded_at_ms),
             self.trace,
-            self.writes_replayed,
-            fmt::plural(self.writes_replayed, "write", "writes"),
-            self.notifications_matched,
-            fmt::plural(self.notifications_matched, "notification", "notifications"),
+            count(self.writes_replayed, "write", "writes"),
+            count(self.notifications_matched, "notification", "notifications"),
         );
         match &self.divergence {
             None => out.push_str("The terminal answered exactly as recorded.\n"),

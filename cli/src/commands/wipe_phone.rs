@@ -4,6 +4,7 @@
 //! CLI's log folder is deleted last.
 
 use posmate_core::companion::PhoneWipe;
+use posmate_core::plural::count;
 
 use super::backup::BackupFirst;
 use crate::context::Ctx;
@@ -36,13 +37,17 @@ pub struct Args {
 impl Report for PhoneWipe {
     fn human(&self) -> String {
         format!(
-            "this phone's posmate data is erased\nbackup   {} ({} records, {} terminal(s), sha256 {})\n\
-             deleted  {} keystore entr(ies), {}\n",
+            "this phone's posmate data is erased\nbackup   {} ({}, {}, sha256 {})\n\
+             deleted  {}, {}\n",
             self.backup.path,
-            self.backup.records,
-            self.backup.terminals,
+            count(self.backup.records, "record", "records"),
+            count(self.backup.terminals, "terminal", "terminals"),
             self.backup.sha256,
-            self.keystore_entries_deleted,
+            count(
+                self.keystore_entries_deleted,
+                "keystore entry",
+                "keystore entries"
+            ),
             self.files_deleted.join(", ")
         )
     }
@@ -52,7 +57,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let phone = phone::open(ctx).await?;
     prompt::confirm("Wiping this phone", CONFIRM, args.yes)?;
     let passphrase = args.backup.pass.read(true)?;
-    let mut wiped = phone.wipe_phone(&args.backup.file, &passphrase).await?;
+    let spinner = ctx
+        .out
+        .spinner("writing and verifying the backup, then wiping this phone");
+    let wiped = phone.wipe_phone(&args.backup.file, &passphrase).await;
+    spinner.finish_and_clear();
+    let mut wiped = wiped?;
     // The CLI's own log goes too: it names the terminals and merchants this phone served.
     let logs = logfile::delete(ctx.data_dir()?).map_err(|e| {
         CliError::new(

@@ -13,13 +13,27 @@ use serde_json::Value;
 
 /// The environment variables posmate reads; cleared so the developer's shell cannot steer
 /// a test.
-const POSMATE_ENV: [&str; 5] = [
+pub const POSMATE_ENV: [&str; 15] = [
     "POSMATE_SIM",
     "POSMATE_SIM_ADDR",
     "POSMATE_DATA_DIR",
     "POSMATE_KEYSTORE",
+    "POSMATE_CONFIG",
+    "POSMATE_PROFILE",
+    "POSMATE_JSON",
+    "POSMATE_QUIET",
+    "POSMATE_VERBOSE",
+    "POSMATE_ALLOW_VOLATILE_KEY",
+    "POSMATE_BACKUP_WORK_FACTOR",
+    "POSMATE_ACQUIRER_URL",
+    "POSMATE_ACQUIRER_CREDENTIAL",
     "RUST_LOG",
+    "XDG_CONFIG_HOME",
 ];
+
+/// The config directory every test's posmate sees unless the test gives its own: one that
+/// does not exist, so the developer's own config file cannot steer a test.
+pub const NO_CONFIG_HOME: &str = "/nonexistent/posmate-tests/config";
 
 /// A fresh data directory; the phone keys posmate stored for it (keyutils, linked into the
 /// user's persistent keyring) are deleted when it is dropped.
@@ -57,6 +71,7 @@ impl DataDir {
         for var in POSMATE_ENV {
             cmd.env_remove(var);
         }
+        cmd.env("XDG_CONFIG_HOME", NO_CONFIG_HOME);
         cmd.arg("--data-dir").arg(self.path());
         cmd.args(["--keystore", "keyutils"]);
         cmd
@@ -90,6 +105,7 @@ pub fn bare() -> Command {
     for var in POSMATE_ENV {
         cmd.env_remove(var);
     }
+    cmd.env("XDG_CONFIG_HOME", NO_CONFIG_HOME);
     cmd
 }
 
@@ -159,6 +175,7 @@ impl Sim {
         for var in POSMATE_ENV {
             cmd.env_remove(var);
         }
+        cmd.env("XDG_CONFIG_HOME", NO_CONFIG_HOME);
         let mut child = cmd
             .args(["--json", "sim", "--listen", "127.0.0.1:0"])
             .args(extra)

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
 
-const COMMANDS: [&str; 32] = [
+const COMMANDS: [&str; 40] = [
     "scan",
     "pair",
     "info",
@@ -39,6 +39,14 @@ const COMMANDS: [&str; 32] = [
     "fleet",
     "fleet activate",
     "fleet status",
+    "config",
+    "config show",
+    "config set",
+    "config unset",
+    "config profiles",
+    "config path",
+    "support",
+    "support bundle",
 ];
 const SIM_ACTIONS: [&str; 10] = [
     "terminals",
@@ -265,4 +273,122 @@ fn quiet_and_json_keep_stderr_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("SN2026000001"));
+}
+
+/// Counts read as people write them ("1 keystore entry", "2 keystore entries"): no message
+/// of the CLI, the core, the simulated world or the app shells hedges with "entr(ies)" or
+/// "record(s)"; they use `posmate_core::plural::count` (the Android screens `counted`).
+#[test]
+fn no_message_hedges_its_plural() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut hedged = Vec::new();
+    let mut files = 0;
+    let sources = [
+        "cli/src",
+        "core/src",
+        "sim/src",
+        "sim-world/src",
+        "android",
+        "ios/Sources",
+    ];
+    for crate_dir in sources {
+        let mut dirs = vec![root.join(crate_dir)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                let name = entry.file_name();
+                if path.is_dir() {
+                    if name != "build" && name != ".build" {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                let source = path
+                    .extension()
+                    .is_some_and(|e| e == "rs" || e == "kt" || e == "swift");
+                if !source {
+                    continue;
+                }
+                files += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.trim_start();
+                    if code.starts_with("//") || !code.contains('"') {
+                        continue;
+                    }
+                    // The text inside string literals: every other piece between quotes.
+                    let hedge = code.split('"').skip(1).step_by(2).any(|text| {
+                        ["(s)", "(es)", "(ies)"].iter().any(|h| {
+                            text.match_indices(h).any(|(i, _)| {
+                                text[..i].chars().last().is_some_and(char::is_alphabetic)
+                            })
+                        })
+                    });
+                    if hedge {
+                        hedged.push(format!("{}:{}: {}", path.display(), n + 1, code));
+                    }
+                }
+            }
+        }
+    }
+    assert!(files > 50, "the sources were found ({files} files)");
+    assert!(hedged.is_empty(), "hedged plurals:\n{}", hedged.join("\n"));
+}
+
+/// A flow draws a progress bar with the time left on a terminal's stderr. The sync runs
+/// under `script` (util-linux: stderr is a pseudo-terminal) against a sim whose link is
+/// slow enough that the bar is drawn between pages.
+#[test]
+fn flows_draw_a_bar_with_the_time_left_on_a_terminal() {
+    let dir = DataDir::new();
+    let sim = crate::common::Sim::start(&["--terminals", "1", "--latency-ms", "15"]);
+    // A volatile keystore holds a new database: consent given explicitly.
+    let phone = || {
+        let mut cmd = sim.posmate(&dir);
+        cmd.arg("--allow-volatile-key");
+        cmd
+    };
+    run_json(phone().args(["pair", "--from-screen"]), 0, "pair");
+    run_json(
+        phone()
+            .args(crate::common::activate_args(1))
+            .write_stdin(crate::common::activation_code(1)),
+        0,
+        "activate",
+    );
+    let ring_up = [
+        "sim",
+        "ring-up",
+        "--sn",
+        "SN2026000001",
+        "--amount",
+        "1",
+        "--count",
+        "3000",
+    ];
+    run_json(phone().args(ring_up), 0, "sim-ring-up");
+    let posmate = crate::common::bin();
+    let command = format!(
+        "'{}' --data-dir '{}' --keystore keyutils --allow-volatile-key --connect-sim {} \
+         records sync",
+        posmate.display(),
+        dir.path().display(),
+        sim.addr
+    );
+    let mut script = std::process::Command::new("script");
+    for var in crate::common::POSMATE_ENV {
+        script.env_remove(var);
+    }
+    let out = script
+        .env("XDG_CONFIG_HOME", crate::common::NO_CONFIG_HOME)
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs (Debian: bsdutils)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("3000 new records"), "{screen}");
+    assert!(
+        screen.contains("sync [") && screen.contains(" left)"),
+        "no bar with the time left:\n{screen}"
+    );
 }

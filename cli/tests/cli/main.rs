@@ -4,11 +4,15 @@
 //! (`conventions`).
 
 mod common;
+mod config;
 mod conventions;
 mod demo;
 mod embedded;
 mod fleet;
+mod home;
 mod kill;
 mod lifecycle;
+mod profiles;
 mod remote;
 mod support;
+mod traces;

@@ -60,7 +60,7 @@ pub enum Error {
     KeyCheckFailed { sn: String },
     #[error("the terminal refused: {message} ({})", code.code())]
     TerminalRefused { code: ErrorCode, message: String },
-    #[error("batch {batch_no} on terminal {sn} holds {records} unsettled record(s)")]
+    #[error("batch {batch_no} on terminal {sn} holds {}", crate::plural::count(*records, "unsettled record", "unsettled records"))]
     UnsettledBatch {
         sn: String,
         batch_no: u32,

@@ -61,8 +61,8 @@ pub(crate) async fn check(ctx: &Ctx<'_>, sn: &str) -> Result<DormancyReport> {
                     "active",
                     true,
                     format!(
-                        "no trading for a long time: the acquirer closes this terminal in {} day(s) unless it trades",
-                        days_left.unwrap_or(0)
+                        "no trading for a long time: the acquirer closes this terminal in {} unless it trades",
+                        crate::plural::count(days_left.unwrap_or(0), "day", "days")
                     ),
                 ),
                 _ => ("active", false, "trading recently; nothing to do".to_owned()),

@@ -12,7 +12,7 @@ pub enum SessionError {
     #[error(transparent)]
     Transport(#[from] TransportError),
 
-    #[error("the code does not match the one on the terminal's screen; {attempts_left} attempt(s) left before pairing locks — try again with the new code the terminal shows")]
+    #[error("the code does not match the one on the terminal's screen; {} left before pairing locks — try again with the new code the terminal shows", crate::plural::count(*attempts_left, "attempt", "attempts"))]
     WrongCode { attempts_left: u8 },
 
     #[error("pairing is locked after too many wrong codes; try again in {} s", retry_after.as_secs().max(1))]

@@ -197,7 +197,10 @@ impl FaultPlan {
                     false
                 }
                 Action::ForwardThenInject(extra) => {
-                    notes.push(format!("on-path hook injected {} packet(s)", extra.len()));
+                    notes.push(format!(
+                        "on-path hook injected {}",
+                        posmate_core::plural::count(extra.len(), "packet", "packets")
+                    ));
                     injected = extra;
                     true
                 }

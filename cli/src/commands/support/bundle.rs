@@ -7,6 +7,7 @@ use std::path::Path;
 use posmate_core::diagnostics;
 use posmate_core::keystore::SecretStore;
 use posmate_core::leak_scan::LeakScan;
+use posmate_core::plural::count;
 use posmate_core::store::{Store, StoreOptions, DB_FILE};
 use posmate_sim_world::recording::{TraceDir, TraceFile};
 use serde::Serialize;
@@ -15,7 +16,6 @@ use super::archive::{self, Missing, Part, ScanScope};
 use crate::commands::doctor;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
-use crate::fmt;
 use crate::logfile;
 use crate::output::Report;
 
@@ -32,14 +32,15 @@ pub struct BundleReport {
 impl Report for BundleReport {
     fn human(&self) -> String {
         let mut out = format!(
-            "wrote {} ({} bytes, {} {}); scanned for {} keystore {} and full card numbers: \
-             none found\n",
+            "wrote {} ({}, {}); scanned for {} and full card numbers: none found\n",
             self.path,
-            self.bytes,
-            self.parts,
-            fmt::plural(self.parts, "file", "files"),
-            self.scan.keystore_secrets,
-            fmt::plural(self.scan.keystore_secrets, "secret", "secrets"),
+            count(self.bytes, "byte", "bytes"),
+            count(self.parts, "file", "files"),
+            count(
+                self.scan.keystore_secrets,
+                "keystore secret",
+                "keystore secrets"
+            ),
         );
         if let Some(why) = &self.scan.keystore_unreadable {
             out.push_str(&format!(

@@ -87,5 +87,8 @@ fun <T> OperationView(
     }
 }
 
+/** A count as people read it: "1 record", "2 records" (as the CLI's `plural::count`). */
+fun counted(n: ULong, one: String, many: String): String = "$n ${if (n == 1uL) one else many}"
+
 /** An amount in minor units, shown with two decimals (CNY, as the simulated terminals use). */
 fun money(minor: ULong): String = "%d.%02d".format((minor / 100u).toLong(), (minor % 100u).toLong())

@@ -77,7 +77,7 @@ fun DecommissionScreen(model: DecommissionModel, onFinished: () -> Unit, onBack:
             is DecommissionState.Done -> {
                 val o = s.outcome
                 Text("Decommissioned ${o.sn}.")
-                Text("Backup: ${o.backupRecords} record(s) in ${o.backupPath} (SHA-256 ${o.backupSha256.take(16)}…)")
+                Text("Backup: ${counted(o.backupRecords, "record", "records")} in ${o.backupPath} (SHA-256 ${o.backupSha256.take(16)}…)")
                 Text("Deregistration ${o.deregistrationRef}; wipe receipt ${o.receiptNonce.take(16)}… verified.")
                 Button(onClick = onFinished) { Text("Done") }
             }

@@ -31,10 +31,10 @@ fun RecordsScreen(model: RecordsModel, onBack: () -> Unit) {
             Button(onClick = { model.endOfDay() }) { Text("End of day") }
         }
         OperationView(state.sync, onCancel = { model.cancel() }, onRetry = { model.sync() }) {
-            Text("${it.inserted} new record(s).")
+            Text("${counted(it.inserted, "new record", "new records")}.")
         }
         OperationView(state.endOfDay, onCancel = { model.cancel() }, onRetry = { model.endOfDay() }) { s ->
-            Text("Batch ${s.batchNo} closed: ${s.terminal.saleCount} sale(s), ${money(s.terminal.saleMinor)}")
+            Text("Batch ${s.batchNo} closed: ${counted(s.terminal.saleCount.toULong(), "sale", "sales")}, ${money(s.terminal.saleMinor)}")
             Text(
                 if (s.matched) "The phone's records match the terminal's totals."
                 else "The phone's totals (${money(s.phone.saleMinor)}) differ from the terminal's.",
