@@ -76,6 +76,7 @@ impl Ctx {
     pub fn keystore_choice(&self) -> KeystoreChoice {
         match self.global.keystore {
             KeystoreArg::Os => KeystoreChoice::Os,
+            KeystoreArg::SecretService => KeystoreChoice::SecretService,
             KeystoreArg::Keyutils => KeystoreChoice::LinuxKeyutils,
             KeystoreArg::Mock => KeystoreChoice::Mock,
         }
@@ -87,7 +88,7 @@ impl Ctx {
         if let Some(store) = &*cached {
             return Ok(store.clone());
         }
-        if self.keystore_choice() != KeystoreChoice::Mock {
+        if self.keystore_choice() == KeystoreChoice::LinuxKeyutils {
             if let Err(reason) = &self.keyring_session {
                 tracing::warn!(%reason, "no session keyring of our own");
             }

@@ -5,6 +5,7 @@
 mod cli;
 mod code_entry;
 mod commands;
+mod consent;
 mod context;
 mod error;
 mod fmt;
@@ -33,8 +34,8 @@ fn main() -> ExitCode {
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.
     let keyring_session = match cli.global.keystore {
-        KeystoreArg::Mock => Ok(()),
-        KeystoreArg::Os | KeystoreArg::Keyutils => join_session_keyring(),
+        KeystoreArg::Keyutils => join_session_keyring(),
+        KeystoreArg::Os | KeystoreArg::SecretService | KeystoreArg::Mock => Ok(()),
     };
     let ctx = Ctx::new(cli.global.clone(), keyring_session);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::consent;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
@@ -210,6 +211,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let kept = tmp.is_none().then(|| global.data_dir.clone()).flatten();
     let dir: PathBuf = global.data_dir.clone().expect("set above");
     let demo = Ctx::new(global, ctx.keyring_session().clone());
+    if tmp.is_some() {
+        consent::chosen_by_the_program(&demo, &dir)?;
+    }
     let result = life(&demo, &args, &dir, wall).await;
     // A kept world is saved whatever happened; a temporary one goes with its directory.
     if kept.is_some() {

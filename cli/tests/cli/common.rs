@@ -13,11 +13,12 @@ use serde_json::Value;
 
 /// The environment variables posmate reads; cleared so the developer's shell cannot steer
 /// a test.
-const POSMATE_ENV: [&str; 5] = [
+const POSMATE_ENV: [&str; 6] = [
     "POSMATE_SIM",
     "POSMATE_SIM_ADDR",
     "POSMATE_DATA_DIR",
     "POSMATE_KEYSTORE",
+    "POSMATE_ALLOW_VOLATILE_KEY",
     "RUST_LOG",
 ];
 
@@ -38,13 +39,23 @@ impl DataDir {
         self.dir.path()
     }
 
-    /// `posmate --data-dir DIR --keystore keyutils` with a clean environment.
+    /// `posmate --data-dir DIR --keystore keyutils` with a clean environment, the user
+    /// accepting the volatile store (POSMATE_ALLOW_VOLATILE_KEY=1).
     pub fn posmate(&self) -> Command {
         self.with_keystore("keyutils")
     }
 
-    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment.
+    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment, the user
+    /// accepting a volatile store.
     pub fn with_keystore(&self, keystore: &str) -> Command {
+        let mut cmd = self.without_consent(keystore);
+        cmd.env("POSMATE_ALLOW_VOLATILE_KEY", "1");
+        cmd
+    }
+
+    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment and no consent
+    /// to a volatile store given on this call.
+    pub fn without_consent(&self, keystore: &str) -> Command {
         let mut cmd = bare();
         cmd.arg("--data-dir").arg(self.path());
         cmd.args(["--keystore", keystore]);
@@ -59,6 +70,7 @@ impl DataDir {
         }
         cmd.arg("--data-dir").arg(self.path());
         cmd.args(["--keystore", "keyutils"]);
+        cmd.env("POSMATE_ALLOW_VOLATILE_KEY", "1");
         cmd
     }
 }
