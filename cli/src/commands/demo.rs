@@ -46,7 +46,8 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 Without --data-dir the demo uses a temporary directory and the mock keystore (the
 phone's keys live in memory), whatever --keystore says; with --data-dir it needs an
-unused directory and uses the chosen keystore.")]
+unused directory and uses the chosen keystore (a volatile one only with
+--allow-volatile-key).")]
 pub struct Args {
     /// How many sales the merchant rings up on the terminal.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
