@@ -8,6 +8,7 @@
 //! 2. with the provider stopped, commands fail with `keystore.unavailable` naming it;
 //! 3. after a restart of the daemon (same password, same keyring file) the phone resumes
 //!    its session with the terminal without a new code and its encrypted database opens;
+//!    with the collection locked again, commands fail naming that;
 //! 4. with the bus dead, and with no bus named at all, `doctor` and the commands fail with
 //!    the typed message and exit status 6, and nothing was written to the kernel keyutils
 //!    store instead (`/proc/keys`, whose view is first shown to see a keyutils phone).
@@ -70,6 +71,12 @@ pub fn test() -> Result<(), String> {
     })?;
     timed("keys read back after the restart", || {
         keys_read_back(&run, &paired)
+    })?;
+
+    timed("collection locked: typed failure", || {
+        lock_login_collection(&session)?;
+        let (code, v) = run.posmate(Bus::Live, &["--sim", "audit", "verify"])?;
+        expect_unavailable(&v, code, "default collection is locked")
     })?;
 
     let dead = session.root.join("no-bus");
@@ -321,6 +328,30 @@ fn owns_secrets(session: &Session) -> bool {
     ]);
     cmd.output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+}
+
+/// Locks gnome-keyring's login collection (which needs no prompt, unlike unlocking).
+fn lock_login_collection(session: &Session) -> Result<(), String> {
+    let mut cmd = Command::new("dbus-send");
+    session.env(&mut cmd, Bus::Live);
+    cmd.args([
+        "--session",
+        "--print-reply",
+        "--dest=org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.Lock",
+        "array:objpath:/org/freedesktop/secrets/collection/login",
+    ]);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run dbus-send: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "locking the login collection failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `posmate --json` in the session.
