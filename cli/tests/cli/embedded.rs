@@ -334,3 +334,44 @@ fn keystore_check(doctor: &Value) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("no keystore check in {doctor:#}"))
 }
+
+#[test]
+fn without_a_secret_service_the_os_keystore_fails_typed_and_falls_back_to_nothing() {
+    let dir = DataDir::new();
+    let dead = format!("unix:path={}", dir.path().join("no-bus").display());
+    for args in [
+        &["--sim", "pair"][..],
+        &["--sim", "info"],
+        &["--sim", "audit", "verify"],
+    ] {
+        let mut cmd = dir.without_consent("os");
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", &dead).args(args);
+        let err = run_json(&mut cmd, 6, "error");
+        assert_eq!(err["error"]["code"], "keystore.unavailable", "{args:?}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message
+                .starts_with("the secret-service keystore is unavailable: the D-Bus session bus")
+                && message.contains("does not answer")
+                && message.contains("gnome-keyring-daemon")
+                && message.contains("--keystore keyutils --allow-volatile-key"),
+            "{message}"
+        );
+    }
+    assert!(!dir.path().join("posmate.db").exists());
+    let mut doctor = dir.without_consent("os");
+    doctor
+        .env("DBUS_SESSION_BUS_ADDRESS", &dead)
+        .args(["--sim", "doctor"]);
+    let v = run_json_as(&mut doctor, 6, "doctor");
+    let keystore = keystore_check(&v);
+    assert_eq!(keystore["status"], "fail", "{keystore}");
+    assert!(keystore["detail"]
+        .as_str()
+        .unwrap()
+        .ends_with("does not answer"));
+    assert!(keystore["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("start a Secret Service such as gnome-keyring-daemon"));
+}

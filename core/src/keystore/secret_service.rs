@@ -35,7 +35,8 @@ pub(crate) enum Missing {
     NoDefaultCollection,
     /// The default collection is locked and posmate does not prompt.
     Locked,
-    /// Anything else, by its D-Bus error name only (never the message: it may quote data).
+    /// Anything else: a D-Bus error by its name only (never its message, which may quote
+    /// data), another failure of the service by its short description.
     Other(String),
 }
 
