@@ -8,7 +8,9 @@
 //! 2. with the provider stopped, commands fail with `keystore.unavailable` naming it;
 //! 3. after a restart of the daemon (same password, same keyring file) the phone resumes
 //!    its session with the terminal without a new code and its encrypted database opens;
-//!    with the collection locked again, commands fail naming that;
+//!    `wipe-phone` then deletes every item of the data directory from the collection (the
+//!    Secret Service's own search says so), and with the collection locked again,
+//!    commands fail naming that;
 //! 4. with the bus dead, and with no bus named at all, `doctor` and the commands fail with
 //!    the typed message and exit status 6, and nothing was written to the kernel keyutils
 //!    store instead (`/proc/keys`, whose view is first shown to see a keyutils phone).
@@ -73,6 +75,9 @@ pub fn test() -> Result<(), String> {
         keys_read_back(&run, &paired)
     })?;
 
+    timed("wipe-phone empties the Secret Service", || {
+        wipe_in_secret_service(&run, &namespace)
+    })?;
     timed("collection locked: typed failure", || {
         lock_login_collection(&session)?;
         let (code, v) = run.posmate(Bus::Live, &["--sim", "audit", "verify"])?;
@@ -328,6 +333,76 @@ fn owns_secrets(session: &Session) -> bool {
     ]);
     cmd.output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+}
+
+/// The items the Secret Service holds for posmate's `namespace`, by its own attribute
+/// search (keyring-core's store sets `service` to `posmate:<namespace>`).
+fn secret_service_items(session: &Session, namespace: &str) -> Result<usize, String> {
+    let mut cmd = Command::new("dbus-send");
+    session.env(&mut cmd, Bus::Live);
+    cmd.args([
+        "--session",
+        "--print-reply",
+        "--dest=org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.SearchItems",
+    ])
+    .arg(format!("dict:string:string:service,posmate:{namespace}"));
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run dbus-send: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "searching the Secret Service failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .matches("object path \"")
+        .count())
+}
+
+/// `wipe-phone` (after its verified backup) deletes every secret of the data directory,
+/// found through posmate's index: none is left in the collection.
+fn wipe_in_secret_service(run: &Runner<'_>, namespace: &str) -> Result<(), String> {
+    let before = secret_service_items(run.session, namespace)?;
+    // The database key, the phone's identity, the terminal's pin and the index.
+    if before != 4 {
+        return Err(format!(
+            "the Secret Service lists {before} item(s) of namespace {namespace}, not the 4 \
+             posmate wrote: the search cannot be trusted to find them"
+        ));
+    }
+    let pass = run.session.root.join("wipe-pass");
+    fs::write(&pass, "wipe-passphrase\n").map_err(|e| format!("{}: {e}", pass.display()))?;
+    let backup = run.session.root.join("phone.age");
+    let (code, wiped) = run.posmate(
+        Bus::Live,
+        &[
+            "--sim",
+            "--backup-work-factor",
+            "10",
+            "wipe-phone",
+            "--backup",
+            backup.to_str().expect("a UTF-8 path"),
+            "--passphrase-file",
+            pass.to_str().expect("a UTF-8 path"),
+            "--yes",
+        ],
+    )?;
+    // The database key is destroyed first, on its own (cryptographic erasure); the count is
+    // of what the index listed after it: the identity and the pin.
+    ensure(
+        code == 0 && wiped["keystore_entries_deleted"] == 2,
+        "wipe-phone deletes the identity and the pin after the database key",
+        &wiped,
+    )?;
+    match secret_service_items(run.session, namespace)? {
+        0 => Ok(()),
+        left => Err(format!(
+            "{left} item(s) of namespace {namespace} survived the wipe"
+        )),
+    }
 }
 
 /// Locks gnome-keyring's login collection (which needs no prompt, unlike unlocking).
