@@ -1,5 +1,7 @@
 //! Unit tests over keyring-core's mock store. The real kernel backend is exercised in
-//! `core/tests/keystore_keyutils.rs`.
+//! `core/tests/keystore_keyutils.rs`, the Secret Service without a bus in
+//! `core/tests/keystore_secret_service.rs` and with a real gnome-keyring by
+//! `cargo xtask keystore-test`.
 
 use std::io;
 use std::sync::Arc;
@@ -454,39 +456,6 @@ fn keystore_choice_parsing_and_backend_info() {
         format!("{store:?}"),
         "KeyringStore { backend: \"mock\", namespace: \"t12\" }"
     );
-}
-
-/// On Linux `os` is the Secret Service, never the kernel store: with no session bus it
-/// fails, naming what is missing, instead of falling back to keyutils.
-#[cfg(target_os = "linux")]
-#[test]
-fn keystore_os_on_linux_is_the_secret_service_and_never_falls_back() {
-    // Only this test reads DBUS_SESSION_BUS_ADDRESS in this binary, so it is not raced; it
-    // is pointed at a socket that does not exist.
-    let dir = tempfile::tempdir().unwrap();
-    let dead = format!("unix:path={}", dir.path().join("no-bus").display());
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &dead);
-    for choice in [KeystoreChoice::Os, KeystoreChoice::SecretService] {
-        let err = KeyringStore::open(choice, Namespace::new("t13").unwrap()).unwrap_err();
-        match &err {
-            KeystoreError::Unavailable {
-                backend,
-                reason,
-                fix,
-            } => {
-                assert_eq!(*backend, "secret-service", "{choice:?}");
-                assert!(reason.contains("does not answer"), "{reason}");
-                assert!(
-                    fix.contains("--keystore keyutils --allow-volatile-key"),
-                    "{fix}"
-                );
-            }
-            other => panic!("{choice:?}: expected Unavailable, got {other:?}"),
-        }
-        let text = err.to_string();
-        assert!(!text.contains('\n') && !text.contains(&dead), "{text}");
-    }
-    std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
 }
 
 fn info(name: &'static str, durable: bool) -> BackendInfo {
