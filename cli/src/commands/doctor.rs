@@ -301,10 +301,12 @@ fn keystore(ctx: &Ctx) -> Check {
     result
 }
 
-/// How to get off a volatile keystore without losing anything.
+/// How to get off a volatile keystore keeping the phone's data (a backup holds no secret
+/// key, so the new phone pairs its terminals again).
 const KEEP_ACROSS_REBOOTS: &str = "to keep the keys across reboots, move to the durable store: \
                                    posmate backup create FILE, then posmate --keystore os \
-                                   --data-dir NEW_DIR backup restore FILE";
+                                   --data-dir NEW_DIR backup restore FILE, and pair the \
+                                   terminals again there";
 
 fn embedded(ctx: &Ctx) -> Check {
     let check = |status, detail: String| Check::new("sim", status, detail, Exit::Storage);
