@@ -71,6 +71,7 @@ impl Ctx {
     pub fn keystore_choice(&self) -> KeystoreChoice {
         match self.settings.keystore {
             KeystoreArg::Os => KeystoreChoice::Os,
+            KeystoreArg::SecretService => KeystoreChoice::SecretService,
             KeystoreArg::Keyutils => KeystoreChoice::LinuxKeyutils,
             KeystoreArg::Mock => KeystoreChoice::Mock,
         }
@@ -82,7 +83,7 @@ impl Ctx {
         if let Some(store) = &*cached {
             return Ok(store.clone());
         }
-        if self.keystore_choice() != KeystoreChoice::Mock {
+        if self.keystore_choice() == KeystoreChoice::LinuxKeyutils {
             if let Err(reason) = &self.keyring_session {
                 tracing::warn!(%reason, "no session keyring of our own");
             }

@@ -42,8 +42,9 @@ pub struct Global {
           value_parser = parser::<PathBuf>())]
     pub data_dir: Option<PathBuf>,
 
-    /// Where the phone's keys live: the OS keystore, the Linux kernel keyutils store, or an
-    /// in-memory mock (lost at exit; for tests) [default: os].
+    /// Where the phone's keys live: the OS keystore (durable: the Secret Service on Linux,
+    /// the login Keychain on macOS), the Secret Service by name, the Linux kernel keyutils
+    /// store (lost at reboot), or an in-memory mock (lost at exit; for tests) [default: os].
     #[arg(long, global = true, value_enum, env = "POSMATE_KEYSTORE")]
     pub keystore: Option<KeystoreArg>,
 
@@ -73,8 +74,9 @@ pub struct Global {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
-    /// Keep the phone's database key in a keystore that does not survive a reboot (the
-    /// Linux kernel keystore, the mock). Implied with --sim and --connect-sim.
+    /// Accept keeping the phone's database key in a keystore that does not survive a reboot
+    /// (keyutils, the mock). Recorded in the data directory, so later calls on it need it
+    /// no more; `posmate doctor` shows when it was given. Never implied, not even by --sim.
     #[arg(long, global = true, env = "POSMATE_ALLOW_VOLATILE_KEY", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_volatile_key: bool,
@@ -101,6 +103,7 @@ pub struct Global {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeystoreArg {
     Os,
+    SecretService,
     Keyutils,
     Mock,
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod code_entry;
 mod commands;
+mod consent;
 mod context;
 mod error;
 mod fmt;
@@ -54,8 +55,8 @@ fn main() -> ExitCode {
     // The keyutils store needs a session keyring, and it is inherited only by threads
     // started afterwards: join one before the runtime starts its workers.
     let keyring_session = match settings.keystore {
-        KeystoreArg::Mock => Ok(()),
-        KeystoreArg::Os | KeystoreArg::Keyutils => join_session_keyring(),
+        KeystoreArg::Keyutils => join_session_keyring(),
+        KeystoreArg::Os | KeystoreArg::SecretService | KeystoreArg::Mock => Ok(()),
     };
     let ctx = Ctx::new(settings, keyring_session);
     init_logging(&ctx);

@@ -12,33 +12,22 @@ use posmate_core::flows::{CancelToken, FlowControl, Progress, ProgressSink, Syst
 use posmate_core::keystore::SecretStore;
 
 use crate::code_entry::CodeSource;
+use crate::consent;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::Output;
-use crate::transport_select::Mode;
 
 /// Opens the phone for this data directory and mode.
 pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
-    let link = ctx.link().await?;
-    let data_dir = ctx.ensure_data_dir()?.to_path_buf();
+    // The keystore and the user's consent to it come first: a refusal must leave no
+    // database and no simulated world behind.
     let secrets: Arc<dyn SecretStore> = ctx.keystore()?;
+    let data_dir = ctx.ensure_data_dir()?.to_path_buf();
+    let backend = secrets.backend();
+    let consent = consent::require(ctx, &data_dir, &backend)?;
+    let link = ctx.link().await?;
     let mut config = CompanionConfig::new(&data_dir, ctx.keystore_choice());
-    // A simulated world is a developer's: its phone database may sit behind a keystore that
-    // does not survive a reboot (said once, when the database is created).
-    let simulated = ctx.mode() != Mode::Bluetooth;
-    config.allow_volatile_key = ctx.settings.allow_volatile_key || simulated;
-    let mock = ctx.keystore_choice() == posmate_core::keystore::KeystoreChoice::Mock;
-    let fresh = !data_dir.join(posmate_core::store::DB_FILE).exists();
-    if simulated && !ctx.settings.allow_volatile_key && !mock && fresh {
-        let backend = SecretStore::backend(&*ctx.keystore()?);
-        if !backend.durable {
-            ctx.out.note(&format!(
-                "note: simulation: the phone's database key goes to the {} keystore, which \
-                 does not survive a reboot",
-                backend.name
-            ));
-        }
-    }
+    config.allow_volatile_key = consent.allows_volatile_key();
     config.scan_time = link.default_scan();
     config.backup = WriteOptions {
         work_factor: ctx.settings.backup_work_factor,
@@ -50,6 +39,7 @@ pub async fn open(ctx: &Ctx) -> Result<Companion, CliError> {
         link.gateway.clone(),
         Arc::new(SystemClock),
     )?;
+    consent::record_if_given_now(ctx, &data_dir, &backend, &consent)?;
     phone.set_code_entry(Arc::new(code_source(ctx, false).await?));
     Ok(phone)
 }

@@ -98,7 +98,7 @@ fn record(seq: u64, at_ms: u64) -> Record {
         masked_pan: MaskedPan::parse("411111******1111").expect("masked"),
         auth_code: format!("{:06}", seq % 1_000_000),
         rrn: format!("{:012}", seq * 31),
-        status: if seq % 17 == 0 {
+        status: if seq.is_multiple_of(17) {
             RecordStatus::Declined
         } else {
             RecordStatus::Approved

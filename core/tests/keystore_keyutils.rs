@@ -83,7 +83,7 @@ fn keystore_keyutils_persists_across_store_instances() {
         TerminalPins::new(&store).pin("SN-42", &[7; 32]).unwrap();
         key
     };
-    let reopened = KeyringStore::open(KeystoreChoice::Os, ns.clone()).unwrap();
+    let reopened = KeyringStore::open(KeystoreChoice::LinuxKeyutils, ns.clone()).unwrap();
     let again = PhoneIdentity::load_or_create(&reopened, &mut rng).unwrap();
     assert_eq!(
         *again, *identity,

@@ -118,7 +118,7 @@ fn luhn_sum(digits: &str, double_last: bool) -> u32 {
 /// Whether a complete card number passes its Luhn check digit. Anything but ASCII digits
 /// fails.
 pub fn luhn_valid(digits: &str) -> bool {
-    digits.bytes().all(|b| b.is_ascii_digit()) && luhn_sum(digits, false) % 10 == 0
+    digits.bytes().all(|b| b.is_ascii_digit()) && luhn_sum(digits, false).is_multiple_of(10)
 }
 
 /// `digits` (ASCII digits only) with their Luhn check digit appended: how test cards are made.

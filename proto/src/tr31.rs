@@ -194,7 +194,7 @@ impl Header {
             }
             at += len;
         }
-        if at % BLOCK != 0 {
+        if !at.is_multiple_of(BLOCK) {
             return Err(Tr31Error::Malformed(
                 "header not a whole number of AES blocks",
             ));
@@ -256,7 +256,7 @@ pub fn unwrap(kbpk: &[u8], block: &str) -> Result<(Header, Zeroizing<Vec<u8>>), 
         ));
     }
     let body = &block.as_bytes()[header_len..];
-    if body.len() < 4 * BLOCK || body.len() % (2 * BLOCK) != 0 {
+    if body.len() < 4 * BLOCK || !body.len().is_multiple_of(2 * BLOCK) {
         return Err(Tr31Error::Malformed("payload and MAC length"));
     }
     let (cipher_hex, mac_hex) = body.split_at(body.len() - 2 * BLOCK);

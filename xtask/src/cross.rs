@@ -13,9 +13,11 @@
 //! Warnings, clippy's included, are errors, as on the host: code that only one platform
 //! compiles is linted there and nowhere else.
 //!
+//! macOS is checked the same way, for the login Keychain backend (no Mac runs it here).
+//!
 //! rustup adds the targets' standard libraries to the toolchain; zig is cached in
-//! `/var/cache/posmate/zig` (or `$POSMATE_CACHE/zig`). The check builds in `target/cross`,
-//! apart from the host build. Nothing is skipped: whatever is missing is installed, or the
+//! `/var/cache/posmate/zig` (or `$POSMATE_CACHE/zig`). The check builds in `cross` under
+//! cargo's target directory, apart from the host build. Nothing is skipped: whatever is missing is installed, or the
 //! error names it and the fix.
 
 use std::fs;
@@ -25,11 +27,13 @@ use std::time::Instant;
 
 use crate::common::{output, pypi_venv};
 
-/// The phone targets, each with the zig target whose C headers stand in for its SDK's.
+/// The phone targets, and macOS for its login Keychain backend, each with the zig target
+/// whose C headers stand in for its SDK's.
 const TARGETS: &[(&str, &str)] = &[
     ("aarch64-linux-android", "aarch64-linux-musl"),
     ("armv7-linux-androideabi", "arm-linux-musleabi"),
     ("aarch64-apple-ios", "aarch64-macos"),
+    ("aarch64-apple-darwin", "aarch64-macos"),
 ];
 /// The crates checked: the core and the UniFFI layer (JNI init lives there).
 const CRATES: &[&str] = &["posmate-core", "posmate-ffi"];
@@ -52,7 +56,7 @@ pub fn cross_check() -> Result<(), String> {
     );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = crate::common::workspace_root().join("target/cross");
+    let target_dir = crate::common::target_dir().join("cross");
     let sqlite_flags = workspace_sqlite_flags()?;
     let mut failed = Vec::new();
     for &(target, _) in TARGETS {

@@ -4,7 +4,7 @@
 //!   tests (property tests and fuzz-style decoders included), and a type-check of the
 //!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
 //! * `cross-check` — `cargo clippy` (check plus lints) of the core and the UniFFI layer for
-//!   Android and iOS, with a cached C-compiler stand-in (`test` runs it too).
+//!   Android, iOS and macOS, with a cached C-compiler stand-in (`test` runs it too).
 //! * `size` — the stripped mobile-profile library against its 8 MB target, and its growth per
 //!   dependency (`bench` runs it too).
 //! * `bench` — the benchmarks (wire, store, sync); each prints ratios against a reference
@@ -16,6 +16,10 @@
 //!   with XCTest in the provisioned Swift root (`test` runs them too).
 //! * `standards-test` — posmate's TR-31 key blocks opened by Python's `psec` from PyPI, an
 //!   independent implementation, in a cached venv (`test` runs it too).
+//! * `keystore-test` — the durable Linux keystore for real: posmate's keys in a Secret
+//!   Service (its own `dbus-daemon` and `gnome-keyring-daemon`, installed from Debian if
+//!   missing) survive a restart of the daemon, and without one every command says what is
+//!   missing, with nothing falling back to keyutils (`test` runs it too).
 //! * `ble-test` — the tests on a real Bluetooth stack (BlueZ in User-Mode Linux), with the
 //!   kernel and Debian root it needs built and cached on first use (`docs/ble-testing.md`;
 //!   `test` runs it last); `--provision-only` builds the cache and stops, `--only NAME` runs
@@ -26,6 +30,7 @@ mod bindings;
 mod ble;
 mod common;
 mod cross;
+mod keystore_test;
 mod provision;
 mod shells;
 mod size;
@@ -46,10 +51,11 @@ fn main() -> ExitCode {
         Some("bindings-test") => bindings::test(),
         Some("shells-test") => shells::test(),
         Some("standards-test") => standards::test(),
+        Some("keystore-test") => keystore_test::test(),
         Some("provision") => provision::provision_all(),
         Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android and iOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
+            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
@@ -106,6 +112,7 @@ fn test() -> Result<(), String> {
     bindings::test()?;
     shells::test()?;
     standards::test()?;
+    keystore_test::test()?;
     // --show-output keeps the case counts that fault tests print (disconnect at every packet).
     step(
         "tests",

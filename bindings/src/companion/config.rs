@@ -5,14 +5,17 @@ use posmate_core::keystore::KeystoreChoice;
 /// Where the phone's secrets (database key, identity, terminal pins) are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Keystore {
-    /// The platform's keystore: the Android Keystore (after `PosmateAndroid.init(context)`),
-    /// the iOS Keychain, the kernel keyutils store on Linux (docs/mobile.md, "Keystores on
-    /// the phones").
+    /// The platform's durable keystore: the Android Keystore (after
+    /// `PosmateAndroid.init(context)`), the iOS Keychain, the login Keychain on macOS, the
+    /// Secret Service on Linux (docs/mobile.md, "Keystores on the phones").
     Os,
     /// The Linux kernel key-retention service (volatile: lost at reboot).
     Keyutils,
     /// In memory, lost when the process exits: tests and demos only.
     Mock,
+    /// The freedesktop.org Secret Service on the session bus (Linux desktops; durable): `Os`
+    /// there, by name. Last, so the earlier variants keep their positions.
+    SecretService,
 }
 
 impl From<Keystore> for KeystoreChoice {
@@ -21,6 +24,7 @@ impl From<Keystore> for KeystoreChoice {
             Keystore::Os => KeystoreChoice::Os,
             Keystore::Keyutils => KeystoreChoice::LinuxKeyutils,
             Keystore::Mock => KeystoreChoice::Mock,
+            Keystore::SecretService => KeystoreChoice::SecretService,
         }
     }
 }

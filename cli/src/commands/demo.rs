@@ -25,6 +25,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::consent;
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
 use crate::fmt;
@@ -47,7 +48,8 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 Without --data-dir the demo uses a temporary directory and the mock keystore (the
 phone's keys live in memory), whatever --keystore says; with --data-dir it needs an
-unused directory and uses the chosen keystore.")]
+unused directory and uses the chosen keystore (a volatile one only with
+--allow-volatile-key).")]
 pub struct Args {
     /// How many sales the merchant rings up on the terminal.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -221,6 +223,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     let kept = tmp.is_none().then(|| global.data_dir.clone()).flatten();
     let dir: PathBuf = global.data_dir.clone().expect("set above");
     let demo = Ctx::new(global, ctx.keyring_session().clone());
+    if tmp.is_some() {
+        consent::chosen_by_the_program(&demo, &dir)?;
+    }
     let result = life(&demo, &args, &dir, wall).await;
     // A kept world is saved whatever happened; a temporary one goes with its directory.
     if kept.is_some() {

@@ -4,6 +4,7 @@
 //! configured.
 
 use btleplug::api::{Central, Manager as _};
+use posmate_core::keystore::consent::{self, Consent};
 use posmate_core::keystore::SecretStore;
 use posmate_core::plural::count;
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::error::{CliError, Exit};
+use crate::fmt;
 use crate::output::Report;
 use crate::settings::ProfileSource;
 use crate::transport_select::Mode;
@@ -45,6 +47,15 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The keystore check's backend name (`secret-service`, `linux-keyutils`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<&'static str>,
+    /// The keystore check's answer: whether the backend keeps secrets across reboots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable: Option<bool>,
+    /// When the user accepted a volatile keystore for this data directory (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volatile_key_accepted_at: Option<String>,
     /// The exit status this check gives when it fails.
     #[serde(skip)]
     exit: Exit,
@@ -57,6 +68,9 @@ impl Check {
             status,
             detail: detail.into(),
             fix: None,
+            backend: None,
+            durable: None,
+            volatile_key_accepted_at: None,
             exit,
         }
     }
@@ -230,30 +244,86 @@ fn data_dir(ctx: &Ctx) -> Option<Check> {
     })
 }
 
+/// Which store holds the keys, whether it is durable, and for a volatile one whether the
+/// user accepted it for this data directory (and when): accepted is a warning, not accepted
+/// a failure (every command that opens the phone would refuse), unreachable a failure.
 fn keystore(ctx: &Ctx) -> Check {
     let check = |status, detail: String| Check::new("keystore", status, detail, Exit::Storage);
-    match ctx.keystore() {
+    let store = match ctx.keystore() {
+        Ok(store) => store,
         Err(e) => {
-            let mut detail = e.message.clone();
+            // The keystore's message is "<what is missing>. To fix: <what to do>".
+            let (detail, fix) = match e.message.split_once(". To fix: ") {
+                Some((detail, fix)) => (detail.to_string(), fix.to_string()),
+                None => (
+                    e.message.clone(),
+                    "choose another backend with --keystore".into(),
+                ),
+            };
+            let mut detail = detail;
             if let Err(reason) = ctx.keyring_session() {
                 detail.push_str(&format!(" (no session keyring: {reason})"));
             }
-            check(Status::Fail, detail).fix(
-                "choose another backend with --keystore, or see `posmate doctor -v` for details",
-            )
+            return check(Status::Fail, detail).fix(fix);
         }
-        Ok(store) => {
-            let info = store.backend();
-            match info.warning() {
-                None => check(Status::Ok, format!("{}: {}", info.name, info.description)),
-                Some(warning) => check(Status::Warn, warning).fix(
-                    "no durable keystore is built in for this platform yet: after a reboot, \
-                     pair the terminals again",
+    };
+    let info = store.backend();
+    let dir = match ctx.ensure_data_dir() {
+        Ok(dir) => dir,
+        Err(e) => return check(Status::Fail, e.message),
+    };
+    let mut result = match consent::check(dir, &info, ctx.settings.allow_volatile_key) {
+        Err(e) => check(Status::Fail, e.to_string()),
+        Ok(Consent::NotNeeded) => check(
+            Status::Ok,
+            format!("{}, durable: {}", info.name, info.description),
+        ),
+        Ok(Consent::Recorded(c)) => {
+            let when = fmt::time(c.accepted_at_ms);
+            let mut check = check(
+                Status::Warn,
+                format!(
+                    "{}, NOT durable, volatile key accepted by the user on {when} UTC: {}",
+                    info.name, info.description
                 ),
-            }
+            )
+            .fix(KEEP_ACROSS_REBOOTS);
+            check.volatile_key_accepted_at = Some(when);
+            check
         }
-    }
+        Ok(Consent::GivenNow) => check(
+            Status::Warn,
+            format!(
+                "{}, NOT durable, accepted by --allow-volatile-key on this call (recorded when a \
+                 command first opens the phone): {}",
+                info.name, info.description
+            ),
+        )
+        .fix(KEEP_ACROSS_REBOOTS),
+        Ok(Consent::Missing) => check(
+            Status::Fail,
+            format!(
+                "{}, NOT durable, and keeping the database key there was not accepted for this \
+                 data directory",
+                info.name
+            ),
+        )
+        .fix(
+            "choose --keystore os (durable), or accept the risk once with \
+             --allow-volatile-key (recorded in the data directory)",
+        ),
+    };
+    result.backend = Some(info.name);
+    result.durable = Some(info.durable);
+    result
 }
+
+/// How to get off a volatile keystore keeping the phone's data (a backup holds no secret
+/// key, so the new phone pairs its terminals again).
+const KEEP_ACROSS_REBOOTS: &str = "to keep the keys across reboots, move to the durable store: \
+                                   posmate backup create FILE, then posmate --keystore os \
+                                   --data-dir NEW_DIR backup restore FILE, and pair the \
+                                   terminals again there";
 
 fn embedded(ctx: &Ctx) -> Check {
     let check = |status, detail: String| Check::new("sim", status, detail, Exit::Storage);

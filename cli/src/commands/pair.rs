@@ -69,6 +69,8 @@ impl Report for PairReport {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
+    // The phone first: a keystore it may not use refuses before anything is scanned.
+    let phone = phone::open(ctx).await?;
     let link = ctx.link().await?;
     if args.from_screen && link.embedded().is_none() && link.remote().is_none() {
         return Err(needs_sim("--from-screen"));
@@ -94,7 +96,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
     } else {
         phone::code_source(ctx, args.from_screen).await?
     };
-    let phone = phone::open(ctx).await?;
     let spinner = ctx.out.spinner("pairing");
     // The prompt must not fight with the spinner for the terminal.
     if matches!(code, CodeSource::Prompt(_)) {

@@ -52,13 +52,23 @@ impl DataDir {
         self.dir.path()
     }
 
-    /// `posmate --data-dir DIR --keystore keyutils` with a clean environment.
+    /// `posmate --data-dir DIR --keystore keyutils` with a clean environment, the user
+    /// accepting the volatile store (POSMATE_ALLOW_VOLATILE_KEY=1).
     pub fn posmate(&self) -> Command {
         self.with_keystore("keyutils")
     }
 
-    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment.
+    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment, the user
+    /// accepting a volatile store.
     pub fn with_keystore(&self, keystore: &str) -> Command {
+        let mut cmd = self.without_consent(keystore);
+        cmd.env("POSMATE_ALLOW_VOLATILE_KEY", "1");
+        cmd
+    }
+
+    /// `posmate --data-dir DIR --keystore KEYSTORE` with a clean environment and no consent
+    /// to a volatile store given on this call.
+    pub fn without_consent(&self, keystore: &str) -> Command {
         let mut cmd = bare();
         cmd.arg("--data-dir").arg(self.path());
         cmd.args(["--keystore", keystore]);
@@ -74,6 +84,7 @@ impl DataDir {
         cmd.env("XDG_CONFIG_HOME", NO_CONFIG_HOME);
         cmd.arg("--data-dir").arg(self.path());
         cmd.args(["--keystore", "keyutils"]);
+        cmd.env("POSMATE_ALLOW_VOLATILE_KEY", "1");
         cmd
     }
 }

@@ -3,7 +3,7 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::common::{check_schema, json_of, run_json, DataDir};
+use crate::common::{check_schema, json_of, run_json, run_json_as, DataDir};
 
 #[test]
 fn scan_lists_the_simulated_terminals_strongest_first() {
@@ -172,15 +172,15 @@ fn doctor_in_simulation_passes_and_says_where_the_terminals_live() {
             .find(|c| c["name"] == name)
             .unwrap_or_else(|| panic!("no {name} check in {v:#}"))
     };
-    assert_eq!(
-        check("keystore")["status"],
-        "warn",
-        "keyutils is not durable"
-    );
-    assert!(check("keystore")["detail"]
+    // keyutils is not durable: accepted on this call, so a warning.
+    let keystore = check("keystore");
+    assert_eq!(keystore["status"], "warn", "{keystore}");
+    assert_eq!(keystore["backend"], "linux-keyutils");
+    assert_eq!(keystore["durable"], false);
+    assert!(keystore["detail"]
         .as_str()
         .unwrap()
-        .contains("not durable"));
+        .contains("NOT durable, accepted by --allow-volatile-key on this call"));
     assert_eq!(check("data-dir")["status"], "ok");
     assert_eq!(check("sim")["status"], "ok");
     assert!(check("sim")["detail"]
@@ -261,4 +261,129 @@ fn posmate_sim_env_selects_the_simulation() {
     } else {
         assert_eq!(out.status.code(), Some(5));
     }
+}
+
+#[test]
+fn a_volatile_keystore_holds_the_database_key_only_with_recorded_consent() {
+    let dir = DataDir::new();
+    // --sim implies nothing: without consent the phone is refused and nothing is created.
+    let err = run_json(
+        dir.without_consent("keyutils").args(["--sim", "pair"]),
+        6,
+        "error",
+    );
+    assert_eq!(err["error"]["code"], "keystore-not-durable");
+    assert!(err["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-volatile-key"));
+    assert!(!dir.path().join("posmate.db").exists());
+    assert!(!dir.path().join("sim/world.json").exists());
+    assert!(!dir.path().join("keystore-volatile-consent").exists());
+    let doctor = run_json_as(
+        dir.without_consent("keyutils").args(["--sim", "doctor"]),
+        6,
+        "doctor",
+    );
+    let keystore = keystore_check(&doctor);
+    assert_eq!(keystore["status"], "fail", "{keystore}");
+    assert!(keystore["fix"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-volatile-key"));
+
+    // Accepted once, on the call that creates the database: recorded with the backend.
+    let paired = run_json(
+        dir.without_consent("keyutils")
+            .args(["--allow-volatile-key", "--sim", "pair"]),
+        0,
+        "pair",
+    );
+    assert_eq!(paired["keystore_durable"], false);
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("keystore-volatile-consent")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["backend"], "linux-keyutils");
+
+    // Later calls need no flag (the database opens); doctor says who accepted what, and
+    // when.
+    let audit = run_json(
+        dir.without_consent("keyutils")
+            .args(["--sim", "audit", "verify"]),
+        0,
+        "audit-verify",
+    );
+    assert!(audit["entries"].as_u64().unwrap() >= 1, "{audit}");
+    let doctor = run_json(
+        dir.without_consent("keyutils").args(["--sim", "doctor"]),
+        0,
+        "doctor",
+    );
+    let keystore = keystore_check(&doctor);
+    assert_eq!(keystore["status"], "warn", "{keystore}");
+    let accepted = keystore["volatile_key_accepted_at"].as_str().unwrap();
+    assert!(keystore["detail"].as_str().unwrap().contains(&format!(
+        "linux-keyutils, NOT durable, volatile key accepted by the user on {accepted} UTC"
+    )));
+
+    // The consent names its backend: another volatile store is asked about anew.
+    let err = run_json(
+        dir.without_consent("mock")
+            .args(["--sim", "audit", "verify"]),
+        6,
+        "error",
+    );
+    assert_eq!(err["error"]["code"], "keystore-not-durable");
+}
+
+fn keystore_check(doctor: &Value) -> Value {
+    doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "keystore")
+        .cloned()
+        .unwrap_or_else(|| panic!("no keystore check in {doctor:#}"))
+}
+
+#[test]
+fn without_a_secret_service_the_os_keystore_fails_typed_and_falls_back_to_nothing() {
+    let dir = DataDir::new();
+    let dead = format!("unix:path={}", dir.path().join("no-bus").display());
+    for args in [
+        &["--sim", "pair"][..],
+        &["--sim", "info"],
+        &["--sim", "audit", "verify"],
+    ] {
+        let mut cmd = dir.without_consent("os");
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", &dead).args(args);
+        let err = run_json(&mut cmd, 6, "error");
+        assert_eq!(err["error"]["code"], "keystore.unavailable", "{args:?}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message
+                .starts_with("the secret-service keystore is unavailable: the D-Bus session bus")
+                && message.contains("does not answer")
+                && message.contains("gnome-keyring-daemon")
+                && message.contains("--keystore keyutils --allow-volatile-key"),
+            "{message}"
+        );
+    }
+    assert!(!dir.path().join("posmate.db").exists());
+    let mut doctor = dir.without_consent("os");
+    doctor
+        .env("DBUS_SESSION_BUS_ADDRESS", &dead)
+        .args(["--sim", "doctor"]);
+    let v = run_json_as(&mut doctor, 6, "doctor");
+    let keystore = keystore_check(&v);
+    assert_eq!(keystore["status"], "fail", "{keystore}");
+    assert!(keystore["detail"]
+        .as_str()
+        .unwrap()
+        .ends_with("does not answer"));
+    assert!(keystore["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("start a Secret Service such as gnome-keyring-daemon"));
 }

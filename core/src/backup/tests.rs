@@ -31,7 +31,7 @@ fn record(sn: &str, seq: u64) -> StoredRecord {
         record: Record {
             seq,
             batch_no: 1 + (seq / 100) as u32,
-            kind: if seq % 5 == 0 {
+            kind: if seq.is_multiple_of(5) {
                 RecordKind::Refund
             } else {
                 RecordKind::Sale

@@ -15,9 +15,12 @@ use super::error::{KeystoreError, Result};
 /// The store a user or test asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeystoreChoice {
-    /// The platform's keystore: the Android Keystore, the iOS Keychain (protected data), and
-    /// on Linux today the kernel keyutils store.
+    /// The platform's durable keystore: the Android Keystore, the iOS Keychain (protected
+    /// data), the macOS login Keychain, and on Linux the Secret Service.
     Os,
+    /// The freedesktop.org Secret Service on the session bus (Linux; durable). What `Os`
+    /// is on Linux, by name.
+    SecretService,
     /// The Linux kernel key-retention service (volatile: lost at reboot).
     LinuxKeyutils,
     /// keyring-core's in-memory mock, for tests: lost when the process exits.
@@ -27,15 +30,16 @@ pub enum KeystoreChoice {
 impl std::str::FromStr for KeystoreChoice {
     type Err = KeystoreError;
 
-    /// Parses the names the CLI accepts: `os`, `keyutils`, `mock`.
+    /// Parses the names the CLI accepts: `os`, `secret-service`, `keyutils`, `mock`.
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "os" => Ok(KeystoreChoice::Os),
+            "secret-service" => Ok(KeystoreChoice::SecretService),
             "keyutils" => Ok(KeystoreChoice::LinuxKeyutils),
             "mock" => Ok(KeystoreChoice::Mock),
             other => Err(KeystoreError::InvalidInput {
                 what: "keystore choice",
-                reason: format!("'{other}' is not one of: os, keyutils, mock"),
+                reason: format!("'{other}' is not one of: os, secret-service, keyutils, mock"),
             }),
         }
     }
@@ -44,7 +48,8 @@ impl std::str::FromStr for KeystoreChoice {
 /// What the selected backend is and whether it keeps secrets across reboots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInfo {
-    /// Short stable name: `android-keystore`, `ios-keychain`, `linux-keyutils`, `mock`.
+    /// Short stable name: `android-keystore`, `ios-keychain`, `macos-keychain`,
+    /// `secret-service`, `linux-keyutils`, `mock`.
     pub name: &'static str,
     /// Whether secrets survive a reboot and stay until deleted.
     pub durable: bool,
@@ -78,6 +83,7 @@ pub(crate) struct Backend {
 pub(crate) fn open(choice: KeystoreChoice) -> Result<Backend> {
     match choice {
         KeystoreChoice::Os => os_default(),
+        KeystoreChoice::SecretService => secret_service(),
         KeystoreChoice::LinuxKeyutils => linux_keyutils(),
         KeystoreChoice::Mock => Ok(mock()),
     }
@@ -100,8 +106,69 @@ pub(crate) fn mock() -> Backend {
 
 #[cfg(target_os = "linux")]
 fn os_default() -> Result<Backend> {
-    // No Secret Service store is built in yet, so the kernel store is the only one on Linux.
-    linux_keyutils()
+    // Durable, unlike the kernel store; when it cannot be reached the user is told why and
+    // chooses, never moved silently to a store that forgets at reboot.
+    secret_service()
+}
+
+#[cfg(target_os = "linux")]
+fn secret_service() -> Result<Backend> {
+    use super::secret_service::{probe, FIX, NAME};
+    probe()?;
+    let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
+        let reason = match &e {
+            keyring_core::Error::PlatformFailure(p) | keyring_core::Error::NoStorageAccess(p) => p
+                .downcast_ref::<dbus_secret_service::Error>()
+                .and_then(super::secret_service::reason_for),
+            _ => None,
+        };
+        KeystoreError::Unavailable {
+            backend: NAME,
+            reason: reason.unwrap_or_else(|| "opening a session with it failed".into()),
+            fix: FIX.into(),
+        }
+    })?;
+    Ok(Backend {
+        store,
+        info: BackendInfo {
+            name: NAME,
+            durable: true,
+            description: "secrets are kept by the Secret Service on the session bus (e.g. \
+                          gnome-keyring), in its default collection, encrypted on disk under \
+                          the login password; they cross the bus encrypted."
+                .into(),
+        },
+        fix: FIX,
+        modifiers: HashMap::new(),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn secret_service() -> Result<Backend> {
+    Err(KeystoreError::Unavailable {
+        backend: "secret-service",
+        reason: "posmate reaches the Secret Service only on Linux".into(),
+        fix: "choose the os keystore on this platform".into(),
+    })
+}
+
+#[cfg(target_os = "macos")]
+fn os_default() -> Result<Backend> {
+    const FIX: &str = "unlock your login Keychain (Keychain Access, or `security \
+                       unlock-keychain`) and allow posmate to use it";
+    let store = apple_native_keyring_store::keychain::Store::new()
+        .map_err(|e| unavailable("macos-keychain", e, FIX))?;
+    Ok(Backend {
+        store,
+        info: BackendInfo {
+            name: "macos-keychain",
+            durable: true,
+            description: "secrets are kept in the user's login Keychain as generic passwords."
+                .into(),
+        },
+        fix: FIX,
+        modifiers: HashMap::new(),
+    })
 }
 
 #[cfg(target_os = "android")]
@@ -205,7 +272,7 @@ fn os_default() -> Result<Backend> {
 }
 
 /// A store that could not be opened at all, in the keystore's terms.
-#[cfg(any(target_os = "android", target_os = "ios"))]
+#[cfg(any(target_os = "android", target_os = "ios", target_os = "macos"))]
 fn unavailable(backend: &'static str, err: keyring_core::Error, fix: &str) -> KeystoreError {
     KeystoreError::Unavailable {
         backend,
@@ -214,18 +281,22 @@ fn unavailable(backend: &'static str, err: keyring_core::Error, fix: &str) -> Ke
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "ios")))]
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "ios",
+    target_os = "macos"
+)))]
 fn os_default() -> Result<Backend> {
     Err(KeystoreError::Unavailable {
         backend: "os",
         reason: "posmate has no keystore backend for this platform yet".into(),
-        fix: "use Linux, Android or iOS".into(),
+        fix: "use Linux, macOS, Android or iOS".into(),
     })
 }
 
 #[cfg(target_os = "linux")]
 fn linux_keyutils() -> Result<Backend> {
-    use std::collections::HashMap;
     // Forbid the '@' divider in service names so that two (service, user) pairs can never map
     // to the same kernel key description.
     let config = HashMap::from([("service_no_divider", "true")]);

@@ -80,7 +80,7 @@ pub(crate) fn from_keyring(err: keyring_core::Error, ctx: &ErrorContext<'_>) -> 
         },
         K::NoStorageAccess(platform) => KeystoreError::Unavailable {
             backend,
-            reason: platform.to_string(),
+            reason: unavailable_reason(&platform).unwrap_or_else(|| platform.to_string()),
             fix: ctx.fix.to_string(),
         },
         K::PlatformFailure(platform) if is_permission_denied(&platform) => KeystoreError::Denied {
@@ -91,7 +91,7 @@ pub(crate) fn from_keyring(err: keyring_core::Error, ctx: &ErrorContext<'_>) -> 
         K::PlatformFailure(platform) => match unavailable_reason(&platform) {
             Some(reason) => KeystoreError::Unavailable {
                 backend,
-                reason: format!("{reason} ({platform})"),
+                reason,
                 fix: ctx.fix.to_string(),
             },
             None => KeystoreError::Backend {
@@ -142,21 +142,30 @@ pub(crate) fn from_keyring(err: keyring_core::Error, ctx: &ErrorContext<'_>) -> 
 }
 
 /// Why the keystore as a whole cannot be used now, for platform failures that mean that
-/// rather than a problem with one entry. The iOS Keychain reports these as plain failures.
+/// rather than a problem with one entry, in one line (never the platform's own dump).
+/// The iOS Keychain reports these as plain failures, by code.
 #[cfg(target_os = "ios")]
-fn unavailable_reason(platform: &PlatformError) -> Option<&'static str> {
+fn unavailable_reason(platform: &PlatformError) -> Option<String> {
     let err = platform.downcast_ref::<security_framework::base::Error>()?;
-    match err.code() {
+    let reason = match err.code() {
         // errSecMissingEntitlement: no keychain access group (an unsigned build).
-        -34018 => Some("the app has no keychain access group"),
+        -34018 => "the app has no keychain access group",
         // errSecInteractionNotAllowed: items are readable only after the first unlock.
-        -25308 => Some("the phone has not been unlocked since it started"),
-        _ => None,
-    }
+        -25308 => "the phone has not been unlocked since it started",
+        _ => return None,
+    };
+    Some(format!("{reason} ({platform})"))
 }
 
-#[cfg(not(target_os = "ios"))]
-fn unavailable_reason(_platform: &PlatformError) -> Option<&'static str> {
+/// The Secret Service reports D-Bus errors: a provider that quit, a bus that went away, a
+/// collection locked meanwhile.
+#[cfg(target_os = "linux")]
+fn unavailable_reason(platform: &PlatformError) -> Option<String> {
+    super::secret_service::reason_for(platform.downcast_ref::<dbus_secret_service::Error>()?)
+}
+
+#[cfg(not(any(target_os = "ios", target_os = "linux")))]
+fn unavailable_reason(_platform: &PlatformError) -> Option<String> {
     None
 }
 

@@ -11,14 +11,19 @@
 //!   Context first ([`android::provide_context`], called by the UniFFI layer's JNI init).
 //! - `ios-keychain` (`Os` on iOS): the Keychain's protected data store, after first unlock,
 //!   this device only; durable.
-//! - `linux-keyutils` (Linux, also `Os` there): kernel memory, **not durable**: lost at reboot,
+//! - `macos-keychain` (`Os` on macOS): the user's login Keychain; durable.
+//! - `secret-service` (`Os` on Linux, also by name): the freedesktop.org Secret Service on the
+//!   session bus (gnome-keyring, KeePassXC, KWallet), in its default collection; durable.
+//!   Needs a session bus, a provider and an unlocked collection; when one is missing, opening
+//!   fails with [`KeystoreError::Unavailable`] naming it (`secret_service.rs`), and nothing
+//!   falls back to another store.
+//! - `linux-keyutils` (Linux, by name only): kernel memory, **not durable**: lost at reboot,
 //!   expires after days unused. Needs a session keyring ([`linux::join_session_keyring`]).
 //! - `mock`: keyring-core's in-memory store, for tests; lost at process exit.
 //!
-//! There is no durable Linux backend yet: the Secret Service store
-//! (`dbus-secret-service-keyring-store`) is the intended `Os` default there, but it needs a
-//! session bus and an unlocked keyring to test against, which CI does not set up yet. Until
-//! then callers must show [`BackendInfo::warning`] to the user.
+//! The database key goes to a store that is not durable only with the user's explicit
+//! consent, recorded in the data directory ([`consent`]); callers show
+//! [`BackendInfo::warning`] whenever such a store is in use.
 //!
 //! Which namespace a data directory's secrets live under is recorded in the directory itself
 //! ([`Namespace::anchored`]), so they stay found when the OS moves the directory.
@@ -26,12 +31,15 @@
 #[cfg(target_os = "android")]
 pub mod android;
 mod backend;
+pub mod consent;
 mod error;
 mod identity;
 mod keyring;
 #[cfg(target_os = "linux")]
 pub mod linux;
 mod secret;
+#[cfg(target_os = "linux")]
+mod secret_service;
 
 pub use backend::{BackendInfo, KeystoreChoice};
 pub use error::{KeystoreError, Result};

@@ -1,5 +1,7 @@
 //! Unit tests over keyring-core's mock store. The real kernel backend is exercised in
-//! `core/tests/keystore_keyutils.rs`.
+//! `core/tests/keystore_keyutils.rs`, the Secret Service without a bus in
+//! `core/tests/keystore_secret_service.rs` and with a real gnome-keyring by
+//! `cargo xtask keystore-test`.
 
 use std::io;
 use std::sync::Arc;
@@ -431,9 +433,14 @@ fn keystore_choice_parsing_and_backend_info() {
         KeystoreChoice::Mock
     );
     assert_eq!(
-        "vault".parse::<KeystoreChoice>().unwrap_err().code(),
-        "keystore.invalid_input"
+        "secret-service".parse::<KeystoreChoice>().unwrap(),
+        KeystoreChoice::SecretService
     );
+    let err = "vault".parse::<KeystoreChoice>().unwrap_err();
+    assert_eq!(err.code(), "keystore.invalid_input");
+    assert!(err
+        .to_string()
+        .contains("os, secret-service, keyutils, mock"));
 
     let store = KeyringStore::open(KeystoreChoice::Mock, Namespace::new("t12").unwrap()).unwrap();
     let info = store.backend();
@@ -449,4 +456,78 @@ fn keystore_choice_parsing_and_backend_info() {
         format!("{store:?}"),
         "KeyringStore { backend: \"mock\", namespace: \"t12\" }"
     );
+}
+
+fn info(name: &'static str, durable: bool) -> BackendInfo {
+    BackendInfo {
+        name,
+        durable,
+        description: String::new(),
+    }
+}
+
+#[test]
+fn keystore_consent_is_needed_only_for_a_volatile_backend_and_then_explicitly() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = info("secret-service", true);
+    let volatile = info("linux-keyutils", false);
+    assert_eq!(
+        consent::check(dir.path(), &durable, false).unwrap(),
+        consent::Consent::NotNeeded
+    );
+    let missing = consent::check(dir.path(), &volatile, false).unwrap();
+    assert_eq!(missing, consent::Consent::Missing);
+    assert!(!missing.allows_volatile_key());
+    let now = consent::check(dir.path(), &volatile, true).unwrap();
+    assert_eq!(now, consent::Consent::GivenNow);
+    assert!(now.allows_volatile_key());
+    // Checking writes nothing: consent is recorded only once the caller says so.
+    assert!(!dir.path().join(consent::CONSENT_FILE).exists());
+    assert_eq!(consent::read(dir.path()).unwrap(), None);
+}
+
+#[test]
+fn keystore_recorded_consent_covers_later_calls_for_its_backend_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyutils = info("linux-keyutils", false);
+    let recorded = consent::record(dir.path(), &keyutils, 1_767_225_600_000).unwrap();
+    assert_eq!(recorded.backend, "linux-keyutils");
+    assert!(!dir
+        .path()
+        .join(format!("{}.tmp", consent::CONSENT_FILE))
+        .exists());
+    let later = consent::check(dir.path(), &keyutils, false).unwrap();
+    assert_eq!(later, consent::Consent::Recorded(recorded.clone()));
+    assert!(later.allows_volatile_key());
+    // Another volatile store is a new question.
+    let mock = info("mock", false);
+    assert_eq!(
+        consent::check(dir.path(), &mock, false).unwrap(),
+        consent::Consent::Missing
+    );
+    // Recording again replaces the record.
+    let again = consent::record(dir.path(), &mock, 1_767_225_700_000).unwrap();
+    assert_eq!(consent::read(dir.path()).unwrap(), Some(again));
+    assert_eq!(
+        consent::check(dir.path(), &keyutils, false).unwrap(),
+        consent::Consent::Missing
+    );
+}
+
+#[test]
+fn keystore_consent_file_that_is_not_a_record_is_corrupt_never_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(consent::CONSENT_FILE);
+    for bad in [
+        "",
+        "yes",
+        "{\"backend\":\"linux-keyutils\"}",
+        "{\"backend\":1}",
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let err = consent::check(dir.path(), &info("linux-keyutils", false), true).unwrap_err();
+        assert_eq!(err.code(), "keystore.corrupt", "{bad:?}");
+        assert!(err.to_string().contains(consent::CONSENT_FILE), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+    }
 }

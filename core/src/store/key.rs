@@ -244,7 +244,7 @@ fn classify(path: &Path, len: u64, keys: [Option<&DbKey>; 2]) -> StoreError {
         path: path.to_path_buf(),
         detail: detail.to_string(),
     };
-    if len < PAGE_SIZE || len % PAGE_SIZE != 0 {
+    if len < PAGE_SIZE || !len.is_multiple_of(PAGE_SIZE) {
         return corrupt("its size is not a whole number of database pages");
     }
     let mut page = vec![0u8; PAGE_SIZE as usize];

@@ -165,7 +165,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Parses hex (either case); `None` for odd length or a non-hex digit.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);

@@ -187,7 +187,7 @@ fn draft(i: u64) -> AuditEvent {
     AuditEvent {
         at_ms: 1000 + i,
         action: "card.bind".into(),
-        sn: (i % 2 == 0).then(|| "SN1".into()),
+        sn: i.is_multiple_of(2).then(|| "SN1".into()),
         // Keys deliberately out of order: the hash must not depend on map order.
         inputs: json!({"z": i, "a": {"y": [1, 2, {"b": true, "a": null}], "x": "é\"q"}}),
         outcome: "ok".into(),
