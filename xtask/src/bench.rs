@@ -83,7 +83,7 @@ pub(crate) fn bench() -> Result<(), String> {
     let missed = targets.iter().filter(|t| !t.2).count();
     if missed > 0 || !failed.is_empty() {
         return Err(format!(
-            "bench ({missed} target(s) missed, {} benchmark(s) failed)",
+            "bench (targets missed: {missed}; benchmarks failed: {})",
             failed.len()
         ));
     }

@@ -369,8 +369,8 @@ fn wipe_in_secret_service(run: &Runner<'_>, namespace: &str) -> Result<(), Strin
     // The database key, the phone's identity, the terminal's pin and the index.
     if before != 4 {
         return Err(format!(
-            "the Secret Service lists {before} item(s) of namespace {namespace}, not the 4 \
-             posmate wrote: the search cannot be trusted to find them"
+            "items of namespace {namespace} the Secret Service lists: {before}, where posmate \
+             wrote 4: the search cannot be trusted to find them"
         ));
     }
     let pass = run.session.root.join("wipe-pass");
@@ -400,7 +400,7 @@ fn wipe_in_secret_service(run: &Runner<'_>, namespace: &str) -> Result<(), Strin
     match secret_service_items(run.session, namespace)? {
         0 => Ok(()),
         left => Err(format!(
-            "{left} item(s) of namespace {namespace} survived the wipe"
+            "items of namespace {namespace} survived the wipe: {left}"
         )),
     }
 }
@@ -643,7 +643,7 @@ fn no_keyutils_keys(namespace: &str) -> Result<(), String> {
     match keyutils_entries(namespace)? {
         0 => Ok(()),
         n => Err(format!(
-            "{n} keyutils key(s) of namespace {namespace}: posmate fell back to keyutils"
+            "keyutils keys of namespace {namespace}: {n}; posmate fell back to keyutils"
         )),
     }
 }
