@@ -10,11 +10,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::settings::values::{
-    parser, AcquirerUrl, CredentialRef, ProfileName, SimAddr, WorkFactor,
-};
+pub use crate::values::KeystoreArg;
+use crate::values::{parser, AcquirerUrl, CredentialRef, ProfileName, SimAddr, WorkFactor};
 
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
@@ -97,13 +96,4 @@ pub struct Global {
     #[arg(long, global = true, env = "POSMATE_ACQUIRER_CREDENTIAL", value_name = "NAME",
           value_parser = parser::<CredentialRef>())]
     pub acquirer_credential: Option<CredentialRef>,
-}
-
-/// The `--keystore` choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeystoreArg {
-    Os,
-    SecretService,
-    Keyutils,
-    Mock,
 }

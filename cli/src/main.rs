@@ -19,6 +19,7 @@ mod settings;
 mod simhost;
 mod transport_select;
 mod txn_kind;
+mod values;
 
 use std::process::ExitCode;
 

@@ -16,9 +16,6 @@ use posmate_proto::message::{Info, Request, Response};
 use crate::acquirer::Gateway;
 use crate::backup::{self, BackupSummary, Passphrase, RestoreSummary, Scope, WriteOptions};
 use crate::error::{Error, Result};
-use crate::fleet::{
-    self, FleetCodes, FleetObserver, FleetOptions, FleetPlan, FleetReport, FleetStatus,
-};
 use crate::flows::{
     self, ActivationInput, ActivationOutcome, BindInput, Clock, Ctx, DecommissionInput,
     DecommissionOutcome, DormancyReport, FlowControl, FlowKind, ReplacementInput,
@@ -460,30 +457,6 @@ impl Companion {
                 })
             }
         })
-    }
-
-    // ---- fleets -----------------------------------------------------------------------
-
-    /// Activates every row of `plan` (`crate::fleet`): each row its own activation, pairing
-    /// first (codes from `pairing`) with terminals this phone does not know; a re-run of the
-    /// same plan skips done rows and resumes running ones. Fails only when the run's
-    /// journal cannot be read or written.
-    pub async fn fleet_activate(
-        &self,
-        plan: &FleetPlan,
-        codes: &FleetCodes,
-        pairing: &dyn CodeEntry,
-        options: FleetOptions,
-        observer: &dyn FleetObserver,
-        control: &FlowControl,
-    ) -> Result<FleetReport> {
-        fleet::run(self, plan, codes, pairing, options, observer, control).await
-    }
-
-    /// Every terminal of this phone with its state, last sync, unsettled records and
-    /// dormancy, plus totals.
-    pub async fn fleet_status(&self) -> Result<FleetStatus> {
-        fleet::status(self).await
     }
 
     // ---- backup, export, audit --------------------------------------------------------

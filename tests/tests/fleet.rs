@@ -1,4 +1,4 @@
-//! Fleet runs through the core (`Companion::fleet_activate`) on terminals of the in-process
+//! Fleet runs through the core (`posmate_core::fleet::activate`) on terminals of the in-process
 //! radio: each row its own activation, the journal across a reopened phone, retries only
 //! when asked, cancellation between rows, and no activation code in the database.
 
@@ -74,17 +74,17 @@ async fn run(
     retry_failed: bool,
 ) -> (FleetReport, Vec<String>) {
     let started = Started::default();
-    let report = phone
-        .fleet_activate(
-            plan,
-            codes,
-            &Screens(w.terminals.clone()),
-            FleetOptions { retry_failed },
-            &started,
-            &FlowControl::default(),
-        )
-        .await
-        .expect("the journal works");
+    let report = posmate_core::fleet::activate(
+        phone,
+        plan,
+        codes,
+        &Screens(w.terminals.clone()),
+        FleetOptions { retry_failed },
+        &started,
+        &FlowControl::default(),
+    )
+    .await
+    .expect("the journal works");
     let started = started.0.into_inner().unwrap();
     (report, started)
 }
@@ -199,17 +199,17 @@ async fn a_cancelled_run_stops_between_rows_and_the_next_run_goes_on() {
     let control = FlowControl::default();
     control.cancel.cancel();
     let started = Started::default();
-    let report = phone
-        .fleet_activate(
-            &plan,
-            &codes(&w, 2, None),
-            &Screens(w.terminals.clone()),
-            FleetOptions::default(),
-            &started,
-            &control,
-        )
-        .await
-        .unwrap();
+    let report = posmate_core::fleet::activate(
+        &phone,
+        &plan,
+        &codes(&w, 2, None),
+        &Screens(w.terminals.clone()),
+        FleetOptions::default(),
+        &started,
+        &control,
+    )
+    .await
+    .unwrap();
     assert!(report.cancelled);
     assert_eq!(report.totals.not_run, 2);
     assert!(started.0.lock().unwrap().is_empty());

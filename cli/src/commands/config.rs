@@ -14,8 +14,8 @@ use crate::error::{CliError, Exit};
 use crate::output::{table, Report};
 use crate::settings::file::{PathSource, DEFAULT_PROFILE_KEY};
 use crate::settings::spec::{self, SETTINGS};
-use crate::settings::values::{ProfileName, Setting};
 use crate::settings::{ProfileSource, Settings, Shown, Source};
+use crate::values::{ProfileName, Setting};
 
 /// Show and change the config file's profiles.
 #[derive(Debug, clap::Subcommand)]

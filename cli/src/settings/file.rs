@@ -18,8 +18,8 @@ use posmate_core::private_dir::create_private_dir;
 use serde::Serialize;
 
 use super::spec;
-use super::values::{ProfileName, Setting};
 use crate::error::{CliError, Exit};
+use crate::values::{ProfileName, Setting};
 
 /// The top-level key naming the profile used when none is chosen.
 pub const DEFAULT_PROFILE_KEY: &str = "default_profile";

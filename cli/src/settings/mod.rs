@@ -8,7 +8,6 @@
 
 pub mod file;
 pub mod spec;
-pub mod values;
 
 use std::path::PathBuf;
 
@@ -19,9 +18,9 @@ use serde::Serialize;
 
 use self::file::{ConfigFile, PathSource, Profile};
 use self::spec::Spec;
-use self::values::{AcquirerUrl, CredentialRef, ProfileName, Setting, Verbosity, WorkFactor};
 use crate::error::{CliError, Exit};
 use crate::global::{Global, KeystoreArg};
+use crate::values::{AcquirerUrl, CredentialRef, ProfileName, Setting, Verbosity, WorkFactor};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

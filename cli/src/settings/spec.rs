@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use super::values::{AcquirerUrl, CredentialRef, Kind, Setting, SimAddr, Verbosity, WorkFactor};
 use crate::global::KeystoreArg;
+use crate::values::{AcquirerUrl, CredentialRef, Kind, Setting, SimAddr, Verbosity, WorkFactor};
 
 /// One setting.
 #[derive(Debug)]
@@ -96,13 +96,13 @@ pub fn keys() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::Args;
 
     /// Each setting is a global option of the same id, with the option name and the
     /// environment variable the table says (the resolution looks them up by id).
     #[test]
     fn every_setting_is_the_global_option_the_table_names() {
-        let cli = crate::cli::Cli::command();
+        let cli = crate::global::Global::augment_args(clap::Command::new("posmate"));
         for spec in SETTINGS {
             let arg = cli
                 .get_arguments()

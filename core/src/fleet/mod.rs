@@ -21,5 +21,5 @@ pub use plan::{FleetCodes, FleetPlan, FleetRow};
 pub use run::{FleetObserver, FleetOptions, FleetReport, FleetRowReport, FleetTotals, RowResult};
 pub use status::{FleetStatus, FleetTerminal, FleetTerminalsTotals, UnsettledBatch};
 
-pub(crate) use run::run;
-pub(crate) use status::status;
+pub use run::activate;
+pub use status::status;

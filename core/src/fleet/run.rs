@@ -135,9 +135,11 @@ enum Done {
     },
 }
 
-/// Runs `plan` (see the module documentation). Fails only when the journal cannot be
-/// read or written: then continuing could run a row twice.
-pub(crate) async fn run(
+/// Activates every row of `plan` on `phone` (see the module documentation): each row its
+/// own activation, pairing first (codes from `pairing`) with terminals the phone does not
+/// know. Fails only when the journal cannot be read or written: then continuing could run
+/// a row twice.
+pub async fn activate(
     phone: &Companion,
     plan: &FleetPlan,
     codes: &FleetCodes,

@@ -60,7 +60,7 @@ pub struct FleetStatus {
 
 /// Every terminal this phone knows, by SN. Only activated terminals are asked about
 /// dormancy (one acquirer call each); a failed call is reported on its row, not fatal.
-pub(crate) async fn status(phone: &Companion) -> Result<FleetStatus> {
+pub async fn status(phone: &Companion) -> Result<FleetStatus> {
     let mut terminals = Vec::new();
     let mut totals = FleetTerminalsTotals::default();
     for t in phone.terminals()? {

@@ -80,7 +80,10 @@ pub async fn run(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
             retry_failed,
         } => activate(ctx, csv, codes_file, retry_failed).await,
         Action::Status => {
-            let status = with_phone(ctx, async |phone| Ok(phone.fleet_status().await?)).await?;
+            let status = with_phone(ctx, async |phone| {
+                Ok(posmate_core::fleet::status(phone).await?)
+            })
+            .await?;
             ctx.out.report(&status);
             Ok(Exit::Ok)
         }
@@ -128,7 +131,8 @@ async fn activate(
         let bar = report::RowsBar::new(&ctx.out, plan.rows.len(), prompts);
         // The rows' bar is the progress; Ctrl-C cancels through the token (between steps).
         let control = FlowControl::new(Arc::new(NoProgress));
-        let run = phone.fleet_activate(
+        let run = posmate_core::fleet::activate(
+            &phone,
             &plan,
             &codes,
             &pairing,

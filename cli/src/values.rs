@@ -7,7 +7,14 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser;
 use clap::ValueEnum;
 
-use crate::global::KeystoreArg;
+/// The `--keystore` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeystoreArg {
+    Os,
+    SecretService,
+    Keyutils,
+    Mock,
+}
 
 /// How a value is written in the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
