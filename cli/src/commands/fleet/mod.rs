@@ -132,7 +132,7 @@ async fn activate(
         // The rows' bar is the progress; Ctrl-C cancels through the token (between steps).
         let control = FlowControl::new(Arc::new(NoProgress));
         let run = posmate_core::fleet::activate(
-            &phone,
+            phone,
             &plan,
             &codes,
             &pairing,
