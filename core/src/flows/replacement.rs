@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::activation::{self, ActivationInput, ActivationOutcome};
-use super::context::{is_interruption, open_flow, unknown_step, Ctx, Flow};
+use super::context::{is_interruption, open_flow, random_id, unknown_step, Ctx, Flow};
 use super::decommission::{self, BackupSpec, DecommissionInput, DecommissionOutcome};
 use super::{settlement, FlowKind};
 use crate::acquirer::{CardPurposeKind, MerchantDetails};
@@ -164,7 +164,7 @@ async fn steps(
                     ctx.backup,
                 )?;
                 let row = BackupRow {
-                    id: format!("backup-{:016x}", rand::random::<u64>()),
+                    id: random_id("backup"),
                     path: input.backup_path.display().to_string(),
                     sha256: summary.sha256,
                     created_at_ms: ctx.clock.now_ms(),
