@@ -18,6 +18,10 @@ pub enum AcquirerError {
     /// with the same request id is safe.
     #[error("the acquirer did not answer in time")]
     Timeout,
+    /// The acquirer (or a proxy in front of it) answered that it cannot serve now (an HTTP
+    /// 5xx without a problem object). Retrying with the same request id is safe.
+    #[error("the acquirer is unavailable (HTTP {status})")]
+    Unavailable { status: u16 },
     #[error("the acquirer does not know terminal {sn}")]
     UnknownTerminal { sn: String },
     #[error("terminal {sn} is registered to another merchant")]
@@ -63,6 +67,7 @@ impl AcquirerError {
         match self {
             AcquirerError::Unreachable { .. } => "unreachable",
             AcquirerError::Timeout => "timeout",
+            AcquirerError::Unavailable { .. } => "unavailable",
             AcquirerError::UnknownTerminal { .. } => "unknown-terminal",
             AcquirerError::OwnedByAnotherMerchant { .. } => "owned-by-another-merchant",
             AcquirerError::WrongActivationCode { .. } => "wrong-activation-code",
@@ -85,7 +90,9 @@ impl AcquirerError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            AcquirerError::Unreachable { .. } | AcquirerError::Timeout
+            AcquirerError::Unreachable { .. }
+                | AcquirerError::Timeout
+                | AcquirerError::Unavailable { .. }
         )
     }
 
@@ -97,6 +104,9 @@ impl AcquirerError {
             }
             AcquirerError::Timeout => {
                 "try again; the acquirer will not apply the request twice".into()
+            }
+            AcquirerError::Unavailable { .. } => {
+                "try again in a few minutes; the acquirer will not apply the request twice".into()
             }
             AcquirerError::UnknownTerminal { .. } => {
                 "check the SN against the label on the terminal; if it is right, contact the acquirer".into()

@@ -12,6 +12,9 @@
 mod api;
 mod codec;
 mod error;
+pub mod http;
+#[cfg(test)]
+mod http_tests;
 #[cfg(test)]
 mod tests;
 

@@ -14,7 +14,7 @@ fn merchant() -> MerchantDetails {
     }
 }
 
-fn activation() -> ActivationRequest {
+pub(crate) fn activation() -> ActivationRequest {
     ActivationRequest {
         request_id: "req-1".into(),
         sn: "SN2026000001".into(),
@@ -26,7 +26,7 @@ fn activation() -> ActivationRequest {
     }
 }
 
-fn every_activation_state() -> Vec<ActivationState> {
+pub(crate) fn every_activation_state() -> Vec<ActivationState> {
     vec![
         ActivationState::Pending {
             retry_after_ms: 30_000,
@@ -50,12 +50,13 @@ fn every_activation_state() -> Vec<ActivationState> {
 
 /// One of every error, each with its wire code. The exhaustive match makes a new variant
 /// fail to compile here until it is added to the list.
-fn every_error() -> Vec<AcquirerError> {
+pub(crate) fn every_error() -> Vec<AcquirerError> {
     let all = vec![
         AcquirerError::Unreachable {
             detail: "dns".into(),
         },
         AcquirerError::Timeout,
+        AcquirerError::Unavailable { status: 503 },
         AcquirerError::UnknownTerminal { sn: "SN1".into() },
         AcquirerError::OwnedByAnotherMerchant { sn: "SN1".into() },
         AcquirerError::WrongActivationCode {
@@ -88,6 +89,7 @@ fn every_error() -> Vec<AcquirerError> {
         match e {
             AcquirerError::Unreachable { .. }
             | AcquirerError::Timeout
+            | AcquirerError::Unavailable { .. }
             | AcquirerError::UnknownTerminal { .. }
             | AcquirerError::OwnedByAnotherMerchant { .. }
             | AcquirerError::WrongActivationCode { .. }
@@ -135,7 +137,9 @@ fn retry_and_internet_follow_whether_the_acquirer_decided() {
     for e in every_error() {
         let transport = matches!(
             e,
-            AcquirerError::Unreachable { .. } | AcquirerError::Timeout
+            AcquirerError::Unreachable { .. }
+                | AcquirerError::Timeout
+                | AcquirerError::Unavailable { .. }
         );
         assert_eq!(e.is_retryable(), transport, "{e:?}");
         assert_eq!(

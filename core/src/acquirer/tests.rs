@@ -134,6 +134,7 @@ fn every_error() -> Vec<AcquirerError> {
             detail: "dns".into(),
         },
         AcquirerError::Timeout,
+        AcquirerError::Unavailable { status: 503 },
         AcquirerError::UnknownTerminal { sn: "SN1".into() },
         AcquirerError::OwnedByAnotherMerchant { sn: "SN1".into() },
         AcquirerError::WrongActivationCode {
@@ -166,6 +167,7 @@ fn every_error() -> Vec<AcquirerError> {
         match e {
             AcquirerError::Unreachable { .. }
             | AcquirerError::Timeout
+            | AcquirerError::Unavailable { .. }
             | AcquirerError::UnknownTerminal { .. }
             | AcquirerError::OwnedByAnotherMerchant { .. }
             | AcquirerError::WrongActivationCode { .. }

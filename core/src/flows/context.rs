@@ -351,7 +351,10 @@ mod tests {
         for id in &ids {
             let random = id.strip_prefix("backup-").unwrap();
             assert_eq!(random.len(), 16, "{id}");
-            assert!(matches!(random.as_bytes()[0], b'a' | b'b' | b'e' | b'f'), "{id}");
+            assert!(
+                matches!(random.as_bytes()[0], b'a' | b'b' | b'e' | b'f'),
+                "{id}"
+            );
             assert!(!contains_full_pan(id.as_bytes()), "{id}");
         }
         let mut unique = ids.clone();
