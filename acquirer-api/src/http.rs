@@ -25,6 +25,19 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Where every problem type is documented (`{PROBLEM_BASE}{code}`).
 pub const PROBLEM_BASE: &str = "https://posmate.dev/problems/";
+/// `GET` answers [`Health`] without authority or side effect: what a client's diagnosis
+/// (`posmate doctor`) asks to prove reachability, TLS and the API version.
+pub const HEALTH_PATH: &str = "/v1/health";
+/// The API version this crate speaks (the `/v1/` of every path).
+pub const API_VERSION: u32 = 1;
+
+/// The body of `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub api_version: u32,
+    /// Who answers, e.g. `posmate-sandbox 0.1.0`.
+    pub server: String,
+}
 
 /// The methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

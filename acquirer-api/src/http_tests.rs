@@ -222,3 +222,16 @@ fn a_server_refuses_calls_it_cannot_trust_before_acting() {
         assert_eq!(code(&r), "not-found", "{path}");
     }
 }
+
+#[test]
+fn health_is_no_call_of_the_api() {
+    let health = HttpRequest {
+        method: Method::Get,
+        path: HEALTH_PATH.into(),
+        headers: vec![],
+        body: None,
+    };
+    // The server answers it itself, before the API's routes.
+    assert_eq!(from_http(&health).unwrap_err().code(), "not-found");
+    assert!(HEALTH_PATH.starts_with(&format!("/v{API_VERSION}/")));
+}
