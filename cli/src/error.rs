@@ -151,6 +151,10 @@ fn next_step(code: &str) -> Option<&'static str> {
             "if the terminal was wiped or replaced, forget it and pair again; otherwise do not \
              use it and contact support"
         }
+        "identity-mismatch" | "device-key-changed" => {
+            "do not use this terminal: it is not the one this phone knows by that SN; report it \
+             to the acquirer"
+        }
         "unreachable" => "check the terminal is on and in range, then retry",
         keystore if keystore.starts_with("keystore.") => {
             "`posmate doctor` checks the keystore; --keystore chooses another backend"

@@ -22,7 +22,7 @@ use crate::flows::{
     ReplacementOutcome, SettlementOutcome, SyncOutcome,
 };
 use crate::keystore::{self, KeyringStore, KeystoreChoice, Namespace, SecretStore};
-use crate::session::{CodeEntry, SessionConfig, SessionError};
+use crate::session::{CodeEntry, Session, SessionConfig, SessionError};
 use crate::store::{
     AuditCheck, AuditEntry, CardRow, FlowRow, FlowStatus, HistoryPage, HistoryQuery, Store,
     StoreOptions, TerminalRow,
@@ -248,7 +248,43 @@ impl Companion {
 
     /// Pairs with the terminal at `id` (the merchant types the code it shows) and records it.
     pub async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<TerminalRow> {
-        let session = self.sessions.pair(id, code).await?;
+        let pairing = self.sessions.pair(id, code).await?;
+        // The SN is the one the handshake proved, never one a message names.
+        let sn = pairing.session.sn().to_owned();
+        match self.record_pairing(&pairing.session, id, &sn).await {
+            Ok(row) => {
+                self.sessions.keep(sn, pairing.session).await;
+                Ok(row)
+            }
+            Err(e) => {
+                self.sessions.refuse(pairing).await;
+                // What was refused is evidence too; the refusal stands if it cannot be
+                // written.
+                let audited = self.with_ctx(|ctx| {
+                    ctx.audit(
+                        "pair",
+                        Some(&sn),
+                        json!({ "sn": sn, "peripheral": id.as_str() }),
+                        "refused",
+                        json!({ "code": e.code() }),
+                    )
+                });
+                if let Err(audit) = audited {
+                    tracing::warn!(sn, error = %audit, "could not audit a refused pairing");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a terminal just paired as `sn`: its own report must name that SN, and its
+    /// device key must be the one learnt for it (the store refuses another).
+    async fn record_pairing(
+        &self,
+        session: &Session,
+        id: &PeripheralId,
+        sn: &str,
+    ) -> Result<TerminalRow> {
         let info = match session
             .request(Request::GetInfo)
             .await
@@ -257,24 +293,30 @@ impl Companion {
             Response::Info(info) => info,
             _ => return Err(Error::Session(SessionError::UnexpectedResponse)),
         };
-        let now = self.clock.now_ms();
-        let existing = self.store.read(|tx| tx.terminal(&info.sn))?;
-        let mut row = flows::paired_row(&info, id.as_str(), now);
-        if let Some(old) = existing {
-            row.activated_at_ms = old.activated_at_ms;
-            row.replaced_by = old.replaced_by;
+        if info.sn != sn {
+            return Err(Error::IdentityMismatch {
+                sn: sn.into(),
+                found: info.sn,
+            });
         }
-        self.store.write(|tx| tx.upsert_terminal(&row))?;
+        let now = self.clock.now_ms();
+        let mut row = flows::paired_row(&info, id.as_str(), now);
+        self.store.write(|tx| {
+            if let Some(old) = tx.terminal(sn)? {
+                row.activated_at_ms = old.activated_at_ms;
+                row.replaced_by = old.replaced_by;
+            }
+            tx.upsert_terminal(&row)
+        })?;
         self.with_ctx(|ctx| {
             ctx.audit(
                 "pair",
-                Some(&info.sn),
-                json!({ "sn": info.sn, "peripheral": id.as_str() }),
+                Some(sn),
+                json!({ "sn": sn, "peripheral": id.as_str() }),
                 "ok",
                 json!({ "model": info.model, "firmware": info.firmware, "lifecycle": info.lifecycle.name() }),
             )
         })?;
-        self.sessions.keep(info.sn.clone(), session).await;
         Ok(row)
     }
 

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::flows::{Clock, TerminalLink};
 use crate::session::{CodeEntry, Session, SessionError};
 use crate::store::{Store, TerminalRow};
-use crate::terminals::{LinkError, Terminals};
+use crate::terminals::{LinkError, NewPairing, Terminals};
 use crate::transport::{scan_for, PeripheralId, ScanFilter, Transport, TransportError};
 
 /// The terminal `sn` as this phone recorded it.
@@ -60,8 +60,20 @@ impl Sessions {
 
     /// First pairing with the terminal at `id`; [`Sessions::keep`] the session once the
     /// terminal is recorded.
-    pub(crate) async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<Session> {
-        Ok(self.terminals.pair(id, code).await?)
+    pub(crate) async fn pair(&self, id: &PeripheralId, code: &dyn CodeEntry) -> Result<NewPairing> {
+        Ok(self.terminals.pair_pinning(id, code).await?)
+    }
+
+    /// Ends a pairing the phone refused after all (`pairing` is not the terminal it
+    /// expected), taking back the pin it added.
+    pub(crate) async fn refuse(&self, pairing: NewPairing) {
+        let sn = pairing.session.sn().to_owned();
+        pairing.session.close().await;
+        if pairing.pinned_now {
+            if let Err(e) = self.terminals.forget(&sn) {
+                tracing::warn!(sn, error = %e, "could not remove the pin of a refused pairing");
+            }
+        }
     }
 
     /// Keeps `session` as the open one to `sn`.
@@ -208,8 +220,16 @@ impl TerminalLink for Link<'_> {
             .clone()
             .ok_or_else(|| Error::NeedsPairing { sn: sn.into() })?;
         let id = self.peripheral_for(sn).await?;
-        let session = self.sessions.terminals.pair(&id, &*entry).await?;
-        let session = Arc::new(expect_sn(session, sn).await?);
+        let pairing = self.sessions.pair(&id, &*entry).await?;
+        if pairing.session.sn() != sn {
+            let found = pairing.session.sn().to_owned();
+            self.sessions.refuse(pairing).await;
+            return Err(Error::WrongTerminal {
+                expected: sn.into(),
+                found,
+            });
+        }
+        let session = Arc::new(pairing.session);
         self.sessions
             .open
             .lock()

@@ -47,6 +47,12 @@ impl Established for Session {
     }
 }
 
+/// A pairing just made, and whether it pinned the terminal's key for the first time.
+pub(crate) struct NewPairing {
+    pub session: Session,
+    pub pinned_now: bool,
+}
+
 /// Pairs with, reconnects to and forgets terminals.
 pub struct Terminals {
     transport: Arc<dyn Transport>,
@@ -92,6 +98,17 @@ impl Terminals {
         id: &PeripheralId,
         code: &dyn CodeEntry,
     ) -> Result<Session, LinkError> {
+        Ok(self.pair_pinning(id, code).await?.session)
+    }
+
+    /// [`Terminals::pair`], also saying whether the pin is new, so that a caller refusing
+    /// the terminal after all (it is not the one it expected) can take the pin back with
+    /// [`Terminals::forget`] without dropping one that was there before.
+    pub(crate) async fn pair_pinning(
+        &self,
+        id: &PeripheralId,
+        code: &dyn CodeEntry,
+    ) -> Result<NewPairing, LinkError> {
         let identity = self.identity()?;
         let conn: Arc<dyn Connection> = Arc::from(
             self.transport
@@ -103,13 +120,23 @@ impl Terminals {
         let result = session::pair(conn, &identity, |sn| lookup.get(sn), code, &self.config).await;
         lookup.check()?;
         let (session, paired) = result?;
-        if let Err(e) = TerminalPins::new(&*self.secrets).pin(&paired.sn, &paired.terminal_key) {
-            // Without a pin the phone could not resume; end the session rather than leave
-            // a pairing that only the terminal remembers in use.
-            session.close().await;
-            return Err(e.into());
+        let pins = TerminalPins::new(&*self.secrets);
+        let pinned = pins.get(&paired.sn).and_then(|before| {
+            pins.pin(&paired.sn, &paired.terminal_key)
+                .map(|()| before.is_none())
+        });
+        match pinned {
+            Ok(pinned_now) => Ok(NewPairing {
+                session,
+                pinned_now,
+            }),
+            Err(e) => {
+                // Without a pin the phone could not resume; end the session rather than
+                // leave a pairing that only the terminal remembers in use.
+                session.close().await;
+                Err(e.into())
+            }
         }
-        Ok(session)
     }
 
     /// Reconnects to a paired terminal (no code), retrying under the reconnect policy.

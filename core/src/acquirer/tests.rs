@@ -353,7 +353,7 @@ async fn every_error_comes_back_as_the_same_variant_with_its_code() {
     let mut codes: Vec<_> = errors.iter().map(AcquirerError::code).collect();
     codes.sort_unstable();
     codes.dedup();
-    assert_eq!(codes.len(), 15, "one code per variant: {codes:?}");
+    assert_eq!(codes.len(), 16, "one code per variant: {codes:?}");
     for e in errors {
         let sent = e.clone();
         let gw = Fake::new(move |_| Err(sent.clone()));

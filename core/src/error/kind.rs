@@ -120,7 +120,9 @@ impl StoreError {
         match self {
             StoreError::Keystore(k) => k.kind(),
             StoreError::JournalRewound { .. } | StoreError::JournalGap { .. } => ErrorKind::Refused,
-            StoreError::AuditBroken { .. } => ErrorKind::Security,
+            StoreError::AuditBroken { .. } | StoreError::DeviceKeyChanged { .. } => {
+                ErrorKind::Security
+            }
             _ => ErrorKind::Storage,
         }
     }
@@ -164,7 +166,9 @@ impl Error {
             | Error::FlowNotFound { .. }
             | Error::CardNotFound { .. } => ErrorKind::NotFound,
             Error::Unreachable { .. } => ErrorKind::Unavailable,
-            Error::KeyCheckFailed { .. } | Error::ReceiptInvalid { .. } => ErrorKind::Security,
+            Error::KeyCheckFailed { .. }
+            | Error::ReceiptInvalid { .. }
+            | Error::IdentityMismatch { .. } => ErrorKind::Security,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::WrongTerminal { .. }
             | Error::NotActivated { .. }

@@ -50,6 +50,9 @@ pub enum Error {
     },
     #[error("the terminal in range is {found}, not {expected}")]
     WrongTerminal { expected: String, found: String },
+    /// A terminal proved one SN in the handshake and named another in its own report.
+    #[error("the terminal proved it is {sn} but reports itself as {found}; it may be an impostor and was not recorded")]
+    IdentityMismatch { sn: String, found: String },
     #[error("terminal {sn} is {state}, not activated")]
     NotActivated { sn: String, state: String },
     #[error("terminal {sn} is already activated for merchant {merchant_no}")]
@@ -130,6 +133,7 @@ impl Error {
             Error::UnknownTerminal { .. } => "unknown-terminal",
             Error::Unreachable { .. } => "unreachable",
             Error::WrongTerminal { .. } => "wrong-terminal",
+            Error::IdentityMismatch { .. } => "identity-mismatch",
             Error::NotActivated { .. } => "not-activated",
             Error::AlreadyActivated { .. } => "already-activated",
             Error::ActivationRejected { .. } => "activation-rejected",
@@ -242,6 +246,9 @@ impl Error {
                 "switch the terminal on, bring it close to the phone and try again".into()
             }
             Error::WrongTerminal { .. } => "connect to the terminal with the right SN".into(),
+            Error::IdentityMismatch { .. } => {
+                "do not use this terminal; report it to the acquirer".into()
+            }
             Error::NotActivated { .. } => "activate the terminal first".into(),
             Error::AlreadyActivated { .. } => {
                 "nothing to do; a terminal used by another merchant must be deregistered by them first".into()

@@ -276,10 +276,17 @@ pub(crate) fn unknown_step(flow: &str, step: &str) -> Error {
     }
 }
 
-/// `sn`'s info, checked to come from `sn` (a terminal answering for another is refused).
+/// `sn`'s info, checked to come from `sn` (a terminal answering for another is refused)
+/// with the device key the phone learnt for it, before any step acts on it.
 pub(crate) async fn info(ctx: &Ctx<'_>, sn: &str) -> Result<Info> {
     match ctx.request(sn, Request::GetInfo).await? {
-        Response::Info(info) if info.sn == sn => Ok(info),
+        Response::Info(info) if info.sn == sn => {
+            let learnt = ctx.store.read(|tx| tx.learnt_device_key(sn))?;
+            if learnt.is_some_and(|k| k != info.device_key) {
+                return Err(crate::store::StoreError::DeviceKeyChanged { sn: sn.into() }.into());
+            }
+            Ok(info)
+        }
         Response::Info(info) => Err(Error::WrongTerminal {
             expected: sn.into(),
             found: info.sn,

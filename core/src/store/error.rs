@@ -45,6 +45,9 @@ pub enum StoreError {
     /// An audit entry does not chain to its predecessor: the log was edited.
     #[error("the audit log was altered at entry {seq}. To fix: keep this database for investigation and restore a verified backup")]
     AuditBroken { seq: u64 },
+    /// A terminal row names another device key than the one the phone learnt for its SN.
+    #[error("terminal {sn} has another device key than the one this phone learnt when it first saw it; a factory device key never changes, so this may be an impostor and nothing was recorded. To fix: do not use it; report it to the acquirer")]
+    DeviceKeyChanged { sn: String },
     /// Reading or writing the database's files failed.
     #[error(
         "storage input/output failed: {detail}. To fix: check the phone's storage, then retry"
@@ -70,6 +73,7 @@ impl StoreError {
             StoreError::JournalRewound { .. } => "journal-rewound",
             StoreError::JournalGap { .. } => "journal-gap",
             StoreError::AuditBroken { .. } => "audit-broken",
+            StoreError::DeviceKeyChanged { .. } => "device-key-changed",
             StoreError::Io { .. } => "storage-io",
             StoreError::Keystore(e) => e.code(),
             StoreError::Sqlite { .. } => "db-error",

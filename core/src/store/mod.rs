@@ -27,6 +27,7 @@ mod audit;
 mod backups;
 mod cards;
 mod cipher;
+mod device_keys;
 mod error;
 mod fleet;
 mod flows;

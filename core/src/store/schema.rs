@@ -17,7 +17,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::StoreError;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and understands.
 pub(crate) const SUPPORTED: u32 = MIGRATIONS.len() as u32;
@@ -171,6 +171,21 @@ CREATE TABLE sync_times (
     sn            TEXT PRIMARY KEY NOT NULL,
     synced_at_ms  INTEGER NOT NULL
 );
+"#;
+
+/// The device key each terminal first showed the phone, kept when the terminal is
+/// forgotten: a factory device key never changes, so a different one under the same SN is an
+/// impostor, whatever row comes and goes (`store::device_keys`). Learnt from the rows there
+/// are.
+const V3: &str = r#"
+CREATE TABLE device_keys (
+    sn            TEXT PRIMARY KEY NOT NULL,
+    device_key    BLOB NOT NULL CHECK (length(device_key) = 32),
+    learnt_at_ms  INTEGER NOT NULL
+);
+
+INSERT INTO device_keys (sn, device_key, learnt_at_ms)
+    SELECT sn, device_key, updated_at_ms FROM terminals;
 "#;
 
 /// The database's schema version.

@@ -10,8 +10,11 @@ const TERMINAL_COLUMNS: &str = "sn, peripheral_id, model, firmware, device_key, 
     merchant_no, terminal_no, activated_at_ms, replaced_by, updated_at_ms";
 
 impl Tx<'_> {
-    /// Inserts `t`, or replaces the row with the same serial number.
+    /// Inserts `t`, or replaces the row with the same serial number — unless it names
+    /// another device key than the one learnt for the SN (`DeviceKeyChanged`, nothing
+    /// written). A first row teaches the phone its key.
     pub fn upsert_terminal(&self, t: &TerminalRow) -> Result<(), StoreError> {
+        self.learn_device_key(&t.sn, &t.device_key, t.updated_at_ms)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO terminals (sn, peripheral_id, model, firmware, device_key, state, \

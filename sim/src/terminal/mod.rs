@@ -198,6 +198,12 @@ impl SimTerminal {
         self.lock().device.drop_on = kind;
     }
 
+    /// Fault: rogue firmware that reports `sn` in its `Info` while it still proves its own
+    /// SN in the handshake (`None` restores the honest firmware). Not kept in flash.
+    pub fn set_claimed_sn(&self, sn: Option<String>) {
+        self.lock().device.claimed_sn = sn;
+    }
+
     /// Whether the [`Self::set_drop_on`] fault fired since the last call: the link host
     /// must then lose the link.
     pub fn take_radio_lost(&self) -> bool {

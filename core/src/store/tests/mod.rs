@@ -417,6 +417,7 @@ fn store_read_cannot_write() {
     assert_eq!(store.read(|tx| tx.terminals()).unwrap().len(), 2);
 }
 
+mod device_keys;
 mod fleet;
 mod history;
 mod plaintext;

@@ -84,6 +84,9 @@ pub(crate) struct Device {
     pub(crate) drop_on: Option<RequestKind>,
     /// Set when that fault fired; the link host takes it and loses the link.
     pub(crate) radio_lost: bool,
+    /// Fault injection, not flash: rogue firmware that names this SN in its `Info` instead
+    /// of the one it proves in the handshake.
+    pub(crate) claimed_sn: Option<String>,
 }
 
 /// An error response: what a request the firmware refuses is answered with.
@@ -121,6 +124,7 @@ impl Device {
             stats: Stats::default(),
             drop_on: None,
             radio_lost: false,
+            claimed_sn: None,
         }
     }
 

@@ -101,7 +101,10 @@ impl Device {
     /// What GetInfo answers: the device's identity, state, keys and journal position.
     pub(crate) fn info(&self) -> Info {
         Info {
-            sn: self.nvm.sn.clone(),
+            sn: self
+                .claimed_sn
+                .clone()
+                .unwrap_or_else(|| self.nvm.sn.clone()),
             model: self.nvm.model.clone(),
             firmware: self.nvm.firmware.clone(),
             battery_pct: self.nvm.battery_pct,
