@@ -149,7 +149,9 @@ impl Setting for KeystoreArg {
     }
 }
 
-/// The address of a running `posmate sim`: `host:port`.
+/// The address of a running `posmate sim`: `TOKEN@HOST:PORT` as it printed it, or a
+/// loopback `HOST:PORT` of a sim this user runs (its token is read from the user's token
+/// file). Never echoed back in an error: it may hold the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimAddr(String);
 
@@ -162,8 +164,9 @@ impl SimAddr {
 impl Setting for SimAddr {
     const KIND: Kind = Kind::Text;
     fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("'{text}' is not HOST:PORT (such as 127.0.0.1:7878)");
-        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let bad = || "it is not TOKEN@HOST:PORT or HOST:PORT (such as 127.0.0.1:7878)".to_owned();
+        let socket = text.split_once('@').map_or(text, |(_, socket)| socket);
+        let (host, port) = socket.rsplit_once(':').ok_or_else(bad)?;
         if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
             return Err(bad());
         }

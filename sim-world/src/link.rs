@@ -7,9 +7,12 @@
 //! [`Connection`] does. Advertising reports go through [`Candidate::from_report`], the same
 //! parser the btleplug transport uses.
 
+pub mod address;
 pub mod control;
 pub mod server;
 pub mod wire;
+
+pub use address::SimAddress;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +56,10 @@ pub enum SimLinkError {
     },
     #[error("the posmate sim refused the request: {message} ({code})")]
     Refused { code: String, message: String },
+    #[error("the posmate sim at {addr} refused this client: its token is missing or wrong (a sim of another user, or of an earlier run)")]
+    Unauthorized { addr: String },
+    #[error("no token for a posmate sim at {addr}: a sim on another machine is reached with the address `posmate sim` printed (TOKEN@HOST:PORT)")]
+    NoToken { addr: String },
 }
 
 /// The sim link's failures in the core's terms, so front ends tell them like the core's.
@@ -64,6 +71,8 @@ impl Advice for SimLinkError {
             SimLinkError::NotASim { .. } => "sim-not-a-sim",
             SimLinkError::Version { .. } => "sim-version",
             SimLinkError::Refused { .. } => "sim-refused",
+            SimLinkError::Unauthorized { .. } => "sim-unauthorized",
+            SimLinkError::NoToken { .. } => "sim-no-token",
         }
     }
 
@@ -75,6 +84,7 @@ impl Advice for SimLinkError {
                 ErrorKind::Acquirer
             }
             SimLinkError::Refused { .. } => ErrorKind::Refused,
+            SimLinkError::Unauthorized { .. } | SimLinkError::NoToken { .. } => ErrorKind::Security,
             _ => ErrorKind::Unavailable,
         }
     }
@@ -91,6 +101,9 @@ impl Advice for SimLinkError {
                 format!("start the simulator with `posmate sim --listen {addr}`, then try again")
             }
             SimLinkError::Version { .. } => "run the same posmate version on both sides".into(),
+            SimLinkError::Unauthorized { .. } | SimLinkError::NoToken { .. } => {
+                "use the address `posmate sim` printed when it started (TOKEN@HOST:PORT)".into()
+            }
             _ => "check the simulator's address".into(),
         }
     }
@@ -103,15 +116,53 @@ struct Line {
 }
 
 impl Line {
-    async fn open(addr: &str) -> std::io::Result<Line> {
-        let stream = TcpStream::connect(addr).await?;
+    /// A connection to the sim at `addr`, introduced with its token (the server closes any
+    /// connection whose first line is not that `hello`), and what the server said.
+    async fn open(addr: &SimAddress) -> Result<(Line, ServerHello), SimLinkError> {
+        let socket = addr.socket();
+        let unreachable = |source| SimLinkError::Unreachable {
+            addr: socket.to_owned(),
+            source,
+        };
+        let stream = TcpStream::connect(socket).await.map_err(unreachable)?;
         // Every write is one small ATT value: do not let Nagle hold it back.
-        stream.set_nodelay(true)?;
+        stream.set_nodelay(true).map_err(unreachable)?;
         let (r, w) = stream.into_split();
-        Ok(Line {
+        let mut line = Line {
             reader: BufReader::new(r).lines(),
             writer: w,
-        })
+        };
+        let not_a_sim = |detail: String| SimLinkError::NotASim {
+            addr: socket.to_owned(),
+            detail,
+        };
+        let reply = line
+            .call(&LinkRequest::Hello {
+                version: wire::PROTOCOL_VERSION,
+                token: addr.token().to_owned(),
+            })
+            .await
+            .map_err(|e| not_a_sim(e.to_string()))?;
+        let server: ServerHello = match result_of(reply) {
+            Ok(v) => serde_json::from_value(v).map_err(|e| not_a_sim(e.to_string()))?,
+            Err(SimLinkError::Refused { code, .. }) if code == "unauthorized" => {
+                return Err(SimLinkError::Unauthorized {
+                    addr: socket.to_owned(),
+                })
+            }
+            Err(SimLinkError::Refused { code, message }) if code == "unsupported-version" => {
+                return Err(not_a_sim(message))
+            }
+            Err(e) => return Err(e),
+        };
+        if server.protocol != wire::PROTOCOL_VERSION {
+            return Err(SimLinkError::Version {
+                addr: socket.to_owned(),
+                theirs: server.protocol,
+                ours: wire::PROTOCOL_VERSION,
+            });
+        }
+        Ok((line, server))
     }
 
     async fn send(&mut self, message: &impl serde::Serialize) -> std::io::Result<()> {
@@ -148,59 +199,23 @@ async fn send_line(w: &mut OwnedWriteHalf, message: &impl serde::Serialize) -> s
 
 /// Simulated terminals in another process, over the sim link.
 pub struct TcpTransport {
-    addr: String,
+    addr: SimAddress,
     server: ServerHello,
 }
 
 impl TcpTransport {
-    /// Connects to the sim server at `addr` (`127.0.0.1:7878`) and checks that it speaks
-    /// this build's protocol.
+    /// Connects to the sim server at `addr` (`TOKEN@127.0.0.1:7878`, or a loopback
+    /// `127.0.0.1:7878` whose token file this user can read) and checks that it lets this
+    /// client in and speaks this build's protocol.
     pub async fn open(addr: &str) -> Result<Self, SimLinkError> {
-        let unreachable = |source| SimLinkError::Unreachable {
-            addr: addr.to_owned(),
-            source,
-        };
-        let mut line = Line::open(addr).await.map_err(unreachable)?;
-        let reply = line
-            .call(&LinkRequest::Hello {
-                version: wire::PROTOCOL_VERSION,
-            })
-            .await
-            .map_err(|e| SimLinkError::NotASim {
-                addr: addr.to_owned(),
-                detail: e.to_string(),
-            })?;
-        let server: ServerHello = result_of(reply)
-            .and_then(|v| {
-                serde_json::from_value(v).map_err(|e| SimLinkError::NotASim {
-                    addr: addr.to_owned(),
-                    detail: e.to_string(),
-                })
-            })
-            .map_err(|e| match e {
-                SimLinkError::Refused { code, message } if code == "unsupported-version" => {
-                    SimLinkError::NotASim {
-                        addr: addr.to_owned(),
-                        detail: message,
-                    }
-                }
-                e => e,
-            })?;
-        if server.protocol != wire::PROTOCOL_VERSION {
-            return Err(SimLinkError::Version {
-                addr: addr.to_owned(),
-                theirs: server.protocol,
-                ours: wire::PROTOCOL_VERSION,
-            });
-        }
-        Ok(TcpTransport {
-            addr: addr.to_owned(),
-            server,
-        })
+        let addr = SimAddress::parse(addr)?;
+        let (_, server) = Line::open(&addr).await?;
+        Ok(TcpTransport { addr, server })
     }
 
+    /// `HOST:PORT` (without the token).
     pub fn addr(&self) -> &str {
-        &self.addr
+        self.addr.socket()
     }
 
     /// What the server said about itself.
@@ -211,18 +226,12 @@ impl TcpTransport {
     /// Sends one request object (`{"op": …}`) on a fresh connection and returns its
     /// result. The simulator's control operations go through here.
     pub async fn request(&self, request: &Value) -> Result<Value, SimLinkError> {
-        let mut line =
-            Line::open(&self.addr)
-                .await
-                .map_err(|source| SimLinkError::Unreachable {
-                    addr: self.addr.clone(),
-                    source,
-                })?;
+        let (mut line, _) = Line::open(&self.addr).await?;
         let reply = line
             .call(request)
             .await
             .map_err(|source| SimLinkError::Unreachable {
-                addr: self.addr.clone(),
+                addr: self.addr.socket().to_owned(),
                 source,
             })?;
         result_of(reply)
@@ -310,7 +319,7 @@ fn candidate(report: &AdvReport) -> Option<Candidate> {
 #[async_trait]
 impl Transport for TcpTransport {
     async fn scan(&self, filter: ScanFilter) -> Result<ScanStream, TransportError> {
-        let mut line = Line::open(&self.addr).await.map_err(scan_io)?;
+        let (mut line, _) = Line::open(&self.addr).await.map_err(scan_io)?;
         let reply = line.call(&LinkRequest::Scan).await.map_err(scan_io)?;
         result_of(reply).map_err(scan_io)?;
         let last: HashMap<PeripheralId, Candidate> = HashMap::new();
@@ -339,7 +348,13 @@ impl Transport for TcpTransport {
             id: id.clone(),
             source: Some(Box::new(e)),
         };
-        let mut line = Line::open(&self.addr).await.map_err(failed)?;
+        let (mut line, _) =
+            Line::open(&self.addr)
+                .await
+                .map_err(|e| TransportError::ConnectFailed {
+                    id: id.clone(),
+                    source: Some(Box::new(e)),
+                })?;
         let reply = line
             .call(&LinkRequest::Connect {
                 id: id.as_str().to_owned(),

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use posmate_sim::serve::{Host, HostConfig};
+use posmate_sim_world::link::address::{new_token, TokenFile};
 use posmate_sim_world::link::control::{ScreenReply, TerminalJson};
 use posmate_sim_world::link::server::{self, HostEvent, Shared};
-use posmate_sim_world::link::{wire, TcpTransport};
+use posmate_sim_world::link::{wire, SimAddress, TcpTransport};
 use posmate_sim_world::state;
 use posmate_sim_world::world::{self, AcquirerJson};
 use serde::Serialize;
@@ -306,17 +307,36 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     // The acquirer's JSON API rides on the same link (`acquirer` requests).
     let sns: Vec<String> = terminals.iter().map(|(t, _)| t.sn()).collect();
     let registrations = world::describe(&acquirer, &sns);
+    // Only who holds this run's token drives the terminals: printed here, and left for
+    // this user on a loopback port (so `--connect-sim 127.0.0.1:PORT` works on this machine).
+    let token = new_token();
+    let address = SimAddress::new(addr.to_string(), token.clone());
+    let _token_file = if addr.ip().is_loopback() {
+        match TokenFile::publish(addr.port(), &token) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                ctx.out.note(&format!(
+                    "note: the token was not left for this user ({e}); connect with the \
+                     address printed below"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let (shared, events) = Shared::new(
         Host::new(terminals, config),
         acquirer,
         control::served_ops(),
+        token,
     );
     let views: Vec<TerminalJson> = shared
         .read(|h, now| h.terminals(now))
         .iter()
         .map(Into::into)
         .collect();
-    announce(&ctx.out, &addr.to_string(), &views, &registrations);
+    announce(&ctx.out, &address, &views, &registrations);
     let mut saved = None;
     if let Some(path) = &args.state_file {
         watch::save_if_changed(&shared, path, &mut saved);
@@ -360,19 +380,28 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn announce(out: &Output, addr: &str, terminals: &[TerminalJson], acquirer: &AcquirerJson) {
+fn announce(
+    out: &Output,
+    address: &SimAddress,
+    terminals: &[TerminalJson],
+    acquirer: &AcquirerJson,
+) {
     #[derive(Serialize)]
     struct Listening<'a> {
         event: &'static str,
         addr: &'a str,
+        /// What `--connect-sim` takes from another process: `TOKEN@HOST:PORT`.
+        connect: &'a str,
         protocol: u32,
         terminals: &'a [TerminalJson],
         acquirer: &'a AcquirerJson,
     }
+    let connect = address.connect_string();
     if out.json {
         out.json_line(&Listening {
             event: "listening",
-            addr,
+            addr: address.socket(),
+            connect: &connect,
             protocol: wire::PROTOCOL_VERSION,
             terminals,
             acquirer,
@@ -380,13 +409,17 @@ fn announce(out: &Output, addr: &str, terminals: &[TerminalJson], acquirer: &Acq
         return;
     }
     out.line(&format!(
-        "posmate sim listening on {addr} (sim-link protocol {})",
+        "posmate sim listening on {} (sim-link protocol {})",
+        address.socket(),
         wire::PROTOCOL_VERSION
     ));
     out.line(&terminal_table(terminals));
     out.line(&acquirer_text(acquirer));
     out.line(&format!(
-        "use them from another shell: posmate --connect-sim {addr} scan"
+        "use them from another shell: posmate --connect-sim {} scan\n\
+         (the token before @ changes each run; as this user on this machine, {} alone works)",
+        connect.as_str(),
+        address.socket()
     ));
 }
 

@@ -173,7 +173,10 @@ pub fn run_json_as(cmd: &mut Command, exit: i32, schema: &str) -> Value {
 /// A `posmate sim` child process on a free loopback port, with its JSON event stream.
 pub struct Sim {
     child: Child,
+    /// `HOST:PORT` (a client on this machine finds the token in this user's token file).
     pub addr: String,
+    /// `TOKEN@HOST:PORT`, as another process is told to connect.
+    pub connect: String,
     events: mpsc::Receiver<Value>,
     /// Every event seen so far, in order.
     pub seen: Vec<Value>,
@@ -209,11 +212,13 @@ impl Sim {
         let mut sim = Sim {
             child,
             addr: String::new(),
+            connect: String::new(),
             events,
             seen: Vec::new(),
         };
         let listening = sim.wait_for("the listening event", |e| e["event"] == "listening");
         sim.addr = listening["addr"].as_str().expect("addr").to_owned();
+        sim.connect = listening["connect"].as_str().expect("connect").to_owned();
         sim
     }
 
@@ -254,7 +259,7 @@ impl Sim {
     /// A posmate command against this sim.
     pub fn posmate(&self, dir: &DataDir) -> Command {
         let mut cmd = dir.posmate();
-        cmd.args(["--connect-sim", &self.addr]);
+        cmd.args(["--connect-sim", &self.connect]);
         cmd
     }
 

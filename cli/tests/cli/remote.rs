@@ -198,7 +198,7 @@ fn a_dropped_link_fails_pairing_with_a_transport_error_until_the_fault_is_off() 
 fn dropping_a_link_tells_both_ends() {
     let mut sim = Sim::start(&["--terminals", "1"]);
     let dir = DataDir::new();
-    let mut raw = RawClient::connect(&sim.addr);
+    let mut raw = RawClient::open(&sim);
     let reply = raw.call(json!({"op": "connect", "id": "F0:00:00:00:00:01"}));
     assert_eq!(reply["ok"], true, "{reply}");
     let dropped = run_json(
@@ -327,6 +327,16 @@ struct RawClient {
 }
 
 impl RawClient {
+    /// A connection to `sim`, introduced with its token.
+    fn open(sim: &Sim) -> Self {
+        let mut c = RawClient::connect(&sim.addr);
+        let token = sim.connect.split_once('@').unwrap().0;
+        let hello = c.call(json!({"op": "hello", "version": 1, "token": token}));
+        assert_eq!(hello["ok"], true, "{hello}");
+        c
+    }
+
+    /// A bare TCP connection to `addr`.
     fn connect(addr: &str) -> Self {
         let stream = TcpStream::connect(addr).unwrap();
         stream
@@ -352,13 +362,20 @@ impl RawClient {
         self.send(request);
         self.next()
     }
+
+    /// Whether the server closed the connection (nothing more to read).
+    fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        matches!(self.reader.read_line(&mut line), Ok(0))
+    }
 }
 
 #[test]
 fn the_sim_link_protocol_by_hand() {
     let sim = Sim::start(&["--terminals", "2"]);
     let mut c = RawClient::connect(&sim.addr);
-    let hello = c.call(json!({"op": "hello", "version": 1}));
+    let token = sim.connect.split_once('@').unwrap().0;
+    let hello = c.call(json!({"op": "hello", "version": 1, "token": token}));
     assert_eq!(hello["ok"], true);
     assert_eq!(hello["result"]["protocol"], 1);
     assert_eq!(hello["result"]["terminals"], 2);
@@ -376,7 +393,7 @@ fn the_sim_link_protocol_by_hand() {
     assert_eq!(e["result"]["body"]["error"]["code"], "invalid");
 
     // Scan: every terminal at once, as advertising reports.
-    let mut s = RawClient::connect(&sim.addr);
+    let mut s = RawClient::open(&sim);
     assert_eq!(s.call(json!({"op": "scan"}))["ok"], true);
     let adv = s.next();
     assert_eq!(adv["ev"], "adv");
@@ -387,7 +404,7 @@ fn the_sim_link_protocol_by_hand() {
         .starts_with("504d"));
 
     // Connect with a small MTU; a too-long write cuts the link.
-    let mut l = RawClient::connect(&sim.addr);
+    let mut l = RawClient::open(&sim);
     let r = l.call(json!({"op": "connect", "id": "F0:00:00:00:00:02", "mtu": 23}));
     assert_eq!(r["result"]["mtu"], 23);
     let busy = c.call(json!({"op": "connect", "id": "F0:00:00:00:00:02"}));
@@ -398,7 +415,7 @@ fn the_sim_link_protocol_by_hand() {
     assert_eq!(down["reason"], "link-lost");
 
     // Disconnecting politely.
-    let mut l = RawClient::connect(&sim.addr);
+    let mut l = RawClient::open(&sim);
     assert_eq!(
         l.call(json!({"op": "connect", "id": "F0:00:00:00:00:02"}))["ok"],
         true
@@ -488,4 +505,78 @@ fn the_acquirer_gateway_works_over_the_sim_link() {
         let err = gateway.cards("123456789012345").await.unwrap_err();
         assert!(matches!(err, AcquirerError::Unreachable { .. }), "{err:?}");
     });
+}
+
+/// Only who holds the run's token drives the sim: not another local user (who cannot read
+/// the token file), not a web page (whose browser sends an HTTP request line first).
+#[test]
+fn the_sim_link_lets_in_only_who_holds_the_token() {
+    let sim = Sim::start(&["--terminals", "1"]);
+    let token = sim.connect.split_once('@').unwrap().0.to_owned();
+    assert_eq!(token.len(), 32);
+
+    // A request before the hello, a hello with a wrong or no token: refused, then closed.
+    for first in [
+        json!({"op": "scan"}),
+        json!({"op": "screen", "sn": "SN2026000001"}),
+        json!({"op": "hello", "version": 1, "token": "0".repeat(32)}),
+        json!({"op": "hello", "version": 1}),
+    ] {
+        let mut c = RawClient::connect(&sim.addr);
+        let e = c.call(first.clone());
+        assert_eq!(e["error"]["code"], "unauthorized", "{first}: {e}");
+        assert!(c.closed(), "{first}: the connection is closed");
+    }
+    // A browser's request to the port: one line of HTTP, answered and closed.
+    let mut c = RawClient::connect(&sim.addr);
+    write!(
+        c.writer,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n{{\"op\":\"scan\"}}\n"
+    )
+    .unwrap();
+    assert_eq!(c.next()["error"]["code"], "bad-request");
+    assert!(c.closed());
+    // Let in, the first line that is not a request still ends the connection.
+    let mut c = RawClient::open(&sim);
+    writeln!(c.writer, "[1, 2]").unwrap();
+    assert_eq!(c.next()["error"]["code"], "bad-request");
+    assert!(c.closed());
+
+    // The CLI with a wrong token: a typed refusal naming no token.
+    let dir = DataDir::new();
+    let wrong = format!("{}@{}", "f".repeat(32), sim.addr);
+    let e = run_json_as(
+        dir.posmate().args(["--connect-sim", &wrong, "scan"]),
+        9,
+        "error",
+    );
+    assert_eq!(e["error"]["code"], "sim-unauthorized", "{e}");
+    assert!(!e.to_string().contains(&"f".repeat(32)), "{e}");
+    // Another user: no token file of theirs names this port, so the sim refuses them.
+    let other_home = tempfile::tempdir().unwrap();
+    let e = run_json_as(
+        dir.posmate()
+            .env("HOME", other_home.path())
+            .env("XDG_RUNTIME_DIR", other_home.path())
+            .args(["--connect-sim", &sim.addr, "scan"]),
+        9,
+        "error",
+    );
+    assert_eq!(e["error"]["code"], "sim-unauthorized", "{e}");
+    // A remote address needs the token written out.
+    let e = run_json_as(
+        dir.posmate().args(["--connect-sim", "192.0.2.7:7878", "scan"]),
+        9,
+        "error",
+    );
+    assert_eq!(e["error"]["code"], "sim-no-token", "{e}");
+    // This user, on this machine: the address alone finds the token; with it, anywhere.
+    for addr in [&sim.addr, &sim.connect] {
+        let scan = run_json(
+            dir.posmate().args(["--connect-sim", addr, "scan"]),
+            0,
+            "scan",
+        );
+        assert_eq!(scan["terminals"].as_array().unwrap().len(), 1);
+    }
 }

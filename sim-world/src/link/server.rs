@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::address;
 use super::control::ScreenView;
 use super::wire::{self, AdvReport, Connected, Event, LinkRequest, Reply, ServerHello, WireReason};
 use posmate_proto::gatt;
@@ -17,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use zeroize::Zeroizing;
 
 /// Something worth printing that the screen does not show.
 #[derive(Debug, Clone, Serialize)]
@@ -71,13 +73,17 @@ pub struct Shared {
     acquirer: SimAcquirer,
     events: mpsc::UnboundedSender<HostEvent>,
     control: Box<ControlOps>,
+    /// What every connection's first line (`hello`) must carry.
+    token: Zeroizing<String>,
 }
 
 impl Shared {
+    /// The state of a server that lets in the connections whose `hello` carries `token`.
     pub fn new(
         host: Host,
         acquirer: SimAcquirer,
         control: Box<ControlOps>,
+        token: Zeroizing<String>,
     ) -> (Arc<Shared>, mpsc::UnboundedReceiver<HostEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let shared = Shared {
@@ -87,6 +93,7 @@ impl Shared {
             acquirer,
             events,
             control,
+            token,
         };
         (Arc::new(shared), rx)
     }
@@ -159,20 +166,37 @@ async fn send(w: &mut OwnedWriteHalf, message: &impl Serialize) -> std::io::Resu
     w.write_all(&text).await
 }
 
-/// Request/reply until the client turns the connection into a scan or a link.
+/// The first line must be `hello` with the token, or the connection is answered
+/// `unauthorized` and closed; then request/reply until the client turns the connection into
+/// a scan or a link. A line that is not a request (not JSON, no `op`: a browser's HTTP
+/// request, say) is answered `bad-request` and ends the connection.
 async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
+    let mut introduced = false;
     while let Some(line) = lines.next_line().await? {
-        let request: Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                send(&mut w, &Reply::error("bad-request", e.to_string())).await?;
-                continue;
+        let request: Value = match serde_json::from_str::<Value>(&line) {
+            Ok(v) if v.get("op").is_some_and(Value::is_string) => v,
+            Ok(_) => {
+                let reply = Reply::error("bad-request", "a request is a JSON object with an op");
+                return send(&mut w, &reply).await;
             }
+            Err(e) => return send(&mut w, &Reply::error("bad-request", e.to_string())).await,
         };
         let op = request.get("op").and_then(Value::as_str).unwrap_or("");
+        if !introduced {
+            let token = request.get("token").and_then(Value::as_str).unwrap_or("");
+            if op != "hello" || !address::same_token(token, &shared.token) {
+                tracing::debug!("sim-link connection without the token refused");
+                let reply = Reply::error(
+                    "unauthorized",
+                    "introduce the connection with hello and this sim's token",
+                );
+                return send(&mut w, &reply).await;
+            }
+            introduced = true;
+        }
         let is_link_op = matches!(
             op,
             "hello" | "scan" | "connect" | "write" | "disconnect" | "acquirer"
@@ -189,7 +213,7 @@ async fn handle(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<()> {
         }
         match serde_json::from_value::<LinkRequest>(request) {
             Err(e) => send(&mut w, &Reply::error("bad-request", e.to_string())).await?,
-            Ok(LinkRequest::Hello { version }) => {
+            Ok(LinkRequest::Hello { version, .. }) => {
                 let reply = if version == wire::PROTOCOL_VERSION {
                     let terminals = shared.read(|h, _| h.len());
                     Reply::ok(

@@ -17,10 +17,13 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum LinkRequest {
-    /// Asks which server this is and which protocol it speaks.
+    /// Asks which server this is and which protocol it speaks; `token` is the sim's
+    /// per-run token. The first line of every connection.
     Hello {
         #[serde(default = "protocol_version")]
         version: u32,
+        #[serde(default)]
+        token: String,
     },
     /// Turns the connection into a stream of [`Event::Adv`] reports.
     Scan,

@@ -34,7 +34,7 @@ fun BackendScreen(state: SessionState, permissionDenied: Boolean, onChoose: (Bac
         OutlinedTextField(
             value = address,
             onValueChange = { address = it },
-            label = { Text("posmate sim --listen address") },
+            label = { Text("address posmate sim printed (TOKEN@HOST:PORT)") },
             singleLine = true,
             modifier = Modifier.fillMaxWidth(),
         )
