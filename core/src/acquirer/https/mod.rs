@@ -27,8 +27,8 @@ mod trust;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use posmate_acquirer_api::http::{self, Health, HEALTH_PATH};
-pub use posmate_acquirer_api::http::{HttpRequest, HttpResponse, Method};
+use posmate_acquirer_api::http::{self, HEALTH_PATH};
+pub use posmate_acquirer_api::http::{Health, HttpRequest, HttpResponse, Method, API_VERSION};
 
 use self::retry::RetryPolicy;
 use super::remote::{ApiCaller, RemoteGateway};
