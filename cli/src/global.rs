@@ -92,8 +92,10 @@ pub struct Global {
     /// The acquirer's base URL: https://, or http:// to localhost only. With it the flows
     /// reach that acquirer over HTTPS on Bluetooth and with --connect-sim; with --sim only
     /// when given here or in the environment (a profile's URL leaves --sim its own).
-    #[arg(long, visible_alias = "acquirer", global = true, env = "POSMATE_ACQUIRER_URL",
-          value_name = "URL", value_parser = parser::<AcquirerUrl>())]
+    // No `--acquirer` alias: on a global option it would clash with `cards list --acquirer`
+    // ("ask the acquirer"), an existing flag.
+    #[arg(long, global = true, env = "POSMATE_ACQUIRER_URL", value_name = "URL",
+          value_parser = parser::<AcquirerUrl>())]
     pub acquirer_url: Option<AcquirerUrl>,
 
     /// The keystore entry that holds the acquirer credential (its name, never the secret).

@@ -47,7 +47,7 @@ impl Exchange for NoAcquirer {
     async fn call(&self, _body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
         Err(AcquirerError::Unreachable {
             detail: "no acquirer is configured: set its URL with `posmate config set \
-                     acquirer_url https://…` or pass --acquirer URL (the simulated acquirer \
+                     acquirer_url https://…` or pass --acquirer-url URL (the simulated acquirer \
                      comes with --sim or --connect-sim)"
                 .into(),
         })

@@ -430,12 +430,12 @@ async fn acquirer(ctx: &Ctx) -> Check {
         Ok(None) => {
             return match (&ctx.settings.acquirer_url, ctx.mode()) {
                 (_, Mode::Bluetooth) => check(Status::Warn, "no acquirer_url configured".into())
-                    .fix("posmate config set acquirer_url https://… (or pass --acquirer URL)"),
+                    .fix("posmate config set acquirer_url https://… (or pass --acquirer-url URL)"),
                 (Some(url), _) => check(
                     Status::Ok,
                     format!(
                         "the simulated acquirer: --sim leaves the profile's {} unused (pass \
-                         --acquirer URL to use it)",
+                         --acquirer-url URL to use it)",
                         url.as_str()
                     ),
                 ),

@@ -705,20 +705,6 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_naming_it() {
     }
 }
 
-#[test]
-fn acquirer_is_an_alias_of_acquirer_url() {
-    let home = Home::new();
-    let got = effective(
-        home.posmate()
-            .args(["--json", "--acquirer", "https://acq.example.com/api"]),
-        "acquirer_url",
-    );
-    assert_eq!(
-        got,
-        (json!("https://acq.example.com/api"), "flag".to_owned())
-    );
-}
-
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -738,7 +724,7 @@ fn doctor_asks_the_acquirer_it_uses_and_types_the_failure() {
         home.posmate().args([
             "--profile",
             "t",
-            "--acquirer",
+            "--acquirer-url",
             &url,
             "--acquirer-ca",
             &ca,
