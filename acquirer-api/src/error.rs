@@ -47,9 +47,71 @@ pub enum AcquirerError {
     Deregistered { sn: String },
     #[error("{field} is not acceptable: {reason}")]
     Invalid { field: String, reason: String },
+    /// The phone refused the acquirer's TLS certificate (an unknown CA, an expired
+    /// certificate, another host's, a pin that does not match): nothing was sent. Not
+    /// retryable: the same certificate is refused again until the configuration or the
+    /// server changes. A server never answers it; the phone's client decides it.
+    #[error("the acquirer's certificate was refused ({reason}): {detail}")]
+    Tls { reason: TlsReason, detail: String },
     /// The answer could not be understood (a bug on one side, or a proxy in the way).
     #[error("the acquirer's answer could not be understood: {detail}")]
     Protocol { detail: String },
+}
+
+/// Why the phone refused a certificate, as the fix depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsReason {
+    /// No trusted CA issued it (a private or sandbox acquirer's own CA, or an interception
+    /// proxy).
+    UnknownCa,
+    /// Outside its validity period (expired, or not yet valid: often the phone's clock).
+    Expired,
+    NotYetValid,
+    /// Issued for another host than the URL names.
+    WrongHost,
+    /// Valid, but its key is not one of the pinned keys (`acquirer_pin`).
+    PinMismatch,
+    /// Anything else the TLS layer refused (a revoked certificate, no common cipher, …).
+    Other,
+}
+
+impl TlsReason {
+    /// What to do about it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            TlsReason::UnknownCa => {
+                "pass the acquirer's CA with --acquirer-ca FILE, or check the URL"
+            }
+            TlsReason::Expired | TlsReason::NotYetValid => {
+                "check the phone's date and time; if they are right, the acquirer must renew \
+                 its certificate"
+            }
+            TlsReason::WrongHost => {
+                "check the host in the acquirer URL against the acquirer's certificate"
+            }
+            TlsReason::PinMismatch => {
+                "the acquirer's key is not a pinned one: confirm acquirer_pin with the \
+                 acquirer before changing it"
+            }
+            TlsReason::Other => {
+                "check the acquirer URL and --acquirer-ca; if it persists, contact the acquirer"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TlsReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsReason::UnknownCa => "unknown CA",
+            TlsReason::Expired => "expired",
+            TlsReason::NotYetValid => "not yet valid",
+            TlsReason::WrongHost => "wrong host name",
+            TlsReason::PinMismatch => "pin mismatch",
+            TlsReason::Other => "refused",
+        })
+    }
 }
 
 fn attempts_hint(left: &Option<u32>) -> String {
@@ -80,6 +142,7 @@ impl AcquirerError {
             AcquirerError::Dormant { .. } => "dormant",
             AcquirerError::Deregistered { .. } => "deregistered",
             AcquirerError::Invalid { .. } => "invalid",
+            AcquirerError::Tls { .. } => "tls",
             AcquirerError::Protocol { .. } => "protocol",
         }
     }
@@ -139,6 +202,7 @@ impl AcquirerError {
                 "activate the terminal again to use it".into()
             }
             AcquirerError::Invalid { .. } => "correct it and try again".into(),
+            AcquirerError::Tls { reason, .. } => reason.fix().into(),
             AcquirerError::Protocol { .. } => {
                 "try again later; if it persists, update the app or contact support".into()
             }

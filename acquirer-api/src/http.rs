@@ -369,7 +369,8 @@ pub fn status_of(e: &AcquirerError) -> u16 {
         AcquirerError::NameMismatch
         | AcquirerError::CardRefused { .. }
         | AcquirerError::Invalid { .. } => 422,
-        AcquirerError::Unreachable { .. } => 502,
+        // Decided by the phone's client, never sent by a server: a bad gateway if one did.
+        AcquirerError::Unreachable { .. } | AcquirerError::Tls { .. } => 502,
         AcquirerError::Unavailable { status } => *status,
         AcquirerError::Timeout => 504,
     }

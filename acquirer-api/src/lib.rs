@@ -25,4 +25,4 @@ pub use api::{
     UnknownCardPurpose,
 };
 pub use codec::{decode_reply, decode_request, encode_reply, encode_request};
-pub use error::AcquirerError;
+pub use error::{AcquirerError, TlsReason};

@@ -81,6 +81,10 @@ pub(crate) fn every_error() -> Vec<AcquirerError> {
             field: "pan".into(),
             reason: "fails the Luhn check".into(),
         },
+        AcquirerError::Tls {
+            reason: TlsReason::UnknownCa,
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        },
         AcquirerError::Protocol {
             detail: "bad".into(),
         },
@@ -102,6 +106,7 @@ pub(crate) fn every_error() -> Vec<AcquirerError> {
             | AcquirerError::Dormant { .. }
             | AcquirerError::Deregistered { .. }
             | AcquirerError::Invalid { .. }
+            | AcquirerError::Tls { .. }
             | AcquirerError::Protocol { .. } => {}
         }
     }

@@ -5,14 +5,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use posmate_core::acquirer::https::client::ReqwestClient;
+use posmate_core::acquirer::Gateway;
 use posmate_core::keystore::{KeyringStore, KeystoreChoice, Namespace};
 use posmate_core::private_dir::create_private_dir;
 use tokio::sync::OnceCell;
 
+use crate::acquirer;
 use crate::error::{CliError, Exit};
 use crate::global::KeystoreArg;
 use crate::output::Output;
-use crate::settings::Settings;
+use crate::settings::{spec, Settings, Source};
 use crate::transport_select::{Link, Mode};
 
 pub struct Ctx {
@@ -102,8 +105,35 @@ impl Ctx {
     /// The link to terminals for this mode, opened once.
     pub async fn link(&self) -> Result<&Link, CliError> {
         self.link
-            .get_or_try_init(|| Link::open(self.mode(), || self.ensure_data_dir()))
+            .get_or_try_init(|| async {
+                let https = self.https_acquirer()?;
+                Link::open(self.mode(), https, || self.ensure_data_dir()).await
+            })
             .await
+    }
+
+    /// The acquirer over HTTPS the flows use instead of the mode's own, if any.
+    fn https_acquirer(&self) -> Result<Option<Arc<dyn Gateway>>, CliError> {
+        Ok(self.acquirer_client()?.map(acquirer::gateway))
+    }
+
+    /// The client for the acquirer the flows reach over HTTPS in this mode, if any: the
+    /// one at `acquirer_url` on Bluetooth and with `--connect-sim`. With `--sim` only a URL
+    /// given on the command line or in the environment counts: a profile's production URL
+    /// must not take the embedded world's terminals to a real acquirer unasked.
+    pub fn acquirer_client(&self) -> Result<Option<ReqwestClient>, CliError> {
+        if self.mode() == Mode::Embedded && !self.acquirer_url_explicit() {
+            return Ok(None);
+        }
+        acquirer::client(&self.settings)
+    }
+
+    /// Whether `acquirer_url` came from the command line or the environment.
+    pub fn acquirer_url_explicit(&self) -> bool {
+        matches!(
+            self.settings.source(&spec::ACQUIRER_URL),
+            Source::Flag | Source::Env
+        )
     }
 
     /// The link if a command opened one (to save the embedded simulation afterwards).

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 pub use crate::values::KeystoreArg;
-use crate::values::{parser, AcquirerUrl, CredentialRef, ProfileName, SimAddr, WorkFactor};
+use crate::values::{
+    parser, AcquirerUrl, CaFile, CredentialRef, Pins, ProfileName, SimAddr, WorkFactor,
+};
 
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
@@ -87,7 +89,11 @@ pub struct Global {
           value_parser = parser::<WorkFactor>())]
     pub backup_work_factor: Option<WorkFactor>,
 
-    /// The acquirer's base URL: https://, or http:// to localhost only.
+    /// The acquirer's base URL: https://, or http:// to localhost only. With it the flows
+    /// reach that acquirer over HTTPS on Bluetooth and with --connect-sim; with --sim only
+    /// when given here or in the environment (a profile's URL leaves --sim its own).
+    // No `--acquirer` alias: on a global option it would clash with `cards list --acquirer`
+    // ("ask the acquirer"), an existing flag.
     #[arg(long, global = true, env = "POSMATE_ACQUIRER_URL", value_name = "URL",
           value_parser = parser::<AcquirerUrl>())]
     pub acquirer_url: Option<AcquirerUrl>,
@@ -96,4 +102,16 @@ pub struct Global {
     #[arg(long, global = true, env = "POSMATE_ACQUIRER_CREDENTIAL", value_name = "NAME",
           value_parser = parser::<CredentialRef>())]
     pub acquirer_credential: Option<CredentialRef>,
+
+    /// A PEM file of CA certificates trusted for the acquirer besides the usual roots (a
+    /// sandbox's or a private acquirer's CA).
+    #[arg(long, global = true, env = "POSMATE_ACQUIRER_CA", value_name = "FILE",
+          value_parser = parser::<CaFile>())]
+    pub acquirer_ca: Option<CaFile>,
+
+    /// Pinned acquirer keys (sha256/BASE64 of a certificate's public key, comma-separated):
+    /// a certificate chain without one of them is refused before anything is sent.
+    #[arg(long, global = true, env = "POSMATE_ACQUIRER_PIN", value_name = "PINS",
+          value_parser = parser::<Pins>())]
+    pub acquirer_pin: Option<Pins>,
 }

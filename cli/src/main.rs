@@ -2,6 +2,7 @@
 //! Bluetooth by default or simulated terminals with `--sim` / `--connect-sim`.
 //! Conventions, JSON schemas and exit codes: `docs/cli.md`.
 
+mod acquirer;
 mod cli;
 mod code_entry;
 mod commands;

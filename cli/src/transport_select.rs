@@ -1,7 +1,10 @@
 //! Which link the commands use — the one place that decides: real Bluetooth by default,
 //! the embedded simulation with `--sim`, a running `posmate sim` with `--connect-sim`. The
 //! link and gateway themselves come from `posmate_sim_world::open`, as the bindings' do;
-//! here are the flags, the CLI's patience over Bluetooth and the acquirer it lacks there.
+//! here are the flags, the CLI's patience over Bluetooth, and which acquirer the flows
+//! reach: the one at `acquirer_url` over HTTPS when the caller brings it (`Ctx::link`
+//! decides when), else the mode's own — the simulated one with `--sim` and
+//! `--connect-sim`, none on Bluetooth.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,15 +38,17 @@ pub enum Mode {
 /// terminals' advertisements to come in.
 const BLUETOOTH_SCAN: Duration = Duration::from_secs(5);
 
-/// Real terminals: posmate has no production acquirer adapter yet.
+/// Real terminals without an acquirer URL: every acquirer call says how to configure one.
+/// `Unreachable`, so a flow stopped by it stays resumable once the URL is set.
 struct NoAcquirer;
 
 #[async_trait]
 impl Exchange for NoAcquirer {
     async fn call(&self, _body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
         Err(AcquirerError::Unreachable {
-            detail: "no acquirer is configured: posmate has no adapter for a production \
-                     acquirer yet; the simulated acquirer comes with --sim or --connect-sim"
+            detail: "no acquirer is configured: set its URL with `posmate config set \
+                     acquirer_url https://…` or pass --acquirer-url URL (the simulated acquirer \
+                     comes with --sim or --connect-sim)"
                 .into(),
         })
     }
@@ -51,9 +56,9 @@ impl Exchange for NoAcquirer {
 
 pub struct Link {
     pub transport: Arc<dyn Transport>,
-    /// The acquirer this mode reaches: the simulated one with `--sim` (in process) or
-    /// `--connect-sim` (over the sim link); with real Bluetooth there is no acquirer adapter
-    /// yet, and the flows that need one say so.
+    /// The acquirer the flows reach: the HTTPS one when given, else the simulated one with
+    /// `--sim` (in process) or `--connect-sim` (over the sim link); with real Bluetooth and
+    /// no URL, none, and the flows that need one say how to configure it.
     pub gateway: Arc<dyn Gateway>,
     pub kind: LinkKind,
     default_scan: Duration,
@@ -62,10 +67,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// The link for `mode`; `data_dir` is asked for only by the embedded simulation, which
-    /// keeps its world there.
+    /// The link for `mode`, its flows reaching `https` instead of the mode's own acquirer
+    /// when given (the terminals still come from the mode); `data_dir` is asked for only by
+    /// the embedded simulation, which keeps its world there.
     pub async fn open<'a>(
         mode: Mode,
+        https: Option<Arc<dyn Gateway>>,
         data_dir: impl FnOnce() -> Result<&'a Path, CliError>,
     ) -> Result<Link, CliError> {
         let (mode, embedded) = match mode {
@@ -95,7 +102,7 @@ impl Link {
         } = open::open(mode).await?;
         Ok(Link {
             transport,
-            gateway,
+            gateway: https.unwrap_or(gateway),
             kind,
             default_scan: default_scan.unwrap_or(BLUETOOTH_SCAN),
             embedded,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
 use clap::ValueEnum;
+use posmate_core::acquirer::https::client::{certificates_from_pem, SpkiPin};
 
 /// The `--keystore` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,6 +283,64 @@ fn host_of(authority: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
     ok.then_some(host)
+}
+
+/// An extra CA for the acquirer (a sandbox's or a private acquirer's): a PEM file that
+/// exists and holds at least one certificate, checked when configured so a wrong file is
+/// named then, not at the first call. Paths as for directories (`~/`, made absolute).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    pub path: PathBuf,
+}
+
+impl CaFile {
+    /// The file's certificates as PEM, read again (it may have changed since it was
+    /// checked).
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        let pem = std::fs::read(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        certificates_from_pem(&pem).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(pem)
+    }
+}
+
+impl Setting for CaFile {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        let file = CaFile {
+            path: PathBuf::parse(text)?,
+        };
+        file.read()?;
+        Ok(file)
+    }
+    fn text(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn from_toml(value: &toml_edit::Value) -> Result<Self, String> {
+        let path = PathBuf::from_toml(value)?;
+        Self::parse(&path.display().to_string())
+    }
+}
+
+/// Pinned acquirer keys: SHA-256 hashes of a SubjectPublicKeyInfo, `sha256/BASE64` as
+/// OkHttp prints them, separated by commas (pin the next key too before the acquirer
+/// rotates it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pins(pub Vec<SpkiPin>);
+
+impl Setting for Pins {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        let pins = text
+            .split(',')
+            .map(|p| SpkiPin::parse(p.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Pins(pins))
+    }
+    fn text(&self) -> String {
+        let pins: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        pins.join(",")
+    }
 }
 
 /// The acquirer credential's keystore entry: a name, never the secret. It refers to the

@@ -1,9 +1,10 @@
 //! `posmate doctor`: what works and what to fix — Bluetooth (D-Bus, BlueZ, adapter, power,
 //! permission), the keystore (backend, durability), the data directory and, in simulation,
 //! the simulated terminals; then the config file and profile in use, and the acquirer
-//! configured.
+//! configured: its health over HTTPS and its credential's keystore entry.
 
 use btleplug::api::{Central, Manager as _};
+use posmate_core::acquirer::https::{self, API_VERSION};
 use posmate_core::keystore::consent::{self, Consent};
 use posmate_core::keystore::SecretStore;
 use posmate_core::plural::count;
@@ -28,7 +29,7 @@ use crate::transport_select::Mode;
   posmate --json doctor | jq '.checks[] | select(.status == \"fail\")'
 
 Exit status: 0 when nothing failed, else that of the first failed check
-(5 Bluetooth or sim link, 6 keystore or data directory).")]
+(5 Bluetooth or sim link, 6 keystore or data directory, 7 acquirer).")]
 pub struct Args {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,7 +131,8 @@ pub async fn report(ctx: &Ctx) -> DoctorReport {
         Mode::Remote(addr) => checks.push(remote(addr).await),
     }
     checks.push(config(ctx));
-    checks.push(acquirer(ctx));
+    checks.push(acquirer(ctx).await);
+    checks.extend(acquirer_credential(ctx));
     DoctorReport {
         ok: checks.iter().all(|c| c.status != Status::Fail),
         mode: match mode {
@@ -418,24 +420,75 @@ fn others_may_write(_path: &std::path::Path) -> bool {
     false
 }
 
-/// The acquirer configured for the acquirer client: its URL, and whether the keystore
-/// entry its credential reference names exists in this data directory's keystore.
-fn acquirer(ctx: &Ctx) -> Check {
+/// The acquirer the flows reach over HTTPS: `GET /v1/health` through the client they
+/// use, so a refused certificate, an unreachable host or another API version shows here
+/// with its fix rather than in the middle of an activation.
+async fn acquirer(ctx: &Ctx) -> Check {
     let check = |status, detail: String| Check::new("acquirer", status, detail, Exit::Acquirer);
-    let settings = &ctx.settings;
-    let Some(url) = &settings.acquirer_url else {
-        return check(Status::Ok, "no acquirer_url configured".into());
+    let client = match ctx.acquirer_client() {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return match (&ctx.settings.acquirer_url, ctx.mode()) {
+                (_, Mode::Bluetooth) => check(Status::Warn, "no acquirer_url configured".into())
+                    .fix("posmate config set acquirer_url https://… (or pass --acquirer-url URL)"),
+                (Some(url), _) => check(
+                    Status::Ok,
+                    format!(
+                        "the simulated acquirer: --sim leaves the profile's {} unused (pass \
+                         --acquirer-url URL to use it)",
+                        url.as_str()
+                    ),
+                ),
+                (None, _) => check(
+                    Status::Ok,
+                    "no acquirer_url configured: the simulated acquirer".into(),
+                ),
+            }
+        }
+        Err(e) => {
+            return check(Status::Fail, e.to_string())
+                .fix("posmate config show lists where the acquirer settings come from")
+        }
     };
-    let Some(credential) = &settings.acquirer_credential else {
-        return check(
+    let url = client.base_url().to_owned();
+    match https::health(&client).await {
+        Ok(h) if h.api_version == API_VERSION => check(
+            Status::Ok,
+            format!("{url}: {}, API v{}", h.server, h.api_version),
+        ),
+        Ok(h) => check(
             Status::Warn,
-            format!("{}, without a credential", url.as_str()),
+            format!(
+                "{url}: {} speaks API v{}, posmate speaks v{API_VERSION}",
+                h.server, h.api_version
+            ),
         )
-        .fix("name its keystore entry: posmate config set acquirer_credential NAME");
+        .fix(format!(
+            "update posmate, or check that the URL names the acquirer's v{API_VERSION} API"
+        )),
+        Err(e) => check(Status::Fail, format!("{url}: {e} ({})", e.code())).fix(e.user_action()),
+    }
+}
+
+/// Whether the keystore entry the acquirer credential reference names exists in this data
+/// directory's keystore (only when an acquirer is configured).
+fn acquirer_credential(ctx: &Ctx) -> Option<Check> {
+    let check =
+        |status, detail: String| Check::new("acquirer.credential", status, detail, Exit::Acquirer);
+    let settings = &ctx.settings;
+    let url = settings.acquirer_url.as_ref()?;
+    let Some(credential) = &settings.acquirer_credential else {
+        return Some(
+            check(
+                Status::Warn,
+                format!("{}, without a credential", url.as_str()),
+            )
+            .fix("name its keystore entry: posmate config set acquirer_credential NAME"),
+        );
     };
     let entry = credential.entry();
     let present = ctx.keystore().ok().and_then(|store| store.list().ok());
-    match present {
+    Some(match present {
         Some(names) if names.contains(&entry) => check(
             Status::Ok,
             format!("{}, credential in keystore entry {entry}", url.as_str()),
@@ -457,5 +510,5 @@ fn acquirer(ctx: &Ctx) -> Check {
                 url.as_str()
             ),
         ),
-    }
+    })
 }

@@ -20,7 +20,9 @@ use self::file::{ConfigFile, PathSource, Profile};
 use self::spec::Spec;
 use crate::error::{CliError, Exit};
 use crate::global::{Global, KeystoreArg};
-use crate::values::{AcquirerUrl, CredentialRef, ProfileName, Setting, Verbosity, WorkFactor};
+use crate::values::{
+    AcquirerUrl, CaFile, CredentialRef, Pins, ProfileName, Setting, Verbosity, WorkFactor,
+};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -72,9 +74,14 @@ pub struct Settings {
     pub connect_sim: Option<String>,
     pub allow_volatile_key: bool,
     pub backup_work_factor: u8,
-    /// Stored and checked for the acquirer client (another issue); `doctor` reports it.
+    /// The acquirer the flows reach over HTTPS (`crate::acquirer`); `doctor` asks its
+    /// health.
     pub acquirer_url: Option<AcquirerUrl>,
     pub acquirer_credential: Option<CredentialRef>,
+    /// An extra CA trusted for the acquirer.
+    pub acquirer_ca: Option<CaFile>,
+    /// Keys the acquirer's certificate chain must carry one of.
+    pub acquirer_pin: Option<Pins>,
     pub profile: ProfileName,
     pub profile_source: ProfileSource,
     pub config: ConfigFile,
@@ -148,6 +155,8 @@ impl Settings {
             global.acquirer_credential.clone(),
             None,
         )?;
+        let acquirer_ca = layers.pick(&spec::ACQUIRER_CA, global.acquirer_ca.clone(), None)?;
+        let acquirer_pin = layers.pick(&spec::ACQUIRER_PIN, global.acquirer_pin.clone(), None)?;
         let work_factor = layers.value(
             &spec::BACKUP_WORK_FACTOR,
             global.backup_work_factor,
@@ -194,6 +203,8 @@ impl Settings {
             backup_work_factor: work_factor.0,
             acquirer_url,
             acquirer_credential,
+            acquirer_ca,
+            acquirer_pin,
             profile,
             profile_source,
             config,

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use crate::global::KeystoreArg;
-use crate::values::{AcquirerUrl, CredentialRef, Kind, Setting, SimAddr, Verbosity, WorkFactor};
+use crate::values::{
+    AcquirerUrl, CaFile, CredentialRef, Kind, Pins, Setting, SimAddr, Verbosity, WorkFactor,
+};
 
 /// One setting.
 #[derive(Debug)]
@@ -59,6 +61,9 @@ pub const ACQUIRER_CREDENTIAL: Spec = spec::<CredentialRef>(
     "--acquirer-credential",
     "POSMATE_ACQUIRER_CREDENTIAL",
 );
+pub const ACQUIRER_CA: Spec = spec::<CaFile>("acquirer_ca", "--acquirer-ca", "POSMATE_ACQUIRER_CA");
+pub const ACQUIRER_PIN: Spec =
+    spec::<Pins>("acquirer_pin", "--acquirer-pin", "POSMATE_ACQUIRER_PIN");
 pub const BACKUP_WORK_FACTOR: Spec = spec::<WorkFactor>(
     "backup_work_factor",
     "--backup-work-factor",
@@ -69,7 +74,7 @@ pub const QUIET: Spec = spec::<bool>("quiet", "--quiet", "POSMATE_QUIET");
 pub const VERBOSE: Spec = spec::<Verbosity>("verbose", "--verbose", "POSMATE_VERBOSE");
 
 /// Every setting, in the order `config show` lists them.
-pub const SETTINGS: [&Spec; 11] = [
+pub const SETTINGS: [&Spec; 13] = [
     &DATA_DIR,
     &KEYSTORE,
     &ALLOW_VOLATILE_KEY,
@@ -77,6 +82,8 @@ pub const SETTINGS: [&Spec; 11] = [
     &CONNECT_SIM,
     &ACQUIRER_URL,
     &ACQUIRER_CREDENTIAL,
+    &ACQUIRER_CA,
+    &ACQUIRER_PIN,
     &BACKUP_WORK_FACTOR,
     &JSON,
     &QUIET,

@@ -23,10 +23,33 @@ struct Layers {
     expect: [Value; 4],
 }
 
+/// A static string for the table of layers, made at run time (the CA files' paths).
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn leak_args(args: [&'static str; 2]) -> &'static [&'static str] {
+    Box::leak(Box::new(args))
+}
+
+/// A PEM CA file (a real certificate, its key thrown away) in `home`, named for `name`.
+fn ca_file(home: &Home, name: &str) -> std::path::PathBuf {
+    let pem = include_str!("fixtures/acquirer-ca.pem");
+    let path = home.data_home().join(format!("ca-{name}.pem"));
+    std::fs::create_dir_all(home.data_home()).unwrap();
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
 #[test]
 fn every_setting_is_flag_then_env_then_profile_then_default() {
     let home = Home::new();
     let default_dir = home.profile_dir("t").display().to_string();
+    // Three CA files, one per layer: the setting's value is the file's absolute path.
+    let cas: Vec<&'static str> = ["p", "e", "f"]
+        .iter()
+        .map(|layer| leak(ca_file(&home, layer).display().to_string()))
+        .collect();
     let cases = [
         Layers {
             key: "data_dir",
@@ -95,6 +118,36 @@ fn every_setting_is_flag_then_env_then_profile_then_default() {
                 json!("prod"),
                 json!("staging"),
                 json!("bench-1"),
+            ],
+        },
+        Layers {
+            key: "acquirer_ca",
+            profile: leak(format!("\"{}\"", cas[0])),
+            env: ("POSMATE_ACQUIRER_CA", cas[1]),
+            flag: leak_args(["--acquirer-ca", cas[2]]),
+            expect: [
+                Value::Null,
+                json!(cas[0]),
+                json!(cas[1]),
+                json!(cas[2]),
+            ],
+        },
+        Layers {
+            key: "acquirer_pin",
+            profile: "\"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"",
+            env: (
+                "POSMATE_ACQUIRER_PIN",
+                "sha256/AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            ),
+            flag: &[
+                "--acquirer-pin",
+                "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=, sha256/AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=",
+            ],
+            expect: [
+                Value::Null,
+                json!("sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                json!("sha256/AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="),
+                json!("sha256/AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=,sha256/AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="),
             ],
         },
         Layers {
@@ -459,10 +512,16 @@ fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
+    // With --sim a profile's URL is not used: the flows keep the simulated acquirer.
+    assert_eq!(acquirer["status"], "ok", "{acquirer:#}");
+    assert!(detail.contains("simulated acquirer"), "{detail}");
+
     // The keystore has no such entry yet, and doctor says so …
-    assert_eq!(acquirer["status"], "warn", "{acquirer:#}");
+    let credential = check("acquirer.credential");
+    let detail = credential["detail"].as_str().unwrap();
+    assert_eq!(credential["status"], "warn", "{credential:#}");
     assert!(detail.contains("acquirer-credential.prod"), "{detail}");
-    assert!(acquirer["fix"]
+    assert!(credential["fix"]
         .as_str()
         .unwrap()
         .contains("acquirer-credential.prod"));
@@ -480,14 +539,14 @@ fn doctor_reports_the_profile_the_config_file_and_the_acquirer() {
         0,
         "doctor",
     );
-    let acquirer = report["checks"]
+    let credential = report["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "acquirer")
+        .find(|c| c["name"] == "acquirer.credential")
         .unwrap()
         .clone();
-    assert_eq!(acquirer["status"], "ok", "{acquirer:#}");
+    assert_eq!(credential["status"], "ok", "{credential:#}");
 }
 
 #[test]
@@ -599,4 +658,96 @@ fn a_refused_credential_or_url_is_never_repeated() {
             "{what} repeats the secret: {printed}"
         );
     }
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_refused_naming_it() {
+    let home = Home::new();
+    let missing = home.data_home().join("nowhere.pem");
+    let key_only = home.data_home().join("key.pem");
+    std::fs::create_dir_all(home.data_home()).unwrap();
+    std::fs::write(
+        &key_only,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    for bad in [&missing, &key_only] {
+        let name = bad.display().to_string();
+        // On the command line: a usage error naming the file.
+        let out = home
+            .posmate()
+            .args(["--acquirer-ca", &name, "config", "show"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&name), "{stderr}");
+        // In the profile: config-invalid naming the file and the key.
+        home.write_config(&format!("[profiles.t]\nacquirer_ca = \"{name}\"\n"));
+        let err = refused(
+            home.posmate()
+                .args(["--json", "--profile", "t", "config", "show"]),
+            2,
+            "config-invalid",
+        );
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&name) && message.contains("acquirer_ca"),
+            "{message}"
+        );
+        // And `config set` refuses to write it.
+        let out = home
+            .posmate()
+            .args(["--profile", "t", "config", "set", "acquirer_ca", &name])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+    }
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn doctor_asks_the_acquirer_it_uses_and_types_the_failure() {
+    let home = Home::new();
+    home.write_config(
+        "[profiles.t]\nkeystore = \"keyutils\"\nallow_volatile_key = true\nsim = true\n",
+    );
+    let url = format!("https://127.0.0.1:{}", closed_port());
+    let ca = ca_file(&home, "doctor").display().to_string();
+    // Given on the command line, the URL is the one --sim's flows use: doctor asks it.
+    let report = run_json_as(
+        home.posmate().args([
+            "--profile",
+            "t",
+            "--acquirer-url",
+            &url,
+            "--acquirer-ca",
+            &ca,
+            "doctor",
+        ]),
+        7,
+        "doctor",
+    );
+    let acquirer = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "acquirer")
+        .unwrap()
+        .clone();
+    assert_eq!(acquirer["status"], "fail", "{acquirer:#}");
+    let detail = acquirer["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&url) && detail.ends_with("(unreachable)"),
+        "{detail}"
+    );
+    assert!(
+        acquirer["fix"].as_str().unwrap().contains("internet"),
+        "{acquirer:#}"
+    );
 }

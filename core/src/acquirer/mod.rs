@@ -2,10 +2,12 @@
 //! binds the merchant's cards, watches for dormancy and closes terminals on deregistration.
 //!
 //! [`Gateway`] is what the flows call; [`RemoteGateway`] implements it over the acquirer's
-//! JSON API (`posmate-acquirer-api`) through an [`Exchange`] (the app's HTTPS client, or `posmate-sim`'s acquirer in
-//! process). Every mutating call carries a `request_id` chosen and saved by the phone
+//! API (`posmate-acquirer-api`) through an [`ApiCaller`]: an [`Exchange`] of JSON bodies
+//! (`posmate-sim`'s acquirer, in process or over the sim link) or HTTPS ([`https`]: an
+//! [`https::HttpClient`] — the app's own, or posmate's with the `https` feature). Every mutating call carries a `request_id` chosen and saved by the phone
 //! first, so a call whose answer was lost can be repeated without being applied twice.
 
+pub mod https;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -19,9 +21,9 @@ pub use posmate_acquirer_api::{
     AcquirerTerminalState, ActivationRequest, ActivationState, ActivationStatus, ApiRequest,
     ApiResponse, BindCardRequest, CardBinding, CardPurposeKind, CardSource, DeregisterRequest,
     Deregistration, KeyCheck, MerchantDetails, ReopenState, ReopenStatus, TerminalStatus,
-    UnknownCardPurpose,
+    TlsReason, UnknownCardPurpose,
 };
-pub use remote::{Exchange, RemoteGateway};
+pub use remote::{ApiCaller, Exchange, RemoteGateway};
 
 /// The acquirer's services. Implementations translate their transport's failures into
 /// [`AcquirerError::Unreachable`] / [`AcquirerError::Timeout`] and pass the acquirer's own

@@ -79,7 +79,7 @@ fn merchant() -> MerchantDetails {
     }
 }
 
-fn activation() -> ActivationRequest {
+pub(super) fn activation() -> ActivationRequest {
     ActivationRequest {
         request_id: "req-1".into(),
         sn: "SN2026000001".into(),
@@ -91,7 +91,7 @@ fn activation() -> ActivationRequest {
     }
 }
 
-fn binding(replaced: Option<&str>) -> CardBinding {
+pub(super) fn binding(replaced: Option<&str>) -> CardBinding {
     CardBinding {
         binding_id: "BND-00000001".into(),
         merchant_no: "898310148160012".into(),
@@ -159,6 +159,10 @@ fn every_error() -> Vec<AcquirerError> {
             field: "pan".into(),
             reason: "fails the Luhn check".into(),
         },
+        AcquirerError::Tls {
+            reason: TlsReason::UnknownCa,
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        },
         AcquirerError::Protocol {
             detail: "bad".into(),
         },
@@ -180,6 +184,7 @@ fn every_error() -> Vec<AcquirerError> {
             | AcquirerError::Dormant { .. }
             | AcquirerError::Deregistered { .. }
             | AcquirerError::Invalid { .. }
+            | AcquirerError::Tls { .. }
             | AcquirerError::Protocol { .. } => {}
         }
     }
@@ -353,7 +358,7 @@ async fn every_error_comes_back_as_the_same_variant_with_its_code() {
     let mut codes: Vec<_> = errors.iter().map(AcquirerError::code).collect();
     codes.sort_unstable();
     codes.dedup();
-    assert_eq!(codes.len(), 16, "one code per variant: {codes:?}");
+    assert_eq!(codes.len(), 17, "one code per variant: {codes:?}");
     for e in errors {
         let sent = e.clone();
         let gw = Fake::new(move |_| Err(sent.clone()));
