@@ -565,7 +565,8 @@ fn the_sim_link_lets_in_only_who_holds_the_token() {
     assert_eq!(e["error"]["code"], "sim-unauthorized", "{e}");
     // A remote address needs the token written out.
     let e = run_json_as(
-        dir.posmate().args(["--connect-sim", "192.0.2.7:7878", "scan"]),
+        dir.posmate()
+            .args(["--connect-sim", "192.0.2.7:7878", "scan"]),
         9,
         "error",
     );
