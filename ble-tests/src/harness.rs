@@ -206,6 +206,8 @@ pub struct Peripheral {
     lines: Arc<Lines>,
     /// The control socket (sim link) of the process.
     pub addr: String,
+    /// `TOKEN@HOST:PORT` of its sim link, from the `listening` event.
+    pub connect: String,
     pub sn: String,
     pub log: PathBuf,
 }
@@ -271,11 +273,13 @@ impl Peripheral {
             child,
             lines,
             addr: String::new(),
+            connect: String::new(),
             sn: sn.to_owned(),
             log,
         };
         let (_, listening) = p.wait_for("listening", 0, Duration::from_secs(30)).await?;
         p.addr = listening["addr"].as_str().unwrap_or_default().to_owned();
+        p.connect = listening["connect"].as_str().unwrap_or_default().to_owned();
         p.wait_for("ble-advertising", 0, Duration::from_secs(30))
             .await?;
         Ok(p)
@@ -364,7 +368,7 @@ impl Peripheral {
     /// Rings up `count` sales of `amount_minor + i` on the terminal, on one control
     /// connection's worth of requests. Returns their total.
     pub async fn ring_up(&self, count: u64, amount_minor: u64) -> Result<u64, String> {
-        let t = TcpTransport::open(&self.addr)
+        let t = TcpTransport::open(&self.connect)
             .await
             .map_err(|e| format!("control socket {}: {e}", self.addr))?;
         let mut total = 0;

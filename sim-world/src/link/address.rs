@@ -105,8 +105,12 @@ pub fn token_file(port: u16) -> Option<PathBuf> {
     )
 }
 
-/// The token file of a running sim; removed when dropped (the sim stopped).
-pub struct TokenFile(PathBuf);
+/// The token file of a running sim; removed when dropped (the sim stopped), unless a sim
+/// started since on the same port has written its own.
+pub struct TokenFile {
+    path: PathBuf,
+    token: Zeroizing<String>,
+}
 
 impl TokenFile {
     /// Leaves `token` for loopback port `port`, readable by this user only.
@@ -114,17 +118,24 @@ impl TokenFile {
         let path = token_file(port)
             .ok_or_else(|| std::io::Error::other("this user has no runtime or data directory"))?;
         write_private(&path, token)?;
-        Ok(TokenFile(path))
+        Ok(TokenFile {
+            path,
+            token: Zeroizing::new(token.to_owned()),
+        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for TokenFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let ours =
+            std::fs::read_to_string(&self.path).is_ok_and(|t| same_token(t.trim(), &self.token));
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -182,5 +193,17 @@ mod tests {
         assert!(!same_token(&a, &b));
         assert!(!same_token(&a[..31], &a));
         assert!(!same_token("", &a));
+    }
+
+    #[test]
+    fn a_stopping_sim_leaves_the_token_of_the_one_started_after_it() {
+        let port = 1 + (rand::random::<u16>() % 60_000);
+        let old = TokenFile::publish(port, "aaaa").unwrap();
+        let new = TokenFile::publish(port, "bbbb").unwrap();
+        drop(old);
+        assert_eq!(std::fs::read_to_string(new.path()).unwrap(), "bbbb");
+        let path = new.path().to_owned();
+        drop(new);
+        assert!(!path.exists());
     }
 }
