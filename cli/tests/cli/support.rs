@@ -39,16 +39,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Runs of 13–19 digits (spaces and dashes between them allowed) that pass Luhn.
+/// Whole runs of 13–19 digits (spaces and dashes between them allowed; no letter or digit
+/// right before or after, so digits inside a hex hash or key do not count, as
+/// `docs/security.md` defines a card number) that start with a scheme digit and pass Luhn.
 fn luhn_runs(bytes: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut digits = String::new();
+    let mut whole = true;
+    let mut before = b'.';
     for &b in bytes.iter().chain([b'.'].iter()) {
         if b.is_ascii_digit() {
+            if digits.is_empty() {
+                whole = !before.is_ascii_alphanumeric();
+            }
             digits.push(b as char);
         } else if (b == b' ' || b == b'-') && !digits.is_empty() {
         } else {
-            if (13..=19).contains(&digits.len())
+            if whole
+                && !b.is_ascii_alphanumeric()
+                && (13..=19).contains(&digits.len())
                 && matches!(digits.as_bytes()[0], b'2'..=b'6')
                 && posmate_proto::pan::luhn_valid(&digits)
             {
@@ -56,8 +65,29 @@ fn luhn_runs(bytes: &[u8]) -> Vec<String> {
             }
             digits.clear();
         }
+        before = b;
     }
     found
+}
+
+#[test]
+fn the_independent_scan_finds_whole_card_numbers_only() {
+    let pan = RING_UP_PAN;
+    for text in [
+        format!("pan={pan}\n"),
+        format!("\"{pan}\""),
+        "4111 1111 1111 1111.".to_string(),
+    ] {
+        assert_eq!(luhn_runs(text.as_bytes()), vec![pan.to_string()], "{text}");
+    }
+    for text in [
+        format!("a3{pan}ff"),
+        format!("card{pan}"),
+        format!("{pan}ab"),
+        "e3585317986089550c".to_string(),
+    ] {
+        assert_eq!(luhn_runs(text.as_bytes()), Vec::<String>::new(), "{text}");
+    }
 }
 
 #[test]
