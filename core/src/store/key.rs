@@ -19,6 +19,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 
 use rand::RngCore;
 use rusqlite::{Connection, OpenFlags};
@@ -199,10 +200,36 @@ pub(crate) fn unlock(path: &Path, secrets: &dyn SecretStore) -> Result<Connectio
     Err(classify(path, len, [key.as_ref(), next.as_ref()]))
 }
 
+/// Serialises SQLite's initialisation, which SQLCipher's part of is not safe to race.
+static INITIALISING: Mutex<()> = Mutex::new(());
+
+/// Opens a connection once SQLite, SQLCipher included, is wholly initialised.
+///
+/// `sqlite3_initialize` marks SQLite initialised *before* it runs SQLCipher's extra
+/// initialisation, outside its own lock. A thread opening its first connection meanwhile
+/// sees SQLite ready and keys its connection before SQLCipher is: `PRAGMA key` then fails
+/// with a bare `SQLITE_ERROR` (seen as "applying the database key failed (Unknown)" when
+/// several phones opened at once in one process). Initialising under one lock first means
+/// no connection is keyed before the initialisation that let it open has finished; once
+/// initialised, `sqlite3_initialize` returns at once.
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    {
+        let _one_at_a_time = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: sqlite3_initialize takes no arguments and may be called at any time.
+        let rc = unsafe { rusqlite::ffi::sqlite3_initialize() };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(StoreError::Sqlite {
+                detail: format!("SQLite could not be initialised (result code {rc})"),
+            });
+        }
+    }
+    Ok(Connection::open_with_flags(path, flags)?)
+}
+
 /// Opens an existing file with `key`; `None` if the key does not decrypt it.
 pub(super) fn try_key(path: &Path, key: &DbKey) -> Result<Option<Connection>, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = open_connection(path, flags)?;
     quiet(&conn)?;
     key.apply(&conn, false)?;
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
@@ -217,7 +244,7 @@ fn create(path: &Path, key: &DbKey) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = open_connection(path, flags)?;
     quiet(&conn)?;
     key.apply(&conn, true)?;
     // Writes the first page at once, so the file is never left holding only a rollback
