@@ -84,7 +84,7 @@ fn the_independent_scan_finds_whole_card_numbers_only() {
         format!("a3{pan}ff"),
         format!("card{pan}"),
         format!("{pan}ab"),
-        "e3585317986089550c".to_string(),
+        "e3530111333300000c".to_string(),
     ] {
         assert_eq!(luhn_runs(text.as_bytes()), Vec::<String>::new(), "{text}");
     }
