@@ -11,10 +11,7 @@ use posmate_core::private_dir::create_private_dir;
 use posmate_sim::serve::SavedFleet;
 use posmate_sim::{SimTerminal, TerminalConfig};
 
-/// Serial numbers of generated terminals: `SN2026000001`, …
-pub const SN_PREFIX: &str = "SN2026";
-/// Base seed of generated terminals, so that a fresh simulation is the same everywhere.
-pub const DEFAULT_SEED: u64 = 42;
+pub use posmate_sim::demo::{DEFAULT_SEED, SN_PREFIX};
 
 /// Why a state file could not be used. Each says which file; front ends add what to do.
 #[derive(Debug, thiserror::Error)]

@@ -7,36 +7,22 @@
 //! Everything here is fixed or derived from a terminal's position in the fleet, so the
 //! numbers a developer reads in the docs are the ones the simulation uses.
 
-use posmate_sim::acquirer::{MerchantSetup, Review, SimAcquirer};
+use posmate_sim::acquirer::{Review, SimAcquirer};
 use posmate_sim::SimTerminal;
 use serde::{Deserialize, Serialize};
 
-/// The demo merchant: activations are approved at once.
-pub const MERCHANT_NO: &str = "898310148160012";
-pub const MERCHANT_NAME: &str = "Zhang San Noodles";
-pub const MERCHANT_PHONE: &str = "+86 138 0000 0000";
-pub const MERCHANT_ADDRESS: &str = "12 Wenhua Road, Hangzhou";
-
-/// A second merchant whose activations stay under review until their status has been
-/// asked [`REVIEW_POLLS`] times (what `posmate activate --status` is for).
-pub const REVIEW_MERCHANT_NO: &str = "898310148160020";
-pub const REVIEW_MERCHANT_NAME: &str = "Li Si Tea House";
-pub const REVIEW_POLLS: u32 = 2;
+/// The merchants and numbers themselves are the sim's, so every acquirer built on it seeds
+/// the same world.
+pub use posmate_sim::demo::{
+    activation_code, register, sign_up, sign_up_merchant, terminal_no, MERCHANT_ADDRESS,
+    MERCHANT_NAME, MERCHANT_NO, MERCHANT_PHONE, REVIEW_MERCHANT_NAME, REVIEW_MERCHANT_NO,
+    REVIEW_POLLS,
+};
 
 /// A debit card of the demo merchant's bank (the acquirer's BIN table says ICBC debit):
 /// what the merchant taps on the terminal to bind a settlement card.
 pub const SETTLEMENT_PAN: &str = "6222021234567890128";
 pub const SETTLEMENT_EXPIRY: &str = "1230";
-
-/// The terminal number the acquirer assigned to the `n`th terminal (from 1): `10020301`, …
-pub fn terminal_no(n: usize) -> String {
-    format!("1002{:04}", 300 + n)
-}
-
-/// The activation code the acquirer gave the merchant for the `n`th terminal: `ACT07001`, …
-pub fn activation_code(n: usize) -> String {
-    format!("ACT{:05}", 7000 + n)
-}
 
 /// A merchant as `posmate sim acquirer` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,44 +83,6 @@ pub fn new_acquirer(seed: u64, terminals: &[(SimTerminal, i16)]) -> SimAcquirer 
     sign_up(&acquirer, Review::Instant);
     register(&acquirer, terminals.iter().map(|(t, _)| t), 0);
     acquirer
-}
-
-/// Signs up both merchants: the demo merchant reviewed as `review` (the apps and tests
-/// choose it; `posmate` approves at once), the second one after [`REVIEW_POLLS`] polls.
-/// Signing up again changes only how the next activations are reviewed.
-pub fn sign_up(acquirer: &SimAcquirer, review: Review) {
-    sign_up_merchant(acquirer, review);
-    acquirer.register_merchant(MerchantSetup {
-        merchant_no: REVIEW_MERCHANT_NO.into(),
-        legal_name: REVIEW_MERCHANT_NAME.into(),
-        review: Review::AfterPolls(REVIEW_POLLS),
-    });
-}
-
-/// Signs up (again) only the demo merchant, reviewed as `review`.
-pub fn sign_up_merchant(acquirer: &SimAcquirer, review: Review) {
-    acquirer.register_merchant(MerchantSetup {
-        merchant_no: MERCHANT_NO.into(),
-        legal_name: MERCHANT_NAME.into(),
-        review,
-    });
-}
-
-/// Registers the terminals after the first `from` of the fleet (the manufacturer's feed
-/// reaching the acquirer), each with the numbers of its position.
-pub fn register<'a>(
-    acquirer: &SimAcquirer,
-    fleet: impl IntoIterator<Item = &'a SimTerminal>,
-    from: usize,
-) {
-    for (i, t) in fleet.into_iter().enumerate().skip(from) {
-        acquirer.register_terminal(
-            &t.sn(),
-            t.device_key(),
-            &terminal_no(i + 1),
-            &activation_code(i + 1),
-        );
-    }
 }
 
 /// The registrations of `sns` (in fleet order) with what `acquirer`'s books say of each,

@@ -4,6 +4,7 @@
 extern crate posmate_proto as proto;
 
 pub mod acquirer;
+pub mod demo;
 pub mod fleet;
 pub mod serve;
 pub mod terminal;

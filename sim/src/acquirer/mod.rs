@@ -20,7 +20,7 @@ use posmate_acquirer_api::{decode_request, encode_reply, AcquirerError, Acquirer
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-pub use review::Review;
+pub use review::{Decision, PendingReview, Review};
 pub use state::{
     DORMANT_AFTER_MS, MAX_CODE_ATTEMPTS, MAX_CREDIT_CARDS, POLL_INTERVAL_MS,
     RECORDS_RETAINED_YEARS, REOPEN_REVIEW_MS,
@@ -155,6 +155,22 @@ impl SimAcquirer {
             AcquirerTerminalState::Dormant => "dormant",
             AcquirerTerminalState::Deregistered => "deregistered",
         }
+    }
+
+    /// The applications waiting for the back office's decision, oldest first.
+    pub fn pending_reviews(&self) -> Vec<PendingReview> {
+        self.lock().pending_reviews()
+    }
+
+    /// The back office approves or rejects application `application_id`; the phone learns
+    /// it at its next status poll. Refused (`not-found`, `invalid`) unless the application
+    /// exists and is still under review.
+    pub fn decide_review(
+        &self,
+        application_id: &str,
+        decision: Decision,
+    ) -> Result<(), AcquirerError> {
+        self.lock().decide(application_id, decision)
     }
 
     /// How many activation applications were ever made for `sn` (by any merchant): a

@@ -99,7 +99,7 @@ impl State {
             Review::Instant => true,
             Review::AfterPolls(n) => n == 0,
             Review::After(ms) => ms == 0,
-            Review::Reject { .. } => false,
+            Review::Reject { .. } | Review::Manual => false,
         };
         self.applications.insert(
             id.clone(),
@@ -124,7 +124,7 @@ impl State {
     }
 
     /// Issues the terminal's keys: fresh TMK, PIN and MAC keys sealed to its device key.
-    fn approve(&mut self, id: &str) {
+    pub(super) fn approve(&mut self, id: &str) {
         let app = &self.applications[id];
         let device_key = self.terminals[&app.sn].device_key;
         let kinds = [KeyKind::Tmk, KeyKind::PinKey, KeyKind::MacKey];
@@ -162,7 +162,7 @@ impl State {
         }
     }
 
-    fn release(&mut self, sn: &str) {
+    pub(super) fn release(&mut self, sn: &str) {
         if let Some(t) = self.terminals.get_mut(sn) {
             t.current = None;
         }

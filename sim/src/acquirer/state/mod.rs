@@ -15,6 +15,7 @@
 //! only the rules may touch are private to this module.
 
 mod activation;
+mod back_office;
 mod books;
 mod card_bindings;
 mod checks;
