@@ -115,8 +115,12 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(SimAcquirer, Answers), SandboxErr
             saved.format
         )));
     }
-    let acquirer = SimAcquirer::restore(saved.books)
-        .map_err(|e| corrupt(format!("the acquirer's books do not read back (line {})", e.line())))?;
+    let acquirer = SimAcquirer::restore(saved.books).map_err(|e| {
+        corrupt(format!(
+            "the acquirer's books do not read back (line {})",
+            e.line()
+        ))
+    })?;
     Ok((acquirer, saved.answers))
 }
 
@@ -136,7 +140,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         let written = std::fs::metadata(&file).unwrap().modified().unwrap();
         books.commit().unwrap();
-        assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), written);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            written
+        );
         books.acquirer.advance(7);
         books.commit().unwrap();
         let again = Books::open(dir.path()).unwrap();

@@ -1,7 +1,8 @@
-//! The answers already given under each `Idempotency-Key`, so that a client repeating a
-//! mutating call (after a timeout, or a killed app) gets the very answer of the first,
-//! byte for byte, whatever happened since — and a key reused for a different call is
-//! refused rather than silently answered for the other one.
+//! The successful answers already given under each `Idempotency-Key`, so that a client
+//! repeating a mutating call (after a timeout, or a killed app) gets the very answer of the
+//! first, byte for byte, whatever happened since — and a key reused for a different call is
+//! refused rather than silently answered for the other one. Refusals are not kept (the
+//! caller decides): repeated, a refused call is decided again.
 //!
 //! A call is recognised by a keyed fingerprint (HMAC-SHA256 of method, path and body): a
 //! body may carry a full card number, and a plain hash of one can be reversed by trying
@@ -34,7 +35,10 @@ impl Answer {
     pub fn of(response: &HttpResponse) -> Self {
         Answer {
             status: response.status,
-            content_type: response.header("content-type").unwrap_or_default().to_owned(),
+            content_type: response
+                .header("content-type")
+                .unwrap_or_default()
+                .to_owned(),
             body: String::from_utf8_lossy(&response.body).into_owned(),
         }
     }
@@ -162,10 +166,7 @@ mod tests {
             body: b"{\"ok\":true}".to_vec(),
         };
         answers.remember("k", &first, &response);
-        assert_eq!(
-            answers.seen("k", &first),
-            Seen::Same(Answer::of(&response))
-        );
+        assert_eq!(answers.seen("k", &first), Seen::Same(Answer::of(&response)));
         assert_eq!(answers.seen("k", &call("{\"a\":2}")), Seen::Other);
         let saved = serde_json::to_string(&answers).unwrap();
         assert!(!saved.contains("\\\"a\\\""), "no request body is kept");

@@ -95,10 +95,12 @@ pub async fn start(config: Config) -> Result<Running, SandboxError> {
                 addr: config.listen.clone(),
                 source,
             })?;
-    let addr = listener.local_addr().map_err(|source| SandboxError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
     let (stop, stopped) = oneshot::channel();
     let service = service::Service::new(books, token);
     let task = tokio::spawn(server::run(

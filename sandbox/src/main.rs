@@ -62,8 +62,7 @@ async fn main() -> ExitCode {
         "{}",
         serde_json::to_string(&running.started).unwrap_or_default()
     );
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("posmate-sandbox: cannot watch SIGTERM: {e}");

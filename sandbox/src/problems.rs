@@ -12,8 +12,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// `e` as a problem answered with `status` instead of its usual one.
 pub fn with_status(e: &AcquirerError, status: u16) -> HttpResponse {
-    let mut object: Value =
-        serde_json::from_slice(&http::problem(e)).unwrap_or_else(|_| json!({}));
+    let mut object: Value = serde_json::from_slice(&http::problem(e)).unwrap_or_else(|_| json!({}));
     object["status"] = status.into();
     answer(status, &object)
 }
@@ -70,9 +69,10 @@ pub fn unauthorized() -> HttpResponse {
             "hint": "send Authorization: Bearer <the admin-token file of the data directory>",
         }),
     );
-    response
-        .headers
-        .push(("www-authenticate".into(), "Bearer realm=\"posmate-sandbox-admin\"".into()));
+    response.headers.push((
+        "www-authenticate".into(),
+        "Bearer realm=\"posmate-sandbox-admin\"".into(),
+    ));
     response
 }
 

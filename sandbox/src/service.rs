@@ -9,8 +9,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use posmate_acquirer_api::http::{
-    from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION,
-    HEALTH_PATH, IDEMPOTENCY_KEY, JSON,
+    from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION, HEALTH_PATH,
+    IDEMPOTENCY_KEY, JSON,
 };
 use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError};
 
@@ -87,7 +87,10 @@ impl Service {
             .call(&encode_request(&call))
             .and_then(|bytes| decode_reply(&bytes));
         let response = reply_to_http(&reply);
-        if let Some(key) = &key {
+        // Only successes are kept, as the acquirer keeps request ids: a refusal is decided
+        // again when repeated, so a call refused for a situation that has since changed
+        // (an unbind while a terminal was active) can succeed under its derived key.
+        if let (Some(key), true) = (&key, reply.is_ok()) {
             books.answers.remember(key, request, &response);
         }
         committed(&mut books, response)

@@ -101,7 +101,13 @@ fn generate(
     // Signing needs the CA's name and key only, both the same at every start.
     let issuer = Issuer::new(ca_params(), ca_key);
     let mut names: Vec<String> = DEFAULT_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    names.extend(hosts.iter().filter(|h| !names.contains(h)).cloned().collect::<Vec<_>>());
+    names.extend(
+        hosts
+            .iter()
+            .filter(|h| !names.contains(h))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let mut params = CertificateParams::new(names)
         .map_err(|e| SandboxError::tls(format!("a --host name is not a DNS name or IP: {e}")))?;
     params.distinguished_name = DistinguishedName::new();
@@ -110,7 +116,9 @@ fn generate(
         .push(DnType::CommonName, "posmate sandbox acquirer");
     params.not_before = date_time_ymd(year - 1, 1, 1);
     params.not_after = date_time_ymd(year + 1, 12, 31);
-    params.serial_number = Some(SerialNumber::from(rand::random::<u64>().to_be_bytes().to_vec()));
+    params.serial_number = Some(SerialNumber::from(
+        rand::random::<u64>().to_be_bytes().to_vec(),
+    ));
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
