@@ -19,6 +19,7 @@ Examples:
   posmate fleet activate --csv shops.csv --codes-file codes.txt   many terminals at once
   posmate sim --listen 127.0.0.1:7878     host simulated terminals for other processes
   posmate --connect-sim 127.0.0.1:7878 scan
+  posmate acquirer serve --demo           the sandbox acquirer over HTTPS (docs/acquirer-api.md)
   posmate doctor                          what is missing for real Bluetooth
   posmate --profile bench config set sim true    settings kept in a profile of the config file
   posmate config show                     every setting in effect, and where it came from

@@ -37,6 +37,10 @@ pub use service::{server_name, ADMIN_PREFIX};
 pub use tls::{Identity, CA_FILE};
 pub use token::TOKEN_FILE;
 
+/// Where the running sandbox said it listens (its [`Started`] as JSON), so that tools
+/// given only the data directory (`posmate acquirer admin --state DIR`) find it.
+pub const ENDPOINT_FILE: &str = "endpoint.json";
+
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,7 +53,7 @@ pub struct Config {
 }
 
 /// Where a started sandbox can be reached, and the files a client needs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Started {
     /// `https://127.0.0.1:PORT`.
     pub base_url: String,
@@ -101,6 +105,19 @@ pub async fn start(config: Config) -> Result<Running, SandboxError> {
             addr: config.listen.clone(),
             source,
         })?;
+    let started = Started {
+        base_url: format!("https://{addr}"),
+        addr,
+        token_file: dir.join(TOKEN_FILE),
+        data_dir: dir.clone(),
+        ca_file,
+    };
+    let endpoint = serde_json::to_vec_pretty(&started).expect("a Started serializes");
+    private_file::write_atomic(
+        &dir.join(ENDPOINT_FILE),
+        &endpoint,
+        private_file::Access::Public,
+    )?;
     let (stop, stopped) = oneshot::channel();
     let service = service::Service::new(books, token);
     let task = tokio::spawn(server::run(
@@ -112,13 +129,7 @@ pub async fn start(config: Config) -> Result<Running, SandboxError> {
         },
     ));
     Ok(Running {
-        started: Started {
-            base_url: format!("https://{addr}"),
-            addr,
-            token_file: dir.join(TOKEN_FILE),
-            data_dir: dir,
-            ca_file,
-        },
+        started,
         stop,
         task,
     })

@@ -4,6 +4,7 @@
 //! Adding a command is mechanical: a module here, a variant in [`Command`], an arm in
 //! [`run`], a schema, a section in `docs/cli.md`.
 
+pub mod acquirer;
 pub mod activate;
 pub mod audit;
 pub mod backup;
@@ -73,6 +74,8 @@ pub enum Command {
     #[command(subcommand)]
     Support(support::Action),
     Completions(completions::Args),
+    #[command(subcommand)]
+    Acquirer(acquirer::Action),
 }
 
 impl Command {
@@ -101,6 +104,7 @@ impl Command {
             Command::Sim(_) => "sim",
             Command::Support(_) => "support",
             Command::Completions(_) => "completions",
+            Command::Acquirer(_) => "acquirer",
         }
     }
 }
@@ -135,6 +139,7 @@ pub async fn run(
         Command::Sim(args) => sim::run(ctx, args).await,
         Command::Support(action) => support::run(ctx, action).await,
         Command::Completions(args) => completions::run(ctx, args, definition),
+        Command::Acquirer(action) => acquirer::run(ctx, action).await,
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::{bare, check_schema, json_of, run_json, run_json_as, DataDir};
 
-const COMMANDS: [&str; 40] = [
+const COMMANDS: [&str; 49] = [
     "scan",
     "pair",
     "info",
@@ -47,6 +47,15 @@ const COMMANDS: [&str; 40] = [
     "config path",
     "support",
     "support bundle",
+    "acquirer",
+    "acquirer serve",
+    "acquirer admin",
+    "acquirer admin reviews",
+    "acquirer admin approve",
+    "acquirer admin reject",
+    "acquirer admin advance",
+    "acquirer admin merchant",
+    "acquirer admin terminal",
 ];
 const SIM_ACTIONS: [&str; 10] = [
     "terminals",

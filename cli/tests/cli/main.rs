@@ -3,6 +3,7 @@
 //! validated against `cli/schemas/`, and the conventions every command shares
 //! (`conventions`).
 
+mod acquirer;
 mod common;
 mod config;
 mod conventions;
