@@ -20,7 +20,7 @@ fn binding() -> CardBinding {
     }
 }
 
-fn every_request() -> Vec<ApiRequest> {
+pub(crate) fn every_request() -> Vec<ApiRequest> {
     vec![
         ApiRequest::Activate(activation()),
         ApiRequest::ActivationStatus {
@@ -65,7 +65,7 @@ fn every_request() -> Vec<ApiRequest> {
 }
 
 /// A success answer for each request of [`every_request`], in order.
-fn answers() -> Vec<Vec<ApiResponse>> {
+pub(crate) fn answers() -> Vec<Vec<ApiResponse>> {
     let activations: Vec<ApiResponse> = every_activation_state()
         .into_iter()
         .map(|state| {

@@ -16,6 +16,8 @@ pub mod http;
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]
+mod openapi_tests;
+#[cfg(test)]
 mod tests;
 
 pub use api::{
