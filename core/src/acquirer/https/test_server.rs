@@ -13,7 +13,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use posmate_acquirer_api::http::{from_http, reply_to_http};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, PublicKeyData, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -24,8 +26,7 @@ use crate::acquirer::{AcquirerError, ApiRequest, ApiResponse};
 
 /// A certificate authority made for one test.
 pub struct Pki {
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
+    ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 /// A server certificate and its key.
@@ -64,8 +65,8 @@ impl Pki {
             rcgen::DnType::CommonName,
             format!("posmate test CA {}", rand::random::<u64>()),
         );
-        let ca = params.self_signed(&ca_key).expect("a CA certificate");
-        Pki { ca, ca_key }
+        let ca = CertifiedIssuer::self_signed(params, ca_key).expect("a CA certificate");
+        Pki { ca }
     }
 
     /// The CA certificate as a PEM file holds it.
@@ -81,12 +82,12 @@ impl Pki {
         params.not_before = rcgen::date_time_ymd(y0, m0, d0);
         params.not_after = rcgen::date_time_ymd(y1, m1, d1);
         let cert = params
-            .signed_by(&key, &self.ca, &self.ca_key)
+            .signed_by(&key, &self.ca)
             .expect("a server certificate");
         Leaf {
             cert: cert.der().clone(),
             key: key.serialize_der(),
-            spki: key.public_key_der(),
+            spki: key.subject_public_key_info(),
         }
     }
 }
