@@ -12,7 +12,7 @@ use posmate_acquirer_api::http::{
     from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION, HEALTH_PATH,
     IDEMPOTENCY_KEY, JSON,
 };
-use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError};
+use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError, ApiRequest};
 
 use crate::admin;
 use crate::books::Books;
@@ -73,8 +73,15 @@ impl Service {
             Err(e) => return reply_to_http(&Err(e)),
         };
         let mut books = self.lock();
-        // from_http has checked that every mutating call carries its key.
-        let key = request.header(IDEMPOTENCY_KEY).map(str::to_owned);
+        // from_http has checked that every mutating call carries its key. A reopening's
+        // answer is where its review stands now, and asking again is how the phone learns
+        // that it ended ("ask again until approved"): replaying the first answer under its
+        // derived key would be `pending` for ever. Asking twice is applying once anyway
+        // (the review starts at the first ask), so it is answered afresh each time.
+        let key = match call {
+            ApiRequest::Reopen { .. } => None,
+            _ => request.header(IDEMPOTENCY_KEY).map(str::to_owned),
+        };
         if let Some(key) = &key {
             match books.answers.seen(key, request) {
                 Seen::Same(answer) => return answer.to_response(),
