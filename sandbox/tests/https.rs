@@ -8,11 +8,11 @@ use common::*;
 use posmate_acquirer_api::http::{self, Health, Method, API_VERSION, HEALTH_PATH, IDEMPOTENCY_KEY};
 use posmate_acquirer_api::{
     AcquirerError, AcquirerTerminalState, ActivationState, ApiRequest, ApiResponse,
-    BindCardRequest, CardPurposeKind, CardSource, DeregisterRequest,
+    BindCardRequest, CardPurposeKind, CardSource, DeregisterRequest, ReopenState,
 };
 use posmate_sandbox::admin::{Clock, ClockChange, Decided, Reviews, TerminalView, Trade};
 use posmate_sandbox::client::Client;
-use posmate_sim::acquirer::Decision;
+use posmate_sim::acquirer::{Decision, DORMANT_AFTER_MS, REOPEN_REVIEW_MS};
 use zeroize::Zeroizing;
 
 fn bind(request_id: &str, purpose: CardPurposeKind, pan: &str) -> ApiRequest {
@@ -371,4 +371,55 @@ async fn the_demo_world_is_the_one_posmate_sim_seeds() {
     .await;
     assert_eq!(reply, Err(AcquirerError::UnknownMerchant));
     running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reopening_is_answered_afresh_under_its_derived_key() {
+    let s = Sandbox::start().await;
+    let c = &s.client;
+    sign_up(c).await;
+    let (_, reply) = call(c, &activation("act-1")).await;
+    let Ok(ApiResponse::Activation(status)) = reply else {
+        panic!("{reply:?}")
+    };
+    let app = status.application_id;
+    let _: Decided = admin(
+        c,
+        Method::Post,
+        &format!("reviews/{app}/decision"),
+        Some(&Decision::Approve),
+    )
+    .await;
+    let confirm = ApiRequest::ConfirmActivation {
+        application_id: app,
+        test_txn_ref: "TXN000001".into(),
+    };
+    assert_eq!(call(c, &confirm).await.1, Ok(ApiResponse::Done));
+    let reopen = ApiRequest::Reopen {
+        merchant_no: MERCHANT_NO.into(),
+        sn: SN.into(),
+    };
+    let advance = |ms: u64| ClockChange {
+        set_ms: None,
+        advance_ms: Some(ms),
+    };
+    let state = |reply: Result<ApiResponse, AcquirerError>| match reply {
+        Ok(ApiResponse::Reopen(r)) => r.state,
+        other => panic!("{other:?}"),
+    };
+    // Asked while active (approved at once), then dormant, then after the review: every
+    // answer under the same derived key is the situation's, not the first one replayed.
+    assert_eq!(state(call(c, &reopen).await.1), ReopenState::Approved);
+    let _: Clock = admin(c, Method::Post, "clock", Some(&advance(DORMANT_AFTER_MS))).await;
+    assert_eq!(
+        state(call(c, &reopen).await.1),
+        ReopenState::Pending {
+            retry_after_ms: REOPEN_REVIEW_MS
+        }
+    );
+    let _: Clock = admin(c, Method::Post, "clock", Some(&advance(REOPEN_REVIEW_MS))).await;
+    assert_eq!(state(call(c, &reopen).await.1), ReopenState::Approved);
+    let view: TerminalView = admin(c, Method::Get, &format!("terminals/{SN}"), None::<&()>).await;
+    assert_eq!(view.state, "active");
+    s.running.shutdown().await;
 }

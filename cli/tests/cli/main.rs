@@ -11,6 +11,7 @@ mod demo;
 mod embedded;
 mod fleet;
 mod home;
+mod https_life;
 mod kill;
 mod lifecycle;
 mod profiles;
