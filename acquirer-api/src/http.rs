@@ -291,6 +291,30 @@ pub fn from_http(request: &HttpRequest) -> Result<ApiRequest, AcquirerError> {
     Ok(call)
 }
 
+/// The methods the route at `path` answers, empty if there is no such route: what a server
+/// lists in `Allow` when it answers 405 to another method (RFC 9110 requires the header).
+/// `from_http` reads every call these name, and nothing else (`http_tests`).
+pub fn allowed_methods(path: &str) -> &'static [Method] {
+    let path = path.split('?').next().unwrap_or_default();
+    let Some(rest) = path.strip_prefix("/v1/") else {
+        return &[];
+    };
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| unsegment(s).unwrap_or_default())
+        .collect();
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        ["health"] | ["activations", _] | ["merchants", _, "terminals", _] => &[Method::Get],
+        ["activations"]
+        | ["activations", _, "confirmation"]
+        | ["merchants", _, "terminals", _, "deregistration" | "reopening"] => &[Method::Post],
+        ["merchants", _, "cards"] => &[Method::Get, Method::Post],
+        ["merchants", _, "cards", _] => &[Method::Delete],
+        _ => &[],
+    }
+}
+
 /// The acquirer's answer as HTTP: `200` with the resource, or a problem object with the
 /// error's status.
 pub fn reply_to_http(reply: &Result<ApiResponse, AcquirerError>) -> HttpResponse {

@@ -235,3 +235,28 @@ fn health_is_no_call_of_the_api() {
     assert_eq!(from_http(&health).unwrap_err().code(), "not-found");
     assert!(HEALTH_PATH.starts_with(&format!("/v{API_VERSION}/")));
 }
+
+#[test]
+fn the_allowed_methods_of_a_route_are_exactly_those_from_http_reads() {
+    for request in every_request() {
+        let http = to_http(&request);
+        let allowed = allowed_methods(&http.path);
+        assert!(allowed.contains(&http.method), "{http:?}");
+        for method in [Method::Get, Method::Post, Method::Delete] {
+            if !allowed.contains(&method) {
+                let other = HttpRequest {
+                    method,
+                    ..http.clone()
+                };
+                assert!(
+                    matches!(from_http(&other), Err(AcquirerError::NotFound { .. })),
+                    "{method:?} {}",
+                    http.path
+                );
+            }
+        }
+    }
+    assert_eq!(allowed_methods(HEALTH_PATH), &[Method::Get]);
+    assert!(allowed_methods("/v1/merchants").is_empty());
+    assert!(allowed_methods("/v2/activations").is_empty());
+}

@@ -3,9 +3,11 @@
 //! reads them the same way. Where HTTP has a more precise status than the error's usual
 //! one (413, 415, 405, 503) the problem carries that status.
 
-use posmate_acquirer_api::http::{self, HttpResponse, PROBLEM_BASE, PROBLEM_JSON};
+use posmate_acquirer_api::http::{self, HttpResponse, Method, PROBLEM_BASE, PROBLEM_JSON};
 use posmate_acquirer_api::AcquirerError;
 use serde_json::{json, Value};
+
+use crate::service::ADMIN_PREFIX;
 
 /// The largest request body the server reads.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -39,14 +41,29 @@ pub fn not_json() -> HttpResponse {
     )
 }
 
-/// A method the API does not use at all.
-pub fn bad_method() -> HttpResponse {
-    with_status(
+/// A method the route at `path` does not answer: 405 with the `Allow` header RFC 9110
+/// requires (the admin surface's routes take `GET` and `POST`), or 404 where there is no
+/// route at all, whatever the method.
+pub fn wrong_method(path: &str) -> HttpResponse {
+    let allowed = if path.starts_with(ADMIN_PREFIX) {
+        &[Method::Get, Method::Post][..]
+    } else {
+        http::allowed_methods(path)
+    };
+    if allowed.is_empty() {
+        return http::reply_to_http(&Err(AcquirerError::NotFound {
+            what: "a route at this path".into(),
+        }));
+    }
+    let mut response = with_status(
         &AcquirerError::NotFound {
             what: "a route for this method".into(),
         },
         405,
-    )
+    );
+    let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+    response.headers.push(("allow".into(), names.join(", ")));
+    response
 }
 
 /// The books could not be written: nothing was done, and retrying is safe.
@@ -92,4 +109,19 @@ pub fn truncated() -> HttpResponse {
         },
         400,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_method_is_405_with_allow_where_there_is_a_route_and_404_elsewhere() {
+        let r = wrong_method("/v1/merchants/M/cards");
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+        let r = wrong_method("/admin/v1/reviews");
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+        let r = wrong_method("/v1/nothing");
+        assert_eq!((r.status, r.header("allow")), (404, None));
+    }
 }

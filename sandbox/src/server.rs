@@ -102,7 +102,8 @@ async fn answer(
 
 /// The request as the API's mapping reads it, or the refusal to send instead.
 async fn read(request: Request<Incoming>) -> Result<HttpRequest, HttpResponse> {
-    let method = Method::parse(request.method().as_str()).ok_or_else(problems::bad_method)?;
+    let method = Method::parse(request.method().as_str())
+        .ok_or_else(|| problems::wrong_method(request.uri().path()))?;
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)

@@ -9,8 +9,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use posmate_acquirer_api::http::{
-    from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION, HEALTH_PATH,
-    IDEMPOTENCY_KEY, JSON,
+    self, from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION,
+    HEALTH_PATH, IDEMPOTENCY_KEY, JSON,
 };
 use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError, ApiRequest};
 
@@ -67,6 +67,10 @@ impl Service {
                 request.body.as_deref().unwrap_or_default(),
             );
             return committed(&mut books, response);
+        }
+        let allowed = http::allowed_methods(path);
+        if !allowed.is_empty() && !allowed.contains(&request.method) {
+            return problems::wrong_method(path);
         }
         let call = match from_http(request) {
             Ok(call) => call,

@@ -50,7 +50,7 @@ async fn a_killed_sandbox_restarts_with_everything_it_answered() {
     let (mut child, c, ca) = spawn(dir.path()).await;
     let ca_pem = std::fs::read(&ca).unwrap();
     sign_up(&c).await;
-    let submitted = c.send(&http::to_http(&activation("act-1"))).await.unwrap();
+    let submitted = undated(c.send(&http::to_http(&activation("act-1"))).await.unwrap());
     assert_eq!(submitted.status, 200);
     let reviews: Reviews = admin(&c, Method::Get, "reviews", None::<&()>).await;
     let app = reviews.reviews[0].application_id.clone();
@@ -79,7 +79,7 @@ async fn a_killed_sandbox_restarts_with_everything_it_answered() {
             expiry: "1230".into(),
         },
     });
-    let bound = c.send(&http::to_http(&bind)).await.unwrap();
+    let bound = undated(c.send(&http::to_http(&bind)).await.unwrap());
     assert_eq!(bound.status, 200);
     let clock: Clock = admin(
         &c,
@@ -99,10 +99,10 @@ async fn a_killed_sandbox_restarts_with_everything_it_answered() {
 
     // The same keys replay the very answers; the review and the keys stayed as answered.
     assert_eq!(
-        c.send(&http::to_http(&activation("act-1"))).await.unwrap(),
+        undated(c.send(&http::to_http(&activation("act-1"))).await.unwrap()),
         submitted
     );
-    assert_eq!(c.send(&http::to_http(&bind)).await.unwrap(), bound);
+    assert_eq!(undated(c.send(&http::to_http(&bind)).await.unwrap()), bound);
     let (_, after) = call(&c, &poll).await;
     assert_eq!(
         after,

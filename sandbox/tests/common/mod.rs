@@ -174,3 +174,12 @@ pub fn problem(response: &HttpResponse, status: u16) -> serde_json::Value {
     assert!(v["type"].as_str().unwrap().starts_with(http::PROBLEM_BASE));
     v
 }
+
+/// `response` without its `Date` header, which hyper sets to the second each answer is
+/// sent: what "the very same answer" compares (status, the other headers, the body).
+pub fn undated(mut response: HttpResponse) -> HttpResponse {
+    response
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("date"));
+    response
+}
