@@ -16,6 +16,9 @@
 //!   with XCTest in the provisioned Swift root (`test` runs them too).
 //! * `standards-test` — posmate's TR-31 key blocks opened by Python's `psec` from PyPI, an
 //!   independent implementation, in a cached venv (`test` runs it too).
+//! * `api-fuzz` — `acquirer-api/openapi.yaml` against the sandbox acquirer over TLS by
+//!   schemathesis from PyPI (cached venv): no server error, every answer as the spec says
+//!   (`test` runs it after the cargo tests).
 //! * `keystore-test` — the durable Linux keystore for real: posmate's keys in a Secret
 //!   Service (its own `dbus-daemon` and `gnome-keyring-daemon`, installed from Debian if
 //!   missing) survive a restart of the daemon, and without one every command says what is
@@ -25,6 +28,7 @@
 //!   `test` runs it last); `--provision-only` builds the cache and stops, `--only NAME` runs
 //!   the matching cases.
 
+mod api_fuzz;
 mod bench;
 mod bindings;
 mod ble;
@@ -52,10 +56,11 @@ fn main() -> ExitCode {
         Some("shells-test") => shells::test(),
         Some("standards-test") => standards::test(),
         Some("keystore-test") => keystore_test::test(),
+        Some("api-fuzz") => api_fuzz::test(),
         Some("provision") => provision::provision_all(),
         Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
+            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|api-fuzz|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  api-fuzz       acquirer-api/openapi.yaml against the sandbox by schemathesis (cached venv)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
@@ -125,6 +130,8 @@ fn test() -> Result<(), String> {
             "--show-output",
         ],
     )?;
+    // The spec against the sandbox binary the tests just built.
+    api_fuzz::test()?;
     // The real Bluetooth stack, after the cargo tests (it reuses their build); it closes
     // with its own "N passed, M failed" line.
     ble::ble_test(&[])
