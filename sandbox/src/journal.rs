@@ -4,9 +4,11 @@
 //! file for every call cost a full serialization, write and two fsyncs per request; a
 //! journal record is a few hundred bytes and its flush is shared.
 //!
-//! A record is framed as `length (u32 LE) · CRC-32C of the payload (u32 LE) · payload`. A
-//! crash can leave the last records half written, or written without the pages before
-//! them: such records were never flushed, so never answered. Opening reads records up to
+//! A record is framed as `length (u32 LE) · CRC-32C of length and payload (u32 LE) ·
+//! payload`. A crash can leave the last records half written, written without the pages
+//! before them, or the file longer with zeros where they were to go (the CRC covers the
+//! length so that zeros never read as a record): such records were never flushed, so never
+//! answered. Opening reads records up to
 //! the first that is cut short or fails its CRC and cuts the file there (a torn tail).
 
 use std::fs::{File, OpenOptions};
@@ -40,11 +42,12 @@ impl Journal {
     pub fn open(path: &Path) -> Result<(Journal, Vec<Vec<u8>>), SandboxError> {
         let fail = |what, e| SandboxError::io(what, path, e);
         let created = !path.exists();
+        // Appending: after a torn tail is cut, writes go on from the new end, not from where
+        // reading stopped (which would leave a hole of zeros).
         let mut file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(false)
             .mode(0o600)
             .open(path)
             .map_err(|e| fail("cannot open", e))?;
@@ -74,8 +77,9 @@ impl Journal {
     /// Appends one record (not yet durable: see [`Self::file`]).
     pub fn append(&mut self, payload: &[u8]) -> Result<(), SandboxError> {
         let mut frame = Vec::with_capacity(HEADER + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&CRC.checksum(payload).to_le_bytes());
+        let len = (payload.len() as u32).to_le_bytes();
+        frame.extend_from_slice(&len);
+        frame.extend_from_slice(&checksum(len, payload).to_le_bytes());
         frame.extend_from_slice(payload);
         (&*self.file)
             .write_all(&frame)
@@ -106,6 +110,13 @@ impl Journal {
     }
 }
 
+fn checksum(len: [u8; 4], payload: &[u8]) -> u32 {
+    let mut digest = CRC.digest();
+    digest.update(&len);
+    digest.update(payload);
+    digest.finalize()
+}
+
 /// The payloads of the intact records at the start of `bytes`, and where they end.
 fn records(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
     let mut payloads = Vec::new();
@@ -119,7 +130,7 @@ fn records(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
         let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
             break;
         };
-        if CRC.checksum(payload) != crc {
+        if checksum(header[..4].try_into().expect("4 bytes"), payload) != crc {
             break;
         }
         payloads.push(payload.to_vec());
@@ -168,11 +179,14 @@ mod tests {
         let (_, payloads) = Journal::open(&path).unwrap();
         assert_eq!(payloads, [b"one".to_vec(), b"four".to_vec()]);
 
-        // A length no record has (zeroed or garbage header) ends the journal too.
-        let mut garbage = bytes[..HEADER + 3].to_vec();
-        garbage.extend_from_slice(&[0xff; 12]);
-        std::fs::write(&path, &garbage).unwrap();
-        let (_, payloads) = Journal::open(&path).unwrap();
-        assert_eq!(payloads, [b"one".to_vec()]);
+        // Zeros where records were to go (the size reached the disk, the data did not), or
+        // a length no record has, end the journal too.
+        for tail in [[0x00; 12], [0xff; 12]] {
+            let mut torn = bytes[..HEADER + 3].to_vec();
+            torn.extend_from_slice(&tail);
+            std::fs::write(&path, &torn).unwrap();
+            let (_, payloads) = Journal::open(&path).unwrap();
+            assert_eq!(payloads, [b"one".to_vec()], "{tail:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! staff do. It is the outside world: it depends on the sim and the API, never on the
 //! phone (`posmate-core`) or the phone's simulated world (`posmate-sim-world`).
 //!
-//! A data directory holds `books.json` (owner-only), the sandbox CA (`ca.pem`, its key
+//! A data directory holds `books.json` and `books.journal` (owner-only), the sandbox CA (`ca.pem`, its key
 //! owner-only), the current server certificate and key, and `admin-token` (owner-only).
 //! See `docs/acquirer-api.md`.
 
@@ -14,6 +14,8 @@ mod books;
 pub mod client;
 mod error;
 mod idempotency;
+mod journal;
+mod ledger;
 mod private_file;
 mod problems;
 mod server;
@@ -29,7 +31,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-pub use books::BOOKS_FILE;
+pub use books::{BOOKS_FILE, JOURNAL_FILE};
 pub use error::SandboxError;
 pub use idempotency::REMEMBERED_KEYS;
 pub use problems::MAX_BODY;
@@ -85,10 +87,10 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, SandboxError> {
     private_file::create_dir(&config.data_dir)?;
     let dir = config.data_dir.clone();
-    let mut books = books::Books::open(&dir)?;
+    let mut books = books::Books::open(&dir, service::replay)?;
     if config.demo {
         posmate_sim::demo::seed(&books.acquirer);
-        books.commit()?;
+        books.snapshot()?;
     }
     let token = token::AdminToken::load_or_create(&dir)?;
     let (tls_config, ca_file) = tls::server_config(&dir, &config.identity)?;

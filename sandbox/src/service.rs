@@ -2,21 +2,25 @@
 //! surface under `/admin/v1/`, or the merchant API through the published HTTP mapping
 //! (`from_http` → the simulated acquirer, spoken to in the API's JSON → `reply_to_http`).
 //!
-//! Calls are handled one at a time under one lock: each reads and changes the books and
-//! then waits for them to be on disk, and answering two at once could answer one whose
-//! effect a crash then loses. A sandbox serves a handful of phones, so this is no limit.
+//! Calls are applied one at a time under one lock, and each is answered only once its
+//! effect, and all it could have seen, is on disk ([`crate::ledger`]). Each call is
+//! handled by one function whether it is answered or replayed from the journal at start
+//! ([`replay`]), so replaying makes exactly the change answering made.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use posmate_acquirer_api::http::{
     self, from_http, reply_to_http, Health, HttpRequest, HttpResponse, Method, API_VERSION,
     HEALTH_PATH, IDEMPOTENCY_KEY, JSON,
 };
-use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError, ApiRequest};
+use posmate_acquirer_api::{
+    decode_reply, encode_request, AcquirerError, ApiRequest, BindCardRequest, CardSource,
+};
 
 use crate::admin;
-use crate::books::Books;
+use crate::books::{Books, Call, Surface};
 use crate::idempotency::Seen;
+use crate::ledger::{Change, Ledger};
 use crate::problems;
 use crate::token::AdminToken;
 
@@ -31,25 +35,19 @@ pub fn server_name() -> String {
 /// The sandbox's books and admin token, shared by every connection.
 #[derive(Clone)]
 pub struct Service {
-    books: Arc<Mutex<Books>>,
+    ledger: Arc<Ledger>,
     token: Arc<AdminToken>,
 }
 
 impl Service {
     pub fn new(books: Books, token: AdminToken) -> Self {
         Service {
-            books: Arc::new(Mutex::new(books)),
+            ledger: Arc::new(Ledger::new(books)),
             token: Arc::new(token),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Books> {
-        // A panic under the lock cannot leave half-written books: the file is replaced
-        // whole, and memory is rolled back to it when a write fails.
-        self.books.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Answers one call; blocks while the books are written.
+    /// Answers one call; blocks until its effect is on disk.
     pub fn handle(&self, request: &HttpRequest) -> HttpResponse {
         let path = request.path.split('?').next().unwrap_or_default();
         if path == HEALTH_PATH && request.method == Method::Get {
@@ -59,14 +57,19 @@ impl Service {
             if !self.token.admits(request.header("authorization")) {
                 return problems::unauthorized();
             }
-            let mut books = self.lock();
-            let response = admin::handle(
-                &mut books,
-                request.method,
-                rest,
-                request.body.as_deref().unwrap_or_default(),
-            );
-            return committed(&mut books, response);
+            let call = Call {
+                surface: Surface::Admin,
+                method: request.method,
+                path: rest.to_owned(),
+                key: None,
+                body: request.body.clone().unwrap_or_default(),
+            };
+            return self.ledger.run(|books| {
+                let response = admin::handle(books, call.method, &call.path, &call.body);
+                // Admin calls carry no key to tell a repeat by, and reads among them may
+                // settle reviews: every one is journaled.
+                (response, Change::Journal(call))
+            });
         }
         let allowed = http::allowed_methods(path);
         if !allowed.is_empty() && !allowed.contains(&request.method) {
@@ -76,49 +79,93 @@ impl Service {
             Ok(call) => call,
             Err(e) => return reply_to_http(&Err(e)),
         };
-        let mut books = self.lock();
-        // from_http has checked that every mutating call carries its key. A reopening's
-        // answer is where its review stands now, and asking again is how the phone learns
-        // that it ended ("ask again until approved"): replaying the first answer under its
-        // derived key would be `pending` for ever. Asking twice is applying once anyway
-        // (the review starts at the first ask), so it is answered afresh each time.
-        let key = match call {
-            ApiRequest::Reopen { .. } => None,
-            _ => request.header(IDEMPOTENCY_KEY).map(str::to_owned),
-        };
-        if let Some(key) = &key {
-            match books.answers.seen(key, request) {
-                Seen::Same(answer) => return answer.to_response(),
-                Seen::Other => return reply_to_http(&Err(key_reused())),
-                Seen::New => {}
-            }
-        }
-        let reply = books
-            .acquirer
-            .call(&encode_request(&call))
-            .and_then(|bytes| decode_reply(&bytes));
-        let response = reply_to_http(&reply);
-        // Only successes are kept, as the acquirer keeps request ids: a refusal is decided
-        // again when repeated, so a call refused for a situation that has since changed
-        // (an unbind while a terminal was active) can succeed under its derived key.
-        if let (Some(key), true) = (&key, reply.is_ok()) {
-            books.answers.remember(key, request, &response);
-        }
-        committed(&mut books, response)
+        self.ledger.run(|books| api(books, request, &call))
     }
 }
 
-/// `response` once the books it reflects are on disk, or a retryable 503 if they could not
-/// be written (the books are back as they were, so nothing happened).
-fn committed(books: &mut Books, response: HttpResponse) -> HttpResponse {
-    match books.commit() {
-        Ok(()) => response,
-        Err(e) => {
-            // The error names the file, never a body.
-            eprintln!("posmate-sandbox: {e} [{}]", e.code());
-            problems::unavailable()
+/// Handles a journaled call again, as [`Service::handle`] did when it answered it.
+pub fn replay(books: &mut Books, call: &Call) {
+    match call.surface {
+        Surface::Admin => {
+            admin::handle(books, call.method, &call.path, &call.body);
+        }
+        Surface::Api => {
+            let request = HttpRequest {
+                method: call.method,
+                path: call.path.clone(),
+                headers: call
+                    .key
+                    .iter()
+                    .map(|key| (IDEMPOTENCY_KEY.to_owned(), key.clone()))
+                    .collect(),
+                body: (!call.body.is_empty()).then(|| call.body.clone()),
+            };
+            // It was read the same way when answered; a call that does not read was never
+            // journaled.
+            if let Ok(api_call) = from_http(&request) {
+                api(books, &request, &api_call);
+            }
         }
     }
+}
+
+/// A merchant API call on the books: its answer, and how its effect is made durable.
+fn api(books: &mut Books, request: &HttpRequest, call: &ApiRequest) -> (HttpResponse, Change) {
+    // from_http has checked that every mutating call carries its key. A reopening's
+    // answer is where its review stands now, and asking again is how the phone learns
+    // that it ended ("ask again until approved"): replaying the first answer under its
+    // derived key would be `pending` for ever. Asking twice is applying once anyway
+    // (the review starts at the first ask), so it is answered afresh each time.
+    let key = match call {
+        ApiRequest::Reopen { .. } => None,
+        _ => request.header(IDEMPOTENCY_KEY),
+    };
+    if let Some(key) = key {
+        match books.answers.seen(key, request) {
+            Seen::Same(answer) => return (answer.to_response(), Change::None),
+            Seen::Other => return (reply_to_http(&Err(key_reused())), Change::None),
+            Seen::New => {}
+        }
+    }
+    let reply = books
+        .acquirer
+        .call(&encode_request(call))
+        .and_then(|bytes| decode_reply(&bytes));
+    let response = reply_to_http(&reply);
+    // Only successes are kept, as the acquirer keeps request ids: a refusal is decided
+    // again when repeated, so a call refused for a situation that has since changed
+    // (an unbind while a terminal was active) can succeed under its derived key.
+    if let (Some(key), true) = (key, reply.is_ok()) {
+        books.answers.remember(key, request, &response);
+    }
+    // A refusal may change the books too (a wrong activation code is counted), so every
+    // call that reached the acquirer is kept.
+    let change = if carries_card_number(call) {
+        Change::Snapshot
+    } else {
+        Change::Journal(Call {
+            surface: Surface::Api,
+            method: request.method,
+            path: request.path.clone(),
+            // The call's own key, even where it is not used to replay an answer: replaying
+            // the journal reads the call as it arrived.
+            key: request.header(IDEMPOTENCY_KEY).map(str::to_owned),
+            body: request.body.clone().unwrap_or_default(),
+        })
+    };
+    (response, change)
+}
+
+/// A typed card's full number never reaches the disk (the books keep it masked, with keyed
+/// fingerprints only), so such a call is made durable by a snapshot, not the journal.
+fn carries_card_number(call: &ApiRequest) -> bool {
+    matches!(
+        call,
+        ApiRequest::BindCard(BindCardRequest {
+            source: CardSource::Manual { .. },
+            ..
+        })
+    )
 }
 
 fn health() -> HttpResponse {
