@@ -13,11 +13,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// A benchmark: (label, package, bench target).
-const BENCHES: [(&str, &str, &str); 3] = [
+/// A benchmark: (label, package, bench target). `gateway` is the HTTPS gateway's overhead
+/// against a bare request, `sandbox` the sandbox's sustained durable requests/s (issue 13).
+const BENCHES: [(&str, &str, &str); 5] = [
     ("wire", "posmate-proto", "wire"),
     ("store", "posmate-core", "store"),
     ("sync", "posmate-tests", "sync"),
+    ("gateway", "posmate-core", "gateway"),
+    ("sandbox", "posmate-sandbox", "throughput"),
 ];
 
 /// Whether a printed line is a target's verdict, and which.
@@ -29,14 +32,26 @@ fn verdict(line: &str) -> Option<bool> {
     }
 }
 
-pub(crate) fn bench() -> Result<(), String> {
+/// Runs every benchmark, or only those whose labels `only` names.
+pub(crate) fn bench(only: &[String]) -> Result<(), String> {
+    if let Some(unknown) = only.iter().find(|n| !BENCHES.iter().any(|b| b.0 == *n)) {
+        let labels: Vec<&str> = BENCHES.iter().map(|b| b.0).collect();
+        return Err(format!(
+            "bench (no benchmark '{unknown}'; there are {})",
+            labels.join(", ")
+        ));
+    }
+    let selected: Vec<_> = BENCHES
+        .into_iter()
+        .filter(|b| only.is_empty() || only.iter().any(|n| n == b.0))
+        .collect();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
 
     // (benchmark, line, passed)
     let mut targets: Vec<(&str, String, bool)> = Vec::new();
     let mut failed = Vec::new();
-    for (label, package, target) in BENCHES {
+    for &(label, package, target) in &selected {
         let args = ["bench", "-p", package, "--bench", target];
         eprintln!("\n==> {label} benchmark: {cargo} {}", args.join(" "));
         let t = Instant::now();
@@ -71,7 +86,7 @@ pub(crate) fn bench() -> Result<(), String> {
 
     println!(
         "\n== targets ({} benchmarks, {:.0} s)",
-        BENCHES.len(),
+        selected.len(),
         started.elapsed().as_secs_f64()
     );
     for (label, line, passed) in &targets {

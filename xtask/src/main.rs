@@ -7,8 +7,9 @@
 //!   Android, iOS and macOS, with a cached C-compiler stand-in (`test` runs it too).
 //! * `size` — the stripped mobile-profile library against its 8 MB target, and its growth per
 //!   dependency (`bench` runs it too).
-//! * `bench` — the benchmarks (wire, store, sync); each prints ratios against a reference
-//!   measured in the same run, and the task fails if a target is missed (`bench.rs`).
+//! * `bench [NAME]...` — the benchmarks (wire, store, sync, gateway, sandbox; or only those
+//!   named); each prints ratios against a reference measured in the same run, and the task
+//!   fails if a target is missed (`bench.rs`).
 //! * `bindings` — Kotlin, Swift and Python generated from the `posmate-ffi` library into
 //!   `target/bindings/`; `bindings-test` runs the binding tests in those runtimes, which
 //!   `provision` installs and caches (`test` runs them too).
@@ -48,7 +49,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("bench") => bench::bench().and_then(|()| size::size()),
+        // Named benchmarks only (`cargo xtask bench gateway sandbox`) skip the size check.
+        Some("bench") if args.len() > 1 => bench::bench(&args[1..]),
+        Some("bench") => bench::bench(&[]).and_then(|()| size::size()),
         Some("cross-check") => cross::cross_check(),
         Some("size") => size::size(),
         Some("bindings") => bindings::bindings(),
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
         Some("provision") => provision::provision_all(),
         Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|api-fuzz|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  api-fuzz       acquirer-api/openapi.yaml against the sandbox by schemathesis (cached venv)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench  run the benchmarks (ratios against in-run references)\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
+            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|api-fuzz|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  api-fuzz       acquirer-api/openapi.yaml against the sandbox by schemathesis (cached venv)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench [NAME]...  run the benchmarks (ratios against in-run references): wire, store, sync, gateway, sandbox\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
