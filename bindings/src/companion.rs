@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use posmate_core::acquirer::Gateway;
 use posmate_core::backup::WriteOptions;
 use posmate_core::companion::{Companion, CompanionConfig as CoreConfig};
 use posmate_core::error::Error as CoreError;
@@ -18,8 +19,9 @@ use posmate_core::flows::{self as core_flows, SystemClock};
 use posmate_core::transport::btle::BtleOptions;
 use posmate_sim_world::open::{self, Mode};
 
+use crate::acquirer_http::{self, AcquirerHttpClient};
 use crate::error::PosmateError;
-use crate::handles::{AcquirerClient, CancelOnDrop, FlowControl, ForeignExchange};
+use crate::handles::{CancelOnDrop, FlowControl};
 use crate::runtime::run;
 
 mod config;
@@ -35,9 +37,12 @@ pub struct PosmateCompanion {
 impl PosmateCompanion {
     /// The companion on the link and gateway `mode` opens (`posmate_sim_world::open`, as
     /// the CLI's), on the bindings' runtime.
+    /// `acquirer`, when given, replaces the mode's own (the simulated world's terminals
+    /// with the app's HTTP client to an acquirer).
     pub(crate) async fn open(
         config: CompanionConfig,
         mode: Mode,
+        acquirer: Option<Arc<dyn Gateway>>,
     ) -> Result<Arc<Self>, PosmateError> {
         // The app's configuration is checked before any radio or socket is touched.
         let app_scan = config.scan_time_ms.is_some();
@@ -50,7 +55,7 @@ impl PosmateCompanion {
             Companion::open(
                 core_config,
                 opened.transport,
-                opened.gateway,
+                acquirer.unwrap_or(opened.gateway),
                 Arc::new(SystemClock),
             )
             .map_err(PosmateError::from)
@@ -146,18 +151,18 @@ fn core_config(c: CompanionConfig) -> Result<CoreConfig, PosmateError> {
 #[uniffi::export]
 impl PosmateCompanion {
     /// Terminals on the phone's Bluetooth radio; the acquirer through the app's HTTPS
-    /// client. Fails with `bluetooth-unavailable` (and what to do) when Bluetooth cannot
-    /// be used.
+    /// client (OkHttp, URLSession), bound to the acquirer's base URL. Fails with
+    /// `bluetooth-unavailable` (and what to do) when Bluetooth cannot be used.
     #[uniffi::constructor]
     pub async fn open_bluetooth(
         config: CompanionConfig,
-        acquirer: Arc<dyn AcquirerClient>,
+        acquirer: Arc<dyn AcquirerHttpClient>,
     ) -> Result<Arc<Self>, PosmateError> {
         let mode = Mode::Bluetooth {
             options: BtleOptions::default(),
-            acquirer: Arc::new(ForeignExchange(acquirer)),
+            acquirer: acquirer_http::gateway(acquirer),
         };
-        Self::open(config, mode).await
+        Self::open(config, mode, None).await
     }
 
     /// Terminals and acquirer hosted by a running `posmate sim --listen ADDRESS`
@@ -167,7 +172,7 @@ impl PosmateCompanion {
         config: CompanionConfig,
         address: String,
     ) -> Result<Arc<Self>, PosmateError> {
-        Self::open(config, Mode::SimLink(address)).await
+        Self::open(config, Mode::SimLink(address), None).await
     }
 
     /// Closes every session and releases the store. Calls after this fail with `closed`.

@@ -1,11 +1,10 @@
-//! What apps implement (code entry, the progress listener, the acquirer's HTTPS client) and
-//! the handles they keep to stop work (`TaskHandle` for subscriptions, `FlowControl` for
-//! flows). The scan and connection listeners live with the terminals they report.
+//! What apps implement (code entry, the progress listener; the acquirer's HTTP client has
+//! its own module, `acquirer_http`) and the handles they keep to stop work (`TaskHandle`
+//! for subscriptions, `FlowControl` for flows). The scan and connection listeners live with the terminals they report.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use posmate_core::acquirer::{AcquirerError, Exchange};
 use posmate_core::flows::{self as core_flows, CancelToken, ProgressSink};
 use posmate_core::session::CodeEntry as CoreCodeEntry;
 use tokio::task::JoinHandle;
@@ -58,43 +57,6 @@ impl From<&core_flows::Progress> for FlowProgress {
             step: p.step.clone(),
             fraction: p.fraction,
             detail: p.detail.clone(),
-        }
-    }
-}
-
-/// What the app's HTTPS client got from the acquirer.
-///
-/// A plain value rather than a thrown error: Swift 6.0's compiler crashes on UniFFI's
-/// async callbacks that throw (TransferNonSendable, in Swift 6 language mode).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum AcquirerReply {
-    /// The response body (JSON), whatever the HTTP status.
-    Answered { body: Vec<u8> },
-    /// Nothing was sent (no network, DNS, TLS failure).
-    Unreachable { detail: String },
-    /// Sent, but no answer came back: it may have been applied (the request id makes a
-    /// retry safe).
-    Timeout,
-}
-
-/// The app's HTTPS client to the acquirer's JSON API: POST `body` (JSON) and return what
-/// came back. Do not log bodies: one may carry a card number the merchant typed.
-#[uniffi::export(foreign)]
-#[async_trait]
-pub trait AcquirerClient: Send + Sync {
-    async fn call(&self, body: Vec<u8>) -> AcquirerReply;
-}
-
-/// The app's client as the core's acquirer exchange.
-pub(crate) struct ForeignExchange(pub Arc<dyn AcquirerClient>);
-
-#[async_trait]
-impl Exchange for ForeignExchange {
-    async fn call(&self, body: Vec<u8>) -> Result<Vec<u8>, AcquirerError> {
-        match self.0.call(body).await {
-            AcquirerReply::Answered { body } => Ok(body),
-            AcquirerReply::Unreachable { detail } => Err(AcquirerError::Unreachable { detail }),
-            AcquirerReply::Timeout => Err(AcquirerError::Timeout),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 uniffi::setup_scaffolding!();
 
+pub mod acquirer_http;
 pub mod activation;
 pub mod audit;
 pub mod backup;

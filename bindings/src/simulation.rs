@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use posmate_core::transport::{Connection, ScanFilter, ScanStream, Transport, TransportError};
 
+use posmate_acquirer_api::http::{from_http, reply_to_http};
+use posmate_acquirer_api::{decode_reply, encode_request, AcquirerError};
 use posmate_core::transport::PeripheralId;
 use posmate_proto::message::{CardPurpose as ProtoPurpose, RecordStatus};
 use posmate_sim::acquirer::{Review, SimAcquirer};
@@ -25,6 +27,7 @@ use posmate_sim_world::radio::timing::LinkModel;
 use posmate_sim_world::radio::SimRadio;
 use posmate_sim_world::world;
 
+use crate::acquirer_http::{self, AcquirerHttpClient, AcquirerHttpReply, AcquirerHttpRequest};
 use crate::activation::MerchantDetails;
 use crate::cards::CardPurpose;
 use crate::companion::{CompanionConfig, PosmateCompanion};
@@ -439,6 +442,28 @@ impl Simulation {
     pub fn acquirer_activations(&self, sn: String) -> u32 {
         self.acquirer.activations(&sn) as u32
     }
+
+    /// Answers one HTTP exchange as the acquirer's server would (the API's published HTTP
+    /// mapping over the simulated acquirer), so an app can try its own
+    /// [`AcquirerHttpClient`] plumbing (`open_simulated_with_client`) by relaying to this.
+    /// Offline (`set_acquirer_online(false)`) nothing connects; a lost answer
+    /// (`lose_acquirer_answers`) is a timeout after the acquirer acted.
+    pub fn serve_acquirer_http(&self, request: AcquirerHttpRequest) -> AcquirerHttpReply {
+        let reply = from_http(&request.into()).and_then(|call| {
+            self.acquirer
+                .call(&encode_request(&call))
+                .and_then(|bytes| decode_reply(&bytes))
+        });
+        match reply {
+            Err(AcquirerError::Unreachable { detail }) => {
+                AcquirerHttpReply::CouldNotConnect { detail }
+            }
+            Err(AcquirerError::Timeout) => AcquirerHttpReply::TimedOut { maybe_sent: true },
+            reply => AcquirerHttpReply::Answered {
+                response: reply_to_http(&reply).into(),
+            },
+        }
+    }
 }
 
 /// The simulated radio as the companion sees it: terminals at their stable addresses.
@@ -497,6 +522,22 @@ impl PosmateCompanion {
             transport: Arc::new(simulation.transport()),
             acquirer: simulation.acquirer().clone(),
         };
-        Self::open(config, mode).await
+        Self::open(config, mode, None).await
+    }
+
+    /// The terminals of `simulation`, the acquirer through the app's own HTTP client, as
+    /// on a phone with real terminals: to try that client against a sandbox acquirer, or
+    /// against `simulation.serve_acquirer_http`.
+    #[uniffi::constructor]
+    pub async fn open_simulated_with_client(
+        config: CompanionConfig,
+        simulation: Arc<Simulation>,
+        acquirer: Arc<dyn AcquirerHttpClient>,
+    ) -> Result<Arc<Self>, PosmateError> {
+        let mode = Mode::Embedded {
+            transport: Arc::new(simulation.transport()),
+            acquirer: simulation.acquirer().clone(),
+        };
+        Self::open(config, mode, Some(acquirer_http::gateway(acquirer))).await
     }
 }

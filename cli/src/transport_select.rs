@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use posmate_core::acquirer::{AcquirerError, Exchange, Gateway};
+use posmate_core::acquirer::{AcquirerError, Exchange, Gateway, RemoteGateway};
 use posmate_core::transport::btle::BtleOptions;
 use posmate_core::transport::{scan_for, Candidate, ScanFilter, Transport};
 use posmate_sim_world::embedded::Embedded;
@@ -79,7 +79,7 @@ impl Link {
             Mode::Bluetooth => (
                 open::Mode::Bluetooth {
                     options: BtleOptions::default(),
-                    acquirer: Arc::new(NoAcquirer),
+                    acquirer: Arc::new(RemoteGateway::new(NoAcquirer)),
                 },
                 None,
             ),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use posmate_core::acquirer::{Exchange, Gateway, RemoteGateway};
+use posmate_core::acquirer::{Gateway, RemoteGateway};
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::{Transport, TransportError};
 use posmate_sim::acquirer::SimAcquirer;
@@ -22,7 +22,7 @@ pub enum Mode {
     /// in-process acquirer, or the CLI's "none configured".
     Bluetooth {
         options: BtleOptions,
-        acquirer: Arc<dyn Exchange>,
+        acquirer: Arc<dyn Gateway>,
     },
     /// The terminals and acquirer of a running `posmate sim` at this address (the sim
     /// link, `docs/sim-link.md`).
@@ -76,7 +76,7 @@ pub async fn open(mode: Mode) -> Result<Opened, OpenError> {
     Ok(match mode {
         Mode::Bluetooth { options, acquirer } => Opened {
             transport: Arc::new(BtleTransport::new(options).await?),
-            gateway: Arc::new(RemoteGateway::new(acquirer)),
+            gateway: acquirer,
             kind: LinkKind::Bluetooth,
             default_scan: None,
             sim_link: None,
