@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use posmate_core::acquirer::RemoteGateway;
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::SystemClock;
 use posmate_core::keystore::KeystoreChoice;
@@ -448,7 +449,7 @@ pub async fn phone(dir: &Path, acquirer: &SimAcquirer) -> Result<Companion, Stri
             adapter: Some(CENTRAL.into()),
             connect_timeout: Duration::from_secs(10),
         },
-        acquirer: Arc::new(InProcess::new(acquirer.clone())),
+        acquirer: Arc::new(RemoteGateway::new(InProcess::new(acquirer.clone()))),
     })
     .await
     .map_err(|e| format!("opening {CENTRAL}: {e}"))?;

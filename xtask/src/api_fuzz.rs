@@ -65,7 +65,14 @@ pub fn test() -> Result<(), String> {
         .arg(root.join("acquirer-api/openapi.yaml"))
         .args(["--url", &base_url, "--tls-verify"])
         .arg(&ca)
-        .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--seed", SEED])
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--seed",
+            SEED,
+        ])
         .args(["--workers", "2", "--generation-database", "none"])
         // Whatever it writes stays in the scratch folder, out of the work tree.
         .current_dir(&work)
@@ -84,10 +91,7 @@ pub fn test() -> Result<(), String> {
             output.status
         ));
     }
-    eprintln!(
-        "<== api-fuzz: ok in {:.1} s",
-        began.elapsed().as_secs_f64()
-    );
+    eprintln!("<== api-fuzz: ok in {:.1} s", began.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -114,7 +118,11 @@ fn start(binary: &Path, dir: &Path) -> Result<(Sandbox, String, PathBuf), String
             .map(str::to_owned)
             .ok_or_else(|| format!("the sandbox's first line has no {name}: {line}"))
     };
-    Ok((sandbox, field("base_url")?, PathBuf::from(field("ca_file")?)))
+    Ok((
+        sandbox,
+        field("base_url")?,
+        PathBuf::from(field("ca_file")?),
+    ))
 }
 
 /// One line from schemathesis's closing summary: operations tested, cases generated,

@@ -13,8 +13,9 @@ use serde_json::Value;
 /// Version of the sim-link protocol this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Requests a client sends, one JSON object per line, tagged by `op`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Requests a client sends, one JSON object per line, tagged by `op`. Its `Debug` leaves
+/// out the run's token and the acquirer body (an activation code, a typed card number).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum LinkRequest {
     /// Asks which server this is and which protocol it speaks; `token` is the sim's
@@ -40,6 +41,29 @@ pub enum LinkRequest {
     Disconnect,
     /// One request to the simulated acquirer's JSON API; `body` is that API's request.
     Acquirer { body: Value },
+}
+
+impl std::fmt::Debug for LinkRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkRequest::Hello { version, .. } => f
+                .debug_struct("Hello")
+                .field("version", version)
+                .finish_non_exhaustive(),
+            LinkRequest::Scan => f.write_str("Scan"),
+            LinkRequest::Disconnect => f.write_str("Disconnect"),
+            LinkRequest::Connect { id, mtu } => f
+                .debug_struct("Connect")
+                .field("id", id)
+                .field("mtu", mtu)
+                .finish(),
+            LinkRequest::Write { data } => f
+                .debug_struct("Write")
+                .field("bytes", &(data.len() / 2))
+                .finish_non_exhaustive(),
+            LinkRequest::Acquirer { .. } => f.debug_struct("Acquirer").finish_non_exhaustive(),
+        }
+    }
 }
 
 fn protocol_version() -> u32 {
@@ -195,6 +219,25 @@ mod tests {
         assert_eq!(unhex("abc"), None);
         assert_eq!(unhex("zz"), None);
         assert_eq!(unhex("").unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn debug_leaves_out_the_token_and_the_acquirer_body() {
+        let hello = LinkRequest::Hello {
+            version: 1,
+            token: "tok-5ec12e7".into(),
+        };
+        let body = serde_json::json!({"activation_code": "ACT07001"});
+        let call = LinkRequest::Acquirer { body };
+        let shown = format!("{hello:?} {call:?}");
+        assert!(
+            shown.contains("Hello") && shown.contains("Acquirer"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("tok-5ec12e7") && !shown.contains("ACT07001"),
+            "{shown}"
+        );
     }
 
     #[test]
