@@ -153,6 +153,18 @@ impl Books {
         Ok(books)
     }
 
+    /// What a restart would find in `dir`: the snapshot with the journal's intact records
+    /// replayed over it, as JSON, writing no new snapshot. The journal's sequence numbers
+    /// are left out: they count calls journaled, and a repeat answered from its
+    /// `Idempotency-Key` changes nothing and is not journaled.
+    pub fn durable_state(dir: &Path, replay: Replay) -> Result<serde_json::Value, SandboxError> {
+        let books = Books::load(dir, replay)?;
+        Ok(serde_json::json!({
+            "books": books.acquirer.save(),
+            "answers": books.answers,
+        }))
+    }
+
     /// Appends `call` to the journal (durable once the journal's file is flushed) and
     /// returns its sequence number.
     pub fn append(&mut self, call: &Call) -> Result<u64, SandboxError> {

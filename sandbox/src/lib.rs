@@ -82,6 +82,13 @@ impl Running {
     }
 }
 
+/// The books a sandbox restarted from `dir` would hold, as JSON (the acquirer's books and
+/// the answers kept per `Idempotency-Key`), read without changing the directory's snapshot:
+/// for tests that kill a sandbox and compare what it kept.
+pub fn durable_state(dir: &std::path::Path) -> Result<serde_json::Value, SandboxError> {
+    books::Books::durable_state(dir, service::replay)
+}
+
 /// Opens (or makes) the data directory, its books, TLS material and admin token, binds the
 /// listener and starts serving on a task of the current runtime.
 pub async fn start(config: Config) -> Result<Running, SandboxError> {

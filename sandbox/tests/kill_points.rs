@@ -15,20 +15,20 @@
 //!   reference run (the connection and TLS are set up before, so the delay falls inside
 //!   the request's handling: reading, the acquirer's decision, the books' fsync, the
 //!   answer);
-//! * just after the books file is replaced on disk (the test watches its inode), plus a
-//!   seeded few microseconds: between the books' rename, the directory's fsync and the
-//!   answer, the window where an answer can be lost although its effect is kept.
+//! * just after the call's record is appended to the books' journal (the test watches the
+//!   journal's length), plus a seeded few microseconds: between the append, the flush and
+//!   the answer, the window where an answer can be lost although its effect is kept.
 //!
-//! Before the restart the test reads the books the kill left: they must be exactly the
+//! Before the restart the test reads the books the kill left, as a restart would read
+//! them (`posmate_sandbox::durable_state`: the snapshot and the journal): they must be exactly the
 //! reference's before or after the call (never half), and after it whenever the answer
 //! arrived. The seed fixes the call, the kind of moment and the delay; where a kill lands
 //! also depends on the machine's timing, so the test counts and prints it, and requires
-//! kills both before the effect and between the books' replacement and the answer. A
+//! kills both before the effect and between the journal's append and the answer. A
 //! failing run prints its seed; `KILL_SEED=N` runs that seed alone.
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ use hyper_util::rt::TokioIo;
 use posmate_acquirer_api::http::{self, HttpRequest, Method};
 use posmate_acquirer_api::{ActivationState, ApiRequest, ApiResponse, DeregisterRequest};
 use posmate_sandbox::admin::{MerchantJson, ReviewJson, TerminalRegistration, TerminalView};
-use posmate_sandbox::{tls, BOOKS_FILE};
+use posmate_sandbox::{tls, JOURNAL_FILE};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -210,9 +210,10 @@ async fn send(
     })
 }
 
-/// The books on disk, as JSON (object order aside, which serialization does not fix).
+/// The books on disk as a restart reads them, as JSON (object order aside, which
+/// serialization does not fix).
 fn books(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join(BOOKS_FILE)).unwrap()).unwrap()
+    posmate_sandbox::durable_state(dir).expect("the books read back")
 }
 
 /// What a run ends with: the answers to the calls it sent (by their place in the script),
@@ -371,14 +372,14 @@ async fn killed_run(seed: u64, base: &Path, reference: &Reference) -> Landed {
     let target = (seed % SCRIPT_LEN as u64) as usize;
     let watch = (seed / SCRIPT_LEN as u64) % 2 == 1;
     let dir = copy_of(base);
-    let books_path = dir.path().join(BOOKS_FILE);
+    let journal_path = dir.path().join(JOURNAL_FILE);
     let mut p = spawn(dir.path()).await;
     let calls = script();
     for (i, request) in calls.iter().enumerate().take(target) {
         assert_eq!(p.call(request).await, reference.outcome.answers[i].1);
     }
     let sender = p.connect().await;
-    let inode = std::fs::metadata(&books_path).unwrap().ino();
+    let journaled = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
     let began = Instant::now();
     let in_flight = tokio::spawn(send(sender, p.base_url.clone(), calls[target].clone()));
     // The wait spins on a thread of its own: a sleep's granularity (a millisecond or
@@ -387,14 +388,14 @@ async fn killed_run(seed: u64, base: &Path, reference: &Reference) -> Landed {
     let extra = Duration::from_micros(draws.upto(if watch { 300 } else { latency * 13 / 10 }));
     tokio::task::spawn_blocking(move || {
         if watch {
-            // Until the books file is replaced (a new inode), then the seeded extra.
-            while std::fs::metadata(&books_path).is_ok_and(|m| m.ino() == inode)
+            // Until the call's record is appended to the journal, then the seeded extra.
+            while std::fs::metadata(&journal_path).map_or(0, |m| m.len()) == journaled
                 && began.elapsed() < Duration::from_secs(5)
             {
                 std::hint::spin_loop();
             }
-            let replaced = Instant::now();
-            while replaced.elapsed() < extra {
+            let appended = Instant::now();
+            while appended.elapsed() < extra {
                 std::hint::spin_loop();
             }
         } else {
