@@ -24,11 +24,11 @@ pub(crate) fn every_request() -> Vec<ApiRequest> {
     vec![
         ApiRequest::Activate(activation()),
         ApiRequest::ActivationStatus {
-            application_id: "APP 7/1".into(),
+            application_id: "APP 7/../1".into(),
         },
         ApiRequest::ConfirmActivation {
             application_id: "APP-1".into(),
-            test_txn_ref: "TXN-9".into(),
+            test_txn_ref: "TST000000000009".into(),
         },
         ApiRequest::BindCard(BindCardRequest {
             request_id: "req-2".into(),
@@ -59,7 +59,7 @@ pub(crate) fn every_request() -> Vec<ApiRequest> {
         },
         ApiRequest::TerminalStatus {
             merchant_no: "898310148160012".into(),
-            sn: "SN/../1".into(),
+            sn: "SN-2026-000001".into(),
         },
     ]
 }

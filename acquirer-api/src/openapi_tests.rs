@@ -79,6 +79,23 @@ fn template<'a>(spec: &'a Value, path: &str) -> (&'a str, Vec<(String, String)>)
     panic!("no route of openapi.yaml matches {path}")
 }
 
+/// A path segment as the server reads it (`%XX` decoded).
+fn unescape(segment: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&segment[i + 1..i + 3], 16).expect("a %XX escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("UTF-8")
+}
+
 fn parameters<'a>(spec: &'a Value, operation: &'a Value) -> Vec<&'a Value> {
     operation["parameters"]
         .as_array()
@@ -99,23 +116,39 @@ fn every_route_of_the_mapping_is_in_the_spec_and_nothing_else_is() {
         assert!(operation.is_object(), "{method} {t} is not in the spec");
         covered.push((t.to_owned(), method.clone()));
         let declared = parameters(&spec, operation);
-        for (name, _) in &params {
-            assert!(
-                declared.iter().any(|p| p["name"] == name.as_str()
-                    && p["in"] == "path"
-                    && p["required"] == true),
-                "{method} {t}: path parameter {name} is not declared"
+        for (name, value) in &params {
+            let param = declared
+                .iter()
+                .find(|p| p["name"] == name.as_str() && p["in"] == "path" && p["required"] == true);
+            let param = param
+                .unwrap_or_else(|| panic!("{method} {t}: path parameter {name} is not declared"));
+            // The value as the server reads it, against the parameter's own format.
+            let value = Value::String(unescape(value));
+            validate(
+                &spec,
+                &param["schema"],
+                &value,
+                &format!("{method} {t}: path parameter {name}"),
             );
         }
         let key = declared
             .iter()
             .find(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
         match http.header(IDEMPOTENCY_KEY) {
-            Some(_) => assert_eq!(
-                key.map(|k| &k["required"]),
-                Some(&Value::Bool(true)),
-                "{method} {t} must require Idempotency-Key"
-            ),
+            Some(value) => {
+                let key =
+                    key.unwrap_or_else(|| panic!("{method} {t} must declare Idempotency-Key"));
+                assert_eq!(
+                    key["required"], true,
+                    "{method} {t} must require Idempotency-Key"
+                );
+                validate(
+                    &spec,
+                    &key["schema"],
+                    &Value::String(value.to_owned()),
+                    &format!("{method} {t}: the Idempotency-Key the phone sends"),
+                );
+            }
             None => assert!(key.is_none(), "{method} {t} takes no Idempotency-Key"),
         }
         match &http.body {

@@ -86,7 +86,7 @@ pub(super) fn check_activation(req: &ActivationRequest) -> Result<(), AcquirerEr
     )?;
     let m = &req.merchant;
     check(
-        !m.legal_name.trim().is_empty() && m.legal_name.len() <= 200,
+        !m.legal_name.trim().is_empty() && m.legal_name.chars().count() <= 200,
         "legal_name",
         "the merchant's legal name is required (at most 200 characters)",
     )?;
@@ -100,7 +100,7 @@ pub(super) fn check_activation(req: &ActivationRequest) -> Result<(), AcquirerEr
         "a phone number has 5 to 15 digits (spaces, '+', '-' and brackets allowed)",
     )?;
     check(
-        !m.address.trim().is_empty() && m.address.len() <= 300,
+        !m.address.trim().is_empty() && m.address.chars().count() <= 300,
         "address",
         "the shop's address is required (at most 300 characters)",
     )

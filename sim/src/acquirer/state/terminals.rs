@@ -55,7 +55,7 @@ impl State {
             return Ok(d.clone());
         }
         check(
-            !req.reason.trim().is_empty() && req.reason.len() <= 500,
+            !req.reason.trim().is_empty() && req.reason.chars().count() <= 500,
             "reason",
             "the reason for deregistering is required (at most 500 characters)",
         )?;
