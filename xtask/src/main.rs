@@ -1,8 +1,8 @@
 //! `cargo xtask <task>`: the project's own automation, in Rust so it runs wherever cargo does.
 //!
 //! * `test` — everything CI runs: formatting, clippy with warnings denied, the workspace's
-//!   tests (property tests and fuzz-style decoders included), and a type-check of the
-//!   `cargo fuzz` targets. This is the README's test command and `.ci/run`.
+//!   tests (property tests and fuzz-style decoders included), a type-check of the
+//!   `cargo fuzz` targets, and the tasks below marked "`test` runs it". This is the README's test command and `.ci/run`.
 //! * `cross-check` — `cargo clippy` (check plus lints) of the core and the UniFFI layer for
 //!   Android, iOS and macOS, with a cached C-compiler stand-in (`test` runs it too).
 //! * `size` — the stripped mobile-profile library against its 8 MB target, and its growth per
@@ -17,9 +17,10 @@
 //!   with XCTest in the provisioned Swift root (`test` runs them too).
 //! * `standards-test` — posmate's TR-31 key blocks opened by Python's `psec` from PyPI, an
 //!   independent implementation, in a cached venv (`test` runs it too).
-//! * `api-fuzz` — `acquirer-api/openapi.yaml` against the sandbox acquirer over TLS by
-//!   schemathesis from PyPI (cached venv): no server error, every answer as the spec says
-//!   (`test` runs it after the cargo tests).
+//! * `api-fuzz` — `acquirer-api/openapi.yaml` against the `posmate-sandbox` binary over TLS
+//!   by schemathesis 4.32.5 from PyPI (cached venv), every check it has: no server error,
+//!   every answer as the spec says, invalid calls refused, valid ones taken (`test` runs it
+//!   after the cargo tests).
 //! * `keystore-test` — the durable Linux keystore for real: posmate's keys in a Secret
 //!   Service (its own `dbus-daemon` and `gnome-keyring-daemon`, installed from Debian if
 //!   missing) survive a restart of the daemon, and without one every command says what is
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         Some("provision") => provision::provision_all(),
         Some("ble-test") => ble::ble_test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|api-fuzz|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  api-fuzz       acquirer-api/openapi.yaml against the sandbox by schemathesis (cached venv)\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench [NAME]...  run the benchmarks (ratios against in-run references): wire, store, sync, gateway, sandbox\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
+            eprintln!("usage: cargo xtask <test|bench|cross-check|size|ble-test|bindings|bindings-test|shells-test|standards-test|keystore-test|api-fuzz|provision>\n  bindings       generate Kotlin, Swift and Python into target/bindings\n  bindings-test  the binding tests in the real runtimes\n  shells-test    the Android and iOS view-model tests (Kotlin on the JVM, Swift with XCTest)\n  standards-test posmate's TR-31 key blocks opened by Python's psec (cached venv)\n  keystore-test  the keys in a real Secret Service (dbus-daemon + gnome-keyring), across a daemon restart\n  api-fuzz       acquirer-api/openapi.yaml against the sandbox over TLS by schemathesis 4.32.5 (cached venv), all its checks\n  provision      install the binding tests' runtimes (cached)\n  cross-check  cargo clippy (check plus lints) for the Android, iOS and macOS targets\n  size  the mobile library's stripped size and growth per dependency (bench runs it too)\n  test   run everything CI runs\n  bench [NAME]...  run the benchmarks (ratios against in-run references): wire, store, sync, gateway, sandbox\n  ble-test  the tests on a real Bluetooth stack (User-Mode Linux; --provision-only, --only NAME)");
             return ExitCode::from(2);
         }
     };
