@@ -8,7 +8,10 @@
 //! idle keep-alive connections, for at most [`DRAIN_TIMEOUT`].
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +23,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use posmate_acquirer_api::http::{HttpRequest, HttpResponse, Method, JSON};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -75,16 +79,80 @@ pub async fn run(
             http.timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_BODY + 16 * 1024);
+            let stream = Arc::new(Mutex::new(stream));
             let conn = http.serve_connection(
-                TokioIo::new(stream),
+                TokioIo::new(Shared(stream.clone())),
                 service_fn(move |req| answer(service.clone(), req)),
             );
             // A client that goes away mid-request is its own business.
             let _ = watcher.watch(conn).await;
+            close(stream).await;
         });
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// The TLS stream as hyper uses it, shared so that the server still holds it when hyper
+/// lets go of a connection without closing it: an idle keep-alive connection past
+/// [`HEADER_TIMEOUT`], a request it could not parse.
+struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Shared<T> {
+    fn inner(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Shared<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner()).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Shared<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.inner()).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.inner()).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner().is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner()).poll_shutdown(cx)
+    }
+}
+
+/// Ends the connection hyper is done with as TLS says, with `close_notify`: without it a
+/// client cannot tell a connection the server closed (an idle keep-alive one, which it
+/// may simply reopen) from one cut in the middle of an answer (`unexpected EOF`).
+async fn close<T: AsyncWrite + Unpin>(stream: Arc<Mutex<T>>) {
+    let Ok(stream) = Arc::try_unwrap(stream) else {
+        return;
+    };
+    let mut stream = stream.into_inner().unwrap_or_else(|e| e.into_inner());
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
 async fn answer(

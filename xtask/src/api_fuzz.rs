@@ -82,10 +82,10 @@ pub fn test() -> Result<(), String> {
         .args(["--workers", "1", "--generation-database", "none"])
         // A call the sandbox never answers fails the run instead of hanging it. A call whose
         // connection fails is sent once more, after a second: one cold run here lost a call
-        // to `SSL: EOF occurred in violation of protocol`, most likely a keep-alive connection
-        // closed by the sandbox's 10 s header timeout just as it was reused (the sandbox ends
-        // it without TLS close_notify, so the client cannot tell it from a broken one). A
-        // call that makes the sandbox drop its connection fails on the resend too.
+        // to `SSL: EOF occurred in violation of protocol` on a keep-alive connection the
+        // sandbox's 10 s header timeout closed as it was reused (then without TLS
+        // close_notify; sandbox/tests/tls_close.rs now holds it to sending one). A call that
+        // makes the sandbox drop its connection fails on the resend too.
         .args(["--request-timeout", "10", "--request-retries", "1"])
         // Whatever it writes stays in the scratch folder, out of the work tree.
         .current_dir(&work)
