@@ -43,7 +43,7 @@ pub struct Env {
     p1_id: Option<PeripheralId>,
 }
 
-type CaseResult = Result<String, String>;
+pub(crate) type CaseResult = Result<String, String>;
 
 impl Env {
     pub fn new(args: Args) -> Self {
@@ -59,7 +59,7 @@ impl Env {
         }
     }
 
-    fn measure(&self, name: &str, value: String) {
+    pub(crate) fn measure(&self, name: &str, value: String) {
         self.measures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -88,13 +88,25 @@ impl Env {
             .ok_or_else(|| "needs the phone from the pairing case".to_owned())
     }
 
+    /// Switches off what earlier cases left on the radio (the first terminal, the first
+    /// phone's links) and closes that phone, so that a case can start afresh.
+    pub(crate) async fn retire(&mut self) -> Result<(), String> {
+        if let Some(p1) = self.p1.take() {
+            p1.stop().await?;
+        }
+        if let Some(phone) = self.phone.take() {
+            phone.disconnect_all().await;
+        }
+        Ok(())
+    }
+
     fn p1(&self) -> Result<&Peripheral, String> {
         self.p1
             .as_ref()
             .ok_or_else(|| "needs the peripheral from the scan case".to_owned())
     }
 
-    fn state_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn state_file(&self, name: &str) -> PathBuf {
         self.args.work.join(format!("{name}.json"))
     }
 }
@@ -108,6 +120,7 @@ pub const CASES: &[&str] = &[
     "lifecycle_activate_bind_sync_settle_decommission",
     "peripheral_disappears_mid_sync",
     "adapter_powered_off",
+    "sandbox_https_lifecycle",
 ];
 
 pub async fn run(env: &mut Env, name: &str) -> CaseResult {
@@ -119,12 +132,13 @@ pub async fn run(env: &mut Env, name: &str) -> CaseResult {
         "lifecycle_activate_bind_sync_settle_decommission" => lifecycle(env).await,
         "peripheral_disappears_mid_sync" => disappears_mid_sync(env).await,
         "adapter_powered_off" => adapter_powered_off().await,
+        "sandbox_https_lifecycle" => crate::sandbox_life::run(env).await,
         other => Err(format!("no case {other}")),
     }
 }
 
 /// Fails with `why` unless `cond`.
-fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
     if cond {
         Ok(())
     } else {
@@ -133,7 +147,7 @@ fn check(cond: bool, why: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 /// An error with its sources (the platform's own words), for a failing case's report.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -143,7 +157,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -171,7 +185,7 @@ async fn no_adapter() -> CaseResult {
 }
 
 /// Scans until a candidate matching `filter` shows up (or `timeout`).
-async fn first_match(
+pub(crate) async fn first_match(
     transport: &dyn Transport,
     filter: ScanFilter,
     timeout: Duration,
@@ -347,7 +361,7 @@ fn merchant_details() -> MerchantDetails {
     }
 }
 
-fn activation(sn: &str, terminal_no: &str, code: &str) -> ActivationInput {
+pub(crate) fn activation(sn: &str, terminal_no: &str, code: &str) -> ActivationInput {
     ActivationInput {
         sn: sn.into(),
         terminal_no: terminal_no.into(),
@@ -358,7 +372,7 @@ fn activation(sn: &str, terminal_no: &str, code: &str) -> ActivationInput {
 }
 
 /// Every record held for `sn`, page by page (a history page holds at most 500).
-fn all_records(phone: &Companion, sn: &str) -> Result<Vec<StoredRecord>, String> {
+pub(crate) fn all_records(phone: &Companion, sn: &str) -> Result<Vec<StoredRecord>, String> {
     let mut query = history(sn);
     let mut all = Vec::new();
     loop {

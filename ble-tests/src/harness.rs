@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use posmate_core::acquirer::RemoteGateway;
+use posmate_core::acquirer::{Gateway, RemoteGateway};
 use posmate_core::companion::{Companion, CompanionConfig};
 use posmate_core::flows::SystemClock;
 use posmate_core::keystore::KeystoreChoice;
@@ -444,12 +444,18 @@ impl CodeEntry for Merchant {
 /// The phone: the core's `Companion` on the central adapter through btleplug, the kernel
 /// keyring as its keystore, the acquirer in this process.
 pub async fn phone(dir: &Path, acquirer: &SimAcquirer) -> Result<Companion, String> {
+    let gateway = Arc::new(RemoteGateway::new(InProcess::new(acquirer.clone())));
+    phone_with(dir, gateway).await
+}
+
+/// The phone as [`phone`], its acquirer behind `acquirer` (the sandbox over HTTPS, say).
+pub async fn phone_with(dir: &Path, acquirer: Arc<dyn Gateway>) -> Result<Companion, String> {
     let opened = open::open(Mode::Bluetooth {
         options: BtleOptions {
             adapter: Some(CENTRAL.into()),
             connect_timeout: Duration::from_secs(10),
         },
-        acquirer: Arc::new(RemoteGateway::new(InProcess::new(acquirer.clone()))),
+        acquirer,
     })
     .await
     .map_err(|e| format!("opening {CENTRAL}: {e}"))?;

@@ -11,6 +11,8 @@
 mod cases;
 #[cfg(target_os = "linux")]
 mod harness;
+#[cfg(target_os = "linux")]
+mod sandbox_life;
 
 use std::process::ExitCode;
 
