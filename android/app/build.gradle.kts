@@ -16,8 +16,9 @@ android {
         targetSdk = 35
         versionCode = 1
         versionName = "0.1.0"
-        // The acquirer's JSON API, for the Bluetooth backend (the simulated ones need none).
-        buildConfigField("String", "ACQUIRER_URL", "\"https://acquirer.example/posmate/v1\"")
+        // The acquirer API's base URL (posmate sends paths from /v1/…), for the Bluetooth backend
+        // (the simulated ones need none).
+        buildConfigField("String", "ACQUIRER_URL", "\"https://acquirer.example/posmate\"")
     }
 
     buildFeatures {

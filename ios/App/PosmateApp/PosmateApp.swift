@@ -9,7 +9,7 @@ import SwiftUI
 struct PosmateApp: App {
     @StateObject private var session = SessionViewModel(
         config: AppConfig.config(for:),
-        acquirer: { HTTPAcquirerClient(url: AppConfig.acquirerURL) })
+        acquirer: { HTTPAcquirerClient(baseURL: AppConfig.acquirerURL) })
 
     var body: some Scene {
         WindowGroup {
@@ -20,9 +20,10 @@ struct PosmateApp: App {
 
 /// Platform glue: where files go, which keystore, the acquirer's address.
 enum AppConfig {
+    /// The acquirer API's base URL; posmate sends paths from `/v1/…`.
     static var acquirerURL: URL {
         let text = Bundle.main.object(forInfoDictionaryKey: "PosmateAcquirerURL") as? String
-        return URL(string: text ?? "") ?? URL(string: "https://acquirer.example/posmate/v1")!
+        return URL(string: text ?? "") ?? URL(string: "https://acquirer.example/posmate")!
     }
 
     /// Simulated worlds and `posmate sim` start fresh, so the phone side does too (keys in
@@ -46,30 +47,5 @@ enum AppConfig {
         let docs = FileManager.default.urls(for: .documentDirectory, in: .userDomainMask)[0]
         let stamp = Int(Date().timeIntervalSince1970)
         return docs.appendingPathComponent("posmate-\(sn)-\(stamp).age").path
-    }
-}
-
-/// The acquirer's JSON API over HTTPS for the Bluetooth backend; bodies are never logged.
-final class HTTPAcquirerClient: AcquirerClient {
-    let url: URL
-
-    init(url: URL) {
-        self.url = url
-    }
-
-    func call(body: Data) async -> AcquirerReply {
-        var request = URLRequest(url: url, timeoutInterval: 20)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = body
-        do {
-            let (data, _) = try await URLSession.shared.data(for: request)
-            return .answered(body: data)
-        } catch let error as URLError where error.code == .timedOut {
-            // Sent; the answer may be lost: the request id makes the core's retry safe.
-            return .timeout
-        } catch {
-            return .unreachable(detail: error.localizedDescription)
-        }
     }
 }

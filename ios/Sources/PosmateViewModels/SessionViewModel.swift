@@ -8,7 +8,7 @@ public enum Backend: Equatable, Sendable {
     /// A running `posmate sim --listen ADDRESS`, shared with other apps or the CLI (the
     /// iOS simulator reaches the Mac at `127.0.0.1`).
     case simServer(address: String)
-    /// Real terminals over Bluetooth; the acquirer through the app's `AcquirerClient`.
+    /// Real terminals over Bluetooth; the acquirer through the app's `AcquirerHttpClient`.
     case bluetooth
 }
 
@@ -20,14 +20,15 @@ public enum SessionState {
     case failed(Backend, Problem)
 }
 
-/// Opens the companion on the chosen backend. The data directory, keystore and the
-/// acquirer's HTTPS client are the app's; everything else is the core's.
+/// Opens the companion on the chosen backend. The data directory, keystore and the HTTP
+/// client to the acquirer (one exchange at a time) are the app's; everything else, the API's
+/// routes, keys and retries included, is the core's.
 @MainActor
 public final class SessionViewModel: ViewModel<SessionState> {
     private let config: (Backend) -> CompanionConfig
-    private let acquirer: () -> AcquirerClient
+    private let acquirer: () -> AcquirerHttpClient
 
-    public init(config: @escaping (Backend) -> CompanionConfig, acquirer: @escaping () -> AcquirerClient) {
+    public init(config: @escaping (Backend) -> CompanionConfig, acquirer: @escaping () -> AcquirerHttpClient) {
         self.config = config
         self.acquirer = acquirer
         super.init(.closed)

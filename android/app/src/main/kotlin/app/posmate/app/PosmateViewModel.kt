@@ -19,7 +19,7 @@ import java.io.File
 /**
  * The app's one Android ViewModel: it owns the session (the backend switch) and makes the
  * screens' models, all running in [viewModelScope]. Platform glue only: where files go,
- * which keystore, the acquirer's HTTPS client.
+ * which keystore, the platform HTTP client to the acquirer's base URL.
  */
 class PosmateViewModel(private val app: Application) : AndroidViewModel(app) {
     val session = SessionModel(

@@ -1,6 +1,6 @@
 package app.posmate.viewmodel
 
-import app.posmate.ffi.AcquirerClient
+import app.posmate.ffi.AcquirerHttpClient
 import app.posmate.ffi.CompanionConfig
 import app.posmate.ffi.Keystore
 import app.posmate.ffi.PosmateCompanion
@@ -25,7 +25,7 @@ sealed interface Backend {
      */
     data class SimServer(val address: String) : Backend
 
-    /** Real terminals over the phone's Bluetooth, the acquirer through [AcquirerClient]. */
+    /** Real terminals over the phone's Bluetooth, the acquirer through the app's [AcquirerHttpClient]. */
     data object Bluetooth : Backend
 }
 
@@ -44,12 +44,13 @@ sealed interface SessionState {
 
 /**
  * Opens the companion on the chosen backend. The data directory, keystore and the
- * acquirer's HTTPS client are the app's; everything else is the core's.
+ * HTTP client to the acquirer (one exchange at a time) are the app's; everything else, the
+ * API's routes, keys and retries included, is the core's.
  */
 class SessionModel(
     scope: CoroutineScope,
     private val config: (Backend) -> CompanionConfig,
-    private val acquirer: () -> AcquirerClient,
+    private val acquirer: () -> AcquirerHttpClient,
 ) : ScreenModel<SessionState>(SessionState.Closed, scope) {
     fun open(backend: Backend) {
         start {
