@@ -314,6 +314,62 @@ suspend fun errorPath(root: File) {
     check("a closed companion fails with code 'closed'", err?.code == "closed") { err }
 }
 
+/**
+ * An app's own HTTP client as a test writes one: every exchange relayed to the simulated
+ * acquirer's HTTP face and recorded. [faults] replaces the outcome of the next mutating
+ * sends: "lost" relays the request and then reports a timeout (the acquirer acted, the
+ * answer was lost); "unknown-ca" refuses the certificate without relaying.
+ */
+class RelayClient(private val sim: Simulation) : AcquirerHttpClient {
+    val sent: MutableList<AcquirerHttpRequest> = Collections.synchronizedList(mutableListOf())
+    val faults: MutableList<String> = Collections.synchronizedList(mutableListOf())
+
+    override suspend fun send(request: AcquirerHttpRequest): AcquirerHttpReply {
+        sent.add(request)
+        val fault = if (request.method != HttpMethod.GET) faults.removeFirstOrNull() else null
+        if (fault == "unknown-ca") return AcquirerHttpReply.CertificateRefused(CertificateProblem.UNKNOWN_CA, "test CA")
+        val reply = sim.serveAcquirerHttp(request)
+        return if (fault == "lost") AcquirerHttpReply.TimedOut(maybeSent = true) else reply
+    }
+}
+
+fun idempotencyKey(r: AcquirerHttpRequest) = r.headers.firstOrNull { it.name == "idempotency-key" }?.value
+
+suspend fun ownHttpClient(root: File) {
+    val sim = Simulation(SimulationOptions(terminals = 1u, seed = 25u))
+    val client = RelayClient(sim)
+    val phone = PosmateCompanion.openSimulatedWithClient(config(root, "http"), sim, client)
+    val t = sim.terminals()[0]
+    phone.pair(t.peripheralId!!, ScreenReader(sim))
+    val before = phone.info(t.sn)
+
+    client.faults.add("unknown-ca")
+    var sent = client.sent.size
+    val err = errorOf { phone.activate(activationInput(sim)) }
+    check("a refused certificate fails with code 'tls' and the unknown CA, not retried",
+        err != null && err.code == "tls" && !err.retryable && err.detail.contains("unknown CA") &&
+            client.sent.size == sent + 1) { "$err ${client.sent.drop(sent)}" }
+    val after = phone.info(t.sn)
+    check("after the refused certificate nothing changed, at the acquirer or the terminal",
+        sim.acquirerActivations(t.sn) == 0u && after.lifecycle == before.lifecycle) { after }
+
+    client.faults.add("lost")
+    sent = client.sent.size
+    val outcome = phone.activate(activationInput(sim))
+    val tail = client.sent.drop(sent)
+    val lost = tail[0]
+    val retry = tail.getOrNull(1)
+    check("an answer lost after the acquirer acted is retried with the same Idempotency-Key",
+        retry != null && idempotencyKey(lost) != null && idempotencyKey(retry) == idempotencyKey(lost) &&
+            retry.method == lost.method && retry.path == lost.path) { tail }
+    check("the activation completes with exactly one activation at the acquirer",
+        outcome is ActivationOutcome.Activated && sim.acquirerActivations(t.sn) == 1u) { "$outcome" }
+    val mutating = client.sent.filter { it.method != HttpMethod.GET }
+    check("every mutating request carries an idempotency-key",
+        mutating.isNotEmpty() && mutating.all { idempotencyKey(it) != null }) { mutating }
+    phone.shutdown()
+}
+
 fun main() {
     val root = Files.createTempDirectory(
         File(System.getenv("POSMATE_TEST_TMP") ?: System.getProperty("java.io.tmpdir")).toPath().also { Files.createDirectories(it) },
@@ -326,6 +382,7 @@ fun main() {
                 "cancellation" to ::cancellation,
                 "droppedLink" to ::droppedLink,
                 "errorPath" to ::errorPath,
+                "ownHttpClient" to ::ownHttpClient,
             )) {
                 try {
                     withTimeout(120_000) { test(root) }

@@ -14,6 +14,10 @@ import threading
 import traceback
 
 from posmate_ffi import (
+    AcquirerHttpClient,
+    AcquirerHttpReply,
+    CertificateProblem,
+    HttpMethod,
     ActivationInput,
     ActivationOutcome,
     BackupChoice,
@@ -379,13 +383,73 @@ async def error_path(root):
     check("a closed companion fails with code 'closed'", err is not None and err.code == "closed", f"{err!r}")
 
 
+class RelayClient(AcquirerHttpClient):
+    """An app's own HTTP client as a test writes one: every exchange relayed to the simulated
+    acquirer's HTTP face and recorded. `faults` replaces the outcome of the next mutating
+    sends: "lost" relays the request and then reports a timeout (the acquirer acted, the
+    answer was lost); "unknown-ca" refuses the certificate without relaying."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.sent = []
+        self.faults = []
+
+    async def send(self, request):
+        self.sent.append(request)
+        fault = self.faults.pop(0) if self.faults and request.method != HttpMethod.GET else None
+        if fault == "unknown-ca":
+            return AcquirerHttpReply.CERTIFICATE_REFUSED(problem=CertificateProblem.UNKNOWN_CA, detail="test CA")
+        reply = self.sim.serve_acquirer_http(request)
+        if fault == "lost":
+            return AcquirerHttpReply.TIMED_OUT(maybe_sent=True)
+        return reply
+
+
+def idempotency_key(request):
+    return next((h.value for h in request.headers if h.name == "idempotency-key"), None)
+
+
+async def own_http_client(root):
+    sim = Simulation(SimulationOptions(terminals=1, seed=15))
+    client = RelayClient(sim)
+    phone = await PosmateCompanion.open_simulated_with_client(config(root, "http"), sim, client)
+    t = sim.terminals()[0]
+    await phone.pair(t.peripheral_id, ScreenReader(sim))
+    before = await phone.info(t.sn)
+
+    client.faults = ["unknown-ca"]
+    sent = len(client.sent)
+    err = await error_of(phone.activate(activation_input(sim)))
+    check("a refused certificate fails with code 'tls' and the unknown-CA fix, not retried",
+          err is not None and err.code == "tls" and not err.retryable and "unknown CA" in err.detail
+          and len(client.sent) == sent + 1, f"{err!r} {client.sent[sent:]}")
+    after = await phone.info(t.sn)
+    check("after the refused certificate nothing changed, at the acquirer or the terminal",
+          sim.acquirer_activations(t.sn) == 0 and after.lifecycle == before.lifecycle, f"{after}")
+
+    client.faults = ["lost"]
+    sent = len(client.sent)
+    outcome = await phone.activate(activation_input(sim))
+    tail = client.sent[sent:]
+    lost, retry = tail[0], tail[1] if len(tail) > 1 else None
+    check("an answer lost after the acquirer acted is retried with the same Idempotency-Key",
+          retry is not None and idempotency_key(lost) is not None and idempotency_key(retry) == idempotency_key(lost)
+          and (retry.method, retry.path) == (lost.method, lost.path), f"{tail}")
+    check("the activation completes with exactly one activation at the acquirer",
+          outcome.is_ACTIVATED() and sim.acquirer_activations(t.sn) == 1, f"{outcome} {sim.acquirer_activations(t.sn)}")
+    mutating = [r for r in client.sent if r.method != HttpMethod.GET]
+    check("every mutating request carries an idempotency-key",
+          mutating and all(idempotency_key(r) for r in mutating), f"{mutating}")
+    await phone.shutdown()
+
+
 async def main():
     # Async callbacks (the code entry) are called from posmate's threads: UniFFI runs them
     # on this loop.
     uniffi_set_event_loop(asyncio.get_running_loop())
     root = tempfile.mkdtemp(prefix="posmate-py-")
     try:
-        for test in (lifecycle, cancellation, dropped_link, error_path):
+        for test in (lifecycle, cancellation, dropped_link, error_path, own_http_client):
             try:
                 await asyncio.wait_for(test(root), timeout=120)
             except Exception:

@@ -40,6 +40,11 @@ final class Locked<T>: @unchecked Sendable {
         defer { lock.unlock() }
         return items
     }
+    func removeFirst() -> T? {
+        lock.lock()
+        defer { lock.unlock() }
+        return items.isEmpty ? nil : items.removeFirst()
+    }
 }
 
 /// The merchant reads the code off the simulated terminal's screen.
@@ -108,6 +113,7 @@ final class Found: ScanListener, @unchecked Sendable {
 struct Failure {
     let code: String
     let kind: ErrorKind?
+    let detail: String
     let retryable: Bool
     let userAction: String
     let needsInternet: Bool
@@ -118,10 +124,11 @@ struct Failure {
     do {
         try await call()
         return nil
-    } catch PosmateError.Failed(let code, let kind, _, let retryable, let userAction, let needsInternet) {
-        return Failure(code: code, kind: kind, retryable: retryable, userAction: userAction, needsInternet: needsInternet)
+    } catch PosmateError.Failed(let code, let kind, let detail, let retryable, let userAction, let needsInternet) {
+        return Failure(code: code, kind: kind, detail: detail, retryable: retryable, userAction: userAction,
+                       needsInternet: needsInternet)
     } catch {
-        return Failure(code: "not-a-posmate-error: \(error)", kind: nil, retryable: false, userAction: "",
+        return Failure(code: "not-a-posmate-error: \(error)", kind: nil, detail: "", retryable: false, userAction: "",
                        needsInternet: false)
     }
 }
@@ -348,6 +355,65 @@ func paired(_ root: URL, _ name: String, _ seed: UInt64) async throws -> (Simula
     check("a closed companion fails with code 'closed'", err?.code == "closed", err as Any)
 }
 
+/// An app's own HTTP client as a test writes one: every exchange relayed to the simulated
+/// acquirer's HTTP face and recorded. `faults` replaces the outcome of the next mutating
+/// sends: "lost" relays the request and then reports a timeout (the acquirer acted, the
+/// answer was lost); "unknown-ca" refuses the certificate without relaying.
+final class RelayClient: AcquirerHttpClient, @unchecked Sendable {
+    let sim: Simulation
+    let sent = Locked<AcquirerHttpRequest>()
+    let faults = Locked<String>()
+    init(_ sim: Simulation) { self.sim = sim }
+    func send(request: AcquirerHttpRequest) async -> AcquirerHttpReply {
+        _ = sent.append(request)
+        let fault = request.method == .get ? nil : faults.removeFirst()
+        if fault == "unknown-ca" { return .certificateRefused(problem: .unknownCa, detail: "test CA") }
+        let reply = sim.serveAcquirerHttp(request: request)
+        return fault == "lost" ? .timedOut(maybeSent: true) : reply
+    }
+}
+
+func idempotencyKey(_ r: AcquirerHttpRequest) -> String? {
+    r.headers.first { $0.name == "idempotency-key" }?.value
+}
+
+@MainActor func ownHttpClient(_ root: URL) async throws {
+    let sim = Simulation(options: SimulationOptions(terminals: 1, seed: 35))
+    let client = RelayClient(sim)
+    let phone = try await PosmateCompanion.openSimulatedWithClient(config: config(root, "http"), simulation: sim,
+                                                                   acquirer: client)
+    let t = sim.terminals()[0]
+    _ = try await phone.pair(peripheralId: t.peripheralId!, codeEntry: ScreenReader(sim))
+    let before = try await phone.info(sn: t.sn)
+
+    _ = client.faults.append("unknown-ca")
+    var sent = client.sent.all.count
+    let err = await failure { _ = try await phone.activate(input: activationInput(sim)) }
+    check("a refused certificate fails with code 'tls' and the unknown CA, not retried",
+          err?.code == "tls" && err?.retryable == false && err?.detail.contains("unknown CA") == true
+              && client.sent.all.count == sent + 1, "\(err as Any) \(client.sent.all.dropFirst(sent))")
+    let after = try await phone.info(sn: t.sn)
+    check("after the refused certificate nothing changed, at the acquirer or the terminal",
+          sim.acquirerActivations(sn: t.sn) == 0 && after.lifecycle == before.lifecycle, after)
+
+    _ = client.faults.append("lost")
+    sent = client.sent.all.count
+    let outcome = try await phone.activate(input: activationInput(sim))
+    let tail = Array(client.sent.all.dropFirst(sent))
+    let retry = tail.count > 1 ? tail[1] : nil
+    check("an answer lost after the acquirer acted is retried with the same Idempotency-Key",
+          retry != nil && idempotencyKey(tail[0]) != nil && idempotencyKey(retry!) == idempotencyKey(tail[0])
+              && retry!.method == tail[0].method && retry!.path == tail[0].path, tail)
+    var activated = false
+    if case .activated = outcome { activated = true }
+    check("the activation completes with exactly one activation at the acquirer",
+          activated && sim.acquirerActivations(sn: t.sn) == 1, outcome)
+    let mutating = client.sent.all.filter { $0.method != .get }
+    check("every mutating request carries an idempotency-key",
+          !mutating.isEmpty && mutating.allSatisfy { idempotencyKey($0) != nil }, mutating)
+    await phone.shutdown()
+}
+
 let base = URL(fileURLWithPath: ProcessInfo.processInfo.environment["POSMATE_TEST_TMP"] ?? NSTemporaryDirectory())
 let root = base.appendingPathComponent("posmate-swift-\(ProcessInfo.processInfo.processIdentifier)")
 try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -356,6 +422,7 @@ let tests: [(String, @MainActor (URL) async throws -> Void)] = [
     ("cancellation", cancellation),
     ("droppedLink", droppedLink),
     ("errorPath", errorPath),
+    ("ownHttpClient", ownHttpClient),
 ]
 for (name, test) in tests {
     do {
