@@ -6,6 +6,12 @@
 //! (`core/src/store/cipher.rs`, Rust), so the library needs no libcrypto on any platform;
 //! the command checks that it does not ask for one.
 //!
+//! No HTTP or TLS stack is expected inside: on the phones the acquirer is reached through the
+//! app's own HTTP client (`AcquirerHttpClient`, OkHttp/HttpURLConnection or URLSession), and
+//! the core's own client (reqwest, rustls) is behind its `https` feature, which the bindings
+//! do not enable. The report says which stack is linked, if any, by its crates' symbols; with
+//! one in, the issue's tighter bound applies (7 MB).
+//!
 //! Growth per dependency: every sized symbol (`nm -S`), attributed to
 //! the crate its (demangled) path names, or, for C, to the static archive that defines it
 //! (SQLCipher's or libdbus's, found through the build scripts' `out_dir`). Generic code is
@@ -21,6 +27,23 @@ use std::time::Instant;
 
 /// The target from the issue: the stripped library, SQLCipher and its crypto included.
 const TARGET_BYTES: u64 = 8_000_000;
+/// The bound when an HTTP/TLS stack is linked in after all (the platform-client issue: "≤ 7 MB
+/// stripped with the HTTP/TLS stack in, or the platform-client route is the default").
+const TARGET_WITH_HTTP_TLS_BYTES: u64 = 7_000_000;
+/// Crates of an HTTP or TLS stack, as their symbols name them.
+const HTTP_TLS_CRATES: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tokio_rustls",
+    "webpki",
+    "webpki_roots",
+    "ring",
+    "native_tls",
+    "openssl",
+];
 /// The C libraries build scripts compile into the library: the package whose build script
 /// does it, the archive in its `out_dir`, the name shown.
 const C_ARCHIVES: &[(&str, &str, &str)] = &[
@@ -47,18 +70,35 @@ pub fn size() -> Result<(), String> {
         ));
     }
     let shares = attribute(&build)?;
-    let verdict = if bytes <= TARGET_BYTES {
-        "PASS"
+    let stack: Vec<&(String, u64)> = shares
+        .iter()
+        .filter(|(name, _)| HTTP_TLS_CRATES.contains(&name.as_str()))
+        .collect();
+    let target = if stack.is_empty() {
+        TARGET_BYTES
     } else {
-        "MISS"
+        TARGET_WITH_HTTP_TLS_BYTES
     };
+    let verdict = if bytes <= target { "PASS" } else { "MISS" };
     println!("\nlibposmate_ffi.so, x86_64 Linux, profile mobile, strip --strip-all:");
     println!(
         "  {}  target <= {}: {verdict}  (SQLCipher and its crypto inside; needs {})",
         mb(bytes),
-        mb(TARGET_BYTES),
+        mb(target),
         needed.join(", ")
     );
+    if stack.is_empty() {
+        println!(
+            "  HTTP/TLS stack: none linked (no hyper, reqwest, rustls or ring): the phones reach \
+             the acquirer through the app's own HTTP client (AcquirerHttpClient), the default"
+        );
+    } else {
+        let listed: Vec<String> = stack
+            .iter()
+            .map(|(n, b)| format!("{n} {}", mb(*b)))
+            .collect();
+        println!("  HTTP/TLS stack linked: {}", listed.join(", "));
+    }
     print_shares(&shares, bytes);
     eprintln!(
         "<== size: {verdict} in {:.1} s",
@@ -70,7 +110,7 @@ pub fn size() -> Result<(), String> {
         Err(format!(
             "size ({} is over the {} target)",
             mb(bytes),
-            mb(TARGET_BYTES)
+            mb(target)
         ))
     }
 }
