@@ -198,3 +198,67 @@ impl From<CertificateProblem> for TlsReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every send with `reply`, as an app's client would.
+    struct Replying(AcquirerHttpReply);
+
+    #[async_trait]
+    impl AcquirerHttpClient for Replying {
+        async fn send(&self, _request: AcquirerHttpRequest) -> AcquirerHttpReply {
+            self.0.clone()
+        }
+    }
+
+    fn request() -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            path: "/v1/health".into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn platform_cased_headers_reach_the_core_lowercased_as_its_type_says() {
+        // HttpURLConnection and URLSession hand back the server's case.
+        let answered = AcquirerHttpReply::Answered {
+            response: AcquirerHttpResponse {
+                status: 503,
+                headers: vec![HttpHeader {
+                    name: "Retry-After".into(),
+                    value: "2".into(),
+                }],
+                body: Vec::new(),
+            },
+        };
+        let response = ForeignHttp(Arc::new(Replying(answered)))
+            .send(request())
+            .await
+            .expect("an answer");
+        assert_eq!(response.status, 503);
+        assert_eq!(response.headers, vec![("retry-after".into(), "2".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_certificate_reaches_the_core_with_its_problem() {
+        let refused = AcquirerHttpReply::CertificateRefused {
+            problem: CertificateProblem::PinMismatch,
+            detail: "not a pinned key".into(),
+        };
+        let failure = ForeignHttp(Arc::new(Replying(refused)))
+            .send(request())
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            failure,
+            HttpFailure::Tls {
+                reason: TlsReason::PinMismatch,
+                detail: "not a pinned key".into()
+            }
+        );
+    }
+}
