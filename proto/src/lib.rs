@@ -7,8 +7,14 @@
 //! [`gatt`] (service layout, advertising) → [`segment`] (ATT-sized segments) →
 //! [`frame`] (kinds and CRC) → [`flow`] (credits) → [`handshake`] / [`secure`]
 //! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue). Beside them, the key
-//! formats acquirers use: [`tr31`] key blocks, and the key check values of [`keybundle`].
+//! formats acquirers use: [`tr31`] key blocks, [`dukpt`] per-transaction keys, and the key
+//! check values of [`keybundle`].
 
+/// AES DUKPT (ANSI X9.24-3-2017), issue 14: keys as acquirers deliver them. An acquirer
+/// loads a terminal with a DUKPT initial key and expects every transaction's PIN block, MAC
+/// and encrypted data under keys derived for that transaction alone, with the KSN beside
+/// them; the terminal side and the host side (for the simulator and tests) are both here.
+pub mod dukpt;
 pub mod flow;
 pub mod frame;
 pub mod gatt;
