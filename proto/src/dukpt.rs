@@ -1,27 +1,27 @@
 //! AES DUKPT (ANSI X9.24-3-2017): the per-transaction keys acquirers deliver for PIN
 //! encryption, MACs and data encryption. Sans-IO, so the terminal firmware (transaction
-//! originating side, [`Terminal`]) and a host or test acquirer (transaction receiving side,
-//! [`host_working_key`]) share one implementation.
+//! originating side, [`Terminal`](crate::dukpt::Terminal)) and a host or test acquirer (transaction receiving side,
+//! [`host_working_key`](crate::dukpt::host_working_key)) share one implementation.
 //!
 //! The standard's pieces, as implemented here:
 //! * every key is derived by AES-ECB under a derivation key (AES-128, -192 or -256) of one
-//!   or two 16-byte [`DerivationData`] blocks: `version 01 ‖ key block counter ‖ key usage
+//!   or two 16-byte [`DerivationData`](crate::dukpt::DerivationData) blocks: `version 01 ‖ key block counter ‖ key usage
 //!   indicator ‖ algorithm indicator ‖ length in bits ‖ 8 bytes`, the key block counter
 //!   numbering the blocks of a key longer than 128 bits, the result cut to the key's length;
 //! * the initial key (IK) is derived from the BDK with usage `8001` over the 8-byte Initial
-//!   Key ID ([`derive_initial_key`]);
+//!   Key ID ([`derive_initial_key`](crate::dukpt::derive_initial_key));
 //! * a KSN is the Initial Key ID and a 32-bit transaction counter with at most 16 one bits;
 //!   the derivation key of counter `c` is reached from the IK by setting `c`'s one bits from
 //!   the most significant down, one derivation (usage `8000`, over the last 4 bytes of the
-//!   Initial Key ID and the counter so far) per bit ([`derive_transaction_key`]);
+//!   Initial Key ID and the counter so far) per bit ([`derive_transaction_key`](crate::dukpt::derive_transaction_key));
 //! * a working key is derived from that key with the usage and the working key's algorithm
 //!   and length over the last 4 bytes of the Initial Key ID and the full counter
-//!   ([`TransactionKey::working_key`]);
+//!   ([`TransactionKey::working_key`](crate::dukpt::TransactionKey::working_key));
 //! * the terminal keeps 32 intermediate derivation key registers, register `i` holding the
 //!   key of `counter | 1 << i`; each transaction takes the key of the counter's lowest one
 //!   bit, derives the registers below it (unless the counter already has 16 one bits, whose
 //!   successors would have 17: those counters are skipped) and erases the one it used, so a
-//!   terminal never holds a key that can reach a past transaction's ([`Terminal`]).
+//!   terminal never holds a key that can reach a past transaction's ([`Terminal`](crate::dukpt::Terminal)).
 //!
 //! Checked against the X9.24-3-2017 supplement's test vectors (see `dukpt/tests.rs`).
 
