@@ -236,6 +236,7 @@ impl Session {
 
     /// Closes the session in an orderly way (an authenticated `bye`) and drops the link.
     pub async fn close(self) {
+        self.shared.conn.closing();
         {
             let mut st = self.shared.lock();
             if st.ended.is_none() {

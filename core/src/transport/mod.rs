@@ -302,6 +302,13 @@ pub trait Connection: Send + Sync {
     /// Closes the link. The event receiver then yields
     /// `Disconnected(LocalRequest)` after any notifications already received.
     async fn disconnect(&self) -> Result<(), TransportError>;
+
+    /// Says the phone is ending this link: its session says goodbye before [`disconnect`],
+    /// and a terminal that hangs up on the goodbye first must not read as a lost link.
+    /// Only observers of the link care; a transport has nothing to do.
+    ///
+    /// [`disconnect`]: Connection::disconnect
+    fn closing(&self) {}
 }
 
 /// Scans for `duration` and returns the latest report of every terminal seen, strongest

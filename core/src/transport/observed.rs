@@ -100,6 +100,7 @@ impl Transport for ObservedTransport {
                     inner,
                     states: self.states.clone(),
                     ended: Arc::new(AtomicBool::new(false)),
+                    by_phone: Arc::new(AtomicBool::new(false)),
                 }))
             }
             Err(e) => {
@@ -120,6 +121,18 @@ struct ObservedConnection {
     /// Set by whoever publishes `Disconnected` first (this connection, or the observer of its
     /// events), so it is published once.
     ended: Arc<AtomicBool>,
+    /// The phone is ending the link ([`Connection::closing`]): whatever end follows is
+    /// the phone's, even the terminal hanging up on its goodbye.
+    by_phone: Arc<AtomicBool>,
+}
+
+/// How an end of the link reads: the phone's once it began closing, `otherwise` before.
+fn end_reason(by_phone: &AtomicBool, otherwise: LinkEnd) -> LinkEnd {
+    if by_phone.load(Ordering::SeqCst) {
+        LinkEnd::ClosedByPhone
+    } else {
+        otherwise
+    }
 }
 
 /// Publishes `Disconnected` for `peripheral` unless it already was.
@@ -156,7 +169,7 @@ impl Connection for ObservedConnection {
     async fn write(&self, value: &[u8]) -> Result<(), TransportError> {
         let result = self.inner.write(value).await;
         if let Err(TransportError::Disconnected) = result {
-            self.ended(LinkEnd::LinkLost);
+            self.ended(end_reason(&self.by_phone, LinkEnd::LinkLost));
         }
         result
     }
@@ -166,12 +179,13 @@ impl Connection for ObservedConnection {
         let peripheral = self.inner.id().clone();
         let states = self.states.clone();
         let ended = self.ended.clone();
+        let by_phone = self.by_phone.clone();
         Some(events.observe(move |event| {
             if let LinkEvent::Disconnected(why) = event {
                 let reason = match why {
                     DisconnectReason::LocalRequest => LinkEnd::ClosedByPhone,
                     DisconnectReason::RemoteClosed | DisconnectReason::LinkLost => {
-                        LinkEnd::LinkLost
+                        end_reason(&by_phone, LinkEnd::LinkLost)
                     }
                 };
                 publish_ended(&states, &ended, &peripheral, reason);
@@ -183,6 +197,11 @@ impl Connection for ObservedConnection {
         let result = self.inner.disconnect().await;
         self.ended(LinkEnd::ClosedByPhone);
         result
+    }
+
+    fn closing(&self) {
+        self.by_phone.store(true, Ordering::SeqCst);
+        self.inner.closing();
     }
 }
 
@@ -303,6 +322,31 @@ mod tests {
         conn.disconnect().await.unwrap();
         drop(conn);
         assert!(drain(&mut states).is_empty(), "a second end was published");
+    }
+
+    #[tokio::test]
+    async fn a_terminal_hanging_up_on_the_phones_goodbye_is_the_phone_closing() {
+        let (transport, tx) = observed();
+        let mut states = transport.subscribe();
+        let conn = transport.connect(&id("good")).await.unwrap();
+        let mut events = conn.take_events().unwrap();
+        drain(&mut states);
+        conn.closing();
+        // The terminal closes on the goodbye before the phone's disconnect.
+        tx.send(Stamped {
+            at: 0,
+            event: LinkEvent::Disconnected(DisconnectReason::RemoteClosed),
+        })
+        .unwrap();
+        events.recv().await.unwrap();
+        conn.disconnect().await.unwrap();
+        assert_eq!(
+            drain(&mut states),
+            [LinkState::Disconnected {
+                peripheral: id("good"),
+                reason: LinkEnd::ClosedByPhone,
+            }]
+        );
     }
 
     #[tokio::test]
