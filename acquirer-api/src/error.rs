@@ -81,7 +81,8 @@ impl TlsReason {
     pub fn fix(self) -> &'static str {
         match self {
             TlsReason::UnknownCa => {
-                "pass the acquirer's CA with --acquirer-ca FILE, or check the URL"
+                "check the acquirer's URL; a sandbox's or private acquirer's CA must be added \
+                 to the CAs this device trusts for it"
             }
             TlsReason::Expired | TlsReason::NotYetValid => {
                 "check the phone's date and time; if they are right, the acquirer must renew \
@@ -91,11 +92,12 @@ impl TlsReason {
                 "check the host in the acquirer URL against the acquirer's certificate"
             }
             TlsReason::PinMismatch => {
-                "the acquirer's key is not a pinned one: confirm acquirer_pin with the \
-                 acquirer before changing it"
+                "the acquirer's key is not a pinned one: confirm the pin with the acquirer \
+                 before changing it"
             }
             TlsReason::Other => {
-                "check the acquirer URL and --acquirer-ca; if it persists, contact the acquirer"
+                "check the acquirer's URL and the CAs trusted for it; if it persists, contact \
+                 the acquirer"
             }
         }
     }

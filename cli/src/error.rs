@@ -2,6 +2,7 @@
 //! is translated here once: a stable code, the exit status scripts branch on, the message
 //! the layer wrote for people, and a hint for what to do next.
 
+use posmate_core::acquirer::{AcquirerError, TlsReason};
 use posmate_core::error::{Advice, Error as CoreError, ErrorKind};
 use posmate_core::keystore::KeystoreError;
 use posmate_core::session::SessionError;
@@ -114,12 +115,31 @@ impl From<ErrorKind> for Exit {
 }
 
 /// The core's errors keep their code and message; the hint is what the core says the user
-/// should do next.
+/// should do next, in the CLI's terms where the fix is one of its settings.
 impl From<CoreError> for CliError {
     fn from(e: CoreError) -> Self {
-        let mut err = CliError::new(e.kind().into(), e.code(), e.to_string()).hint(e.user_action());
+        let hint = match &e {
+            CoreError::Acquirer(AcquirerError::Tls { reason, .. }) => tls_fix(*reason).into(),
+            _ => e.user_action(),
+        };
+        let mut err = CliError::new(e.kind().into(), e.code(), e.to_string()).hint(hint);
         err.retryable = Some(e.is_retryable());
         err
+    }
+}
+
+/// What to change when the acquirer's certificate is refused, naming the CLI's settings.
+pub fn tls_fix(reason: TlsReason) -> &'static str {
+    match reason {
+        TlsReason::UnknownCa => "pass the acquirer's CA with --acquirer-ca FILE, or check the URL",
+        TlsReason::PinMismatch => {
+            "the acquirer's key is not a pinned one: confirm acquirer_pin with the acquirer \
+             before changing it"
+        }
+        TlsReason::Other => {
+            "check the acquirer URL and --acquirer-ca; if it persists, contact the acquirer"
+        }
+        TlsReason::Expired | TlsReason::NotYetValid | TlsReason::WrongHost => reason.fix(),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use btleplug::api::{Central, Manager as _};
 use posmate_core::acquirer::https::{self, API_VERSION};
+use posmate_core::acquirer::AcquirerError;
 use posmate_core::keystore::consent::{self, Consent};
 use posmate_core::keystore::SecretStore;
 use posmate_core::plural::count;
@@ -15,7 +16,7 @@ use posmate_sim_world::link::{wire, TcpTransport};
 use serde::Serialize;
 
 use crate::context::Ctx;
-use crate::error::{CliError, Exit};
+use crate::error::{tls_fix, CliError, Exit};
 use crate::fmt;
 use crate::output::Report;
 use crate::settings::ProfileSource;
@@ -466,7 +467,13 @@ async fn acquirer(ctx: &Ctx) -> Check {
         .fix(format!(
             "update posmate, or check that the URL names the acquirer's v{API_VERSION} API"
         )),
-        Err(e) => check(Status::Fail, format!("{url}: {e} ({})", e.code())).fix(e.user_action()),
+        Err(e) => {
+            let fix = match &e {
+                AcquirerError::Tls { reason, .. } => tls_fix(*reason).into(),
+                _ => e.user_action(),
+            };
+            check(Status::Fail, format!("{url}: {e} ({})", e.code())).fix(fix)
+        }
     }
 }
 

@@ -115,6 +115,47 @@ fn phone(sim: &Sim, acquirer: &Sandbox, dir: &DataDir) -> Command {
 }
 
 #[test]
+fn an_acquirer_whose_ca_is_not_trusted_is_refused_with_the_fix_and_nothing_sent() {
+    let sim = Sim::start(&[]);
+    let acquirer = Sandbox::serve();
+    let dir = DataDir::new();
+    let sn = "SN2026000001";
+    let untrusting = || {
+        let mut cmd = sim.posmate(&dir);
+        cmd.args(["--acquirer-url", &acquirer.base_url]);
+        cmd
+    };
+    run_json(
+        untrusting().args(["pair", "--sn", sn, "--from-screen"]),
+        0,
+        "pair",
+    );
+    let err = refused(
+        untrusting()
+            .args(activate_args(1))
+            .write_stdin(activation_code(1)),
+        7,
+        "tls",
+    );
+    let hint = err["error"]["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("--acquirer-ca"), "{err:#}");
+    assert_eq!(err["error"]["retryable"], false, "{err:#}");
+    // The handshake failed before any request: the acquirer never saw the application.
+    assert_eq!(acquirer.terminal(sn).state, "unknown");
+    assert_eq!(acquirer.terminal(sn).applications, 0);
+    // With the CA the same command goes through (the demo merchant is reviewed at once).
+    let activated = run_json(
+        phone(&sim, &acquirer, &dir)
+            .args(activate_args(1))
+            .write_stdin(activation_code(1)),
+        0,
+        "activate",
+    );
+    assert_eq!(activated["result"], "activated", "{activated:#}");
+    assert_eq!(acquirer.terminal(sn).applications, 1);
+}
+
+#[test]
 fn a_terminal_s_whole_life_with_the_acquirer_over_https() {
     let sim = Sim::start(&[]);
     let acquirer = Sandbox::serve();
