@@ -371,6 +371,48 @@ pub(crate) fn activation(sn: &str, terminal_no: &str, code: &str) -> ActivationI
     }
 }
 
+/// Activates `sn`, the standard world's terminal `n`, and binds the merchant's settlement
+/// card typed by hand: the start of every whole-life case. Checks the three key slots and
+/// that the phone keeps only the masked number.
+pub(crate) async fn activate_and_bind(
+    phone: &Companion,
+    sn: &str,
+    n: usize,
+    ctl: &FlowControl,
+) -> Result<(), String> {
+    let outcome = phone
+        .activate(
+            activation(sn, &world::terminal_no(n), &world::activation_code(n)),
+            ctl,
+        )
+        .await
+        .map_err(|e| format!("activate: {}", chain(&e)))?;
+    let ActivationOutcome::Activated { key_slots, .. } = outcome else {
+        return Err(format!("activation did not finish: {outcome:?}"));
+    };
+    check(key_slots.len() == 3, || {
+        format!("{} key slots", key_slots.len())
+    })?;
+    let card = phone
+        .bind_card(
+            BindInput {
+                merchant_no: MERCHANT_NO.into(),
+                purpose: CardPurposeKind::Settlement,
+                holder_name: MERCHANT_NAME.into(),
+                source: CardSourceInput::Manual {
+                    pan: Zeroizing::new(SETTLEMENT_PAN.into()),
+                    expiry: "0330".into(),
+                },
+            },
+            ctl,
+        )
+        .await
+        .map_err(|e| format!("bind: {}", chain(&e)))?;
+    check(card.masked_pan.as_str() == "622202*********0128", || {
+        format!("masked {}", card.masked_pan.as_str())
+    })
+}
+
 /// Every record held for `sn`, page by page (a history page holds at most 500).
 pub(crate) fn all_records(phone: &Companion, sn: &str) -> Result<Vec<StoredRecord>, String> {
     let mut query = history(sn);
@@ -403,37 +445,7 @@ async fn lifecycle(env: &mut Env) -> CaseResult {
     let ctl = FlowControl::default();
     let phone = env.phone()?;
     let p1 = env.p1()?;
-    let outcome = phone
-        .activate(
-            activation(SN1, &world::terminal_no(1), &world::activation_code(1)),
-            &ctl,
-        )
-        .await
-        .map_err(|e| format!("activate: {e}"))?;
-    let ActivationOutcome::Activated { key_slots, .. } = outcome else {
-        return Err(format!("activation did not finish: {outcome:?}"));
-    };
-    check(key_slots.len() == 3, || {
-        format!("{} key slots", key_slots.len())
-    })?;
-    let card = phone
-        .bind_card(
-            BindInput {
-                merchant_no: MERCHANT_NO.into(),
-                purpose: CardPurposeKind::Settlement,
-                holder_name: MERCHANT_NAME.into(),
-                source: CardSourceInput::Manual {
-                    pan: Zeroizing::new(SETTLEMENT_PAN.into()),
-                    expiry: "0330".into(),
-                },
-            },
-            &ctl,
-        )
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    check(card.masked_pan.as_str() == "622202*********0128", || {
-        format!("masked {}", card.masked_pan.as_str())
-    })?;
+    activate_and_bind(phone, SN1, 1, &ctl).await?;
     let total = p1.ring_up(SYNC_RECORDS, 1_000).await?;
     env.acquirer.record_trade(SN1, env.acquirer.now_ms());
     let start = Instant::now();

@@ -11,22 +11,21 @@ use std::time::{Duration, Instant};
 use posmate_core::acquirer::https::client::{ClientOptions, ReqwestClient};
 use posmate_core::acquirer::https::retry::RetryPolicy;
 use posmate_core::acquirer::https::{self, HttpsGateway, Method};
-use posmate_core::acquirer::{AcquirerError, CardPurposeKind, Gateway};
+use posmate_core::acquirer::{AcquirerError, Gateway};
 use posmate_core::backup::{self, Passphrase};
 use posmate_core::companion::Companion;
-use posmate_core::flows::{
-    ActivationOutcome, BackupSpec, BindInput, CardSourceInput, DecommissionInput, FlowControl,
-};
+use posmate_core::flows::{BackupSpec, DecommissionInput, FlowControl};
 use posmate_core::transport::btle::{BtleOptions, BtleTransport};
 use posmate_core::transport::ScanFilter;
 use posmate_proto::gatt::Lifecycle;
 use posmate_sandbox::admin::{MerchantJson, ReviewJson, TerminalRegistration, TerminalView};
 use posmate_sandbox::client::Client;
 use posmate_sandbox::{Config, Identity, Started};
-use posmate_sim_world::world::{self, MERCHANT_NAME, MERCHANT_NO, SETTLEMENT_PAN};
-use zeroize::Zeroizing;
+use posmate_sim_world::world::{self, MERCHANT_NAME, MERCHANT_NO};
 
-use crate::cases::{activation, all_records, chain, check, first_match, ms, CaseResult, Env};
+use crate::cases::{
+    activate_and_bind, all_records, chain, check, first_match, ms, CaseResult, Env,
+};
 use crate::harness::{self, Peripheral, CENTRAL};
 
 const SN3: &str = "SN2026100003";
@@ -204,37 +203,7 @@ async fn on_the_phone(
         .map_err(|e| format!("pair: {}", chain(&e)))?;
     check(row.sn == SN3, || format!("paired with {}", row.sn))?;
 
-    let outcome = phone
-        .activate(
-            activation(SN3, &world::terminal_no(T3), &world::activation_code(T3)),
-            &ctl,
-        )
-        .await
-        .map_err(|e| format!("activate: {}", chain(&e)))?;
-    let ActivationOutcome::Activated { key_slots, .. } = outcome else {
-        return Err(format!("activation did not finish: {outcome:?}"));
-    };
-    check(key_slots.len() == 3, || {
-        format!("{} key slots", key_slots.len())
-    })?;
-    let card = phone
-        .bind_card(
-            BindInput {
-                merchant_no: MERCHANT_NO.into(),
-                purpose: CardPurposeKind::Settlement,
-                holder_name: MERCHANT_NAME.into(),
-                source: CardSourceInput::Manual {
-                    pan: Zeroizing::new(SETTLEMENT_PAN.into()),
-                    expiry: "0330".into(),
-                },
-            },
-            &ctl,
-        )
-        .await
-        .map_err(|e| format!("bind: {}", chain(&e)))?;
-    check(card.masked_pan.as_str() == "622202*********0128", || {
-        format!("masked {}", card.masked_pan.as_str())
-    })?;
+    activate_and_bind(phone, SN3, T3, &ctl).await?;
 
     let total = p3.ring_up(SALES, 2_000).await?;
     // The payment network reports the terminal trading (it keeps it from going dormant).

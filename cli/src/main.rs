@@ -18,6 +18,7 @@ mod phone;
 mod prompt;
 mod settings;
 mod simhost;
+mod stop_signal;
 mod transport_select;
 mod txn_kind;
 mod values;

@@ -365,7 +365,7 @@ async fn serve(ctx: &Ctx, args: Serve) -> Result<Exit, CliError> {
         r = server::serve(listener, shared.clone()) => r
             .map_err(|e| CliError::new(Exit::Transport, "accept-failed", e.to_string())),
         r = ble => r,
-        () = shutdown() => Ok(()),
+        () = crate::stop_signal::requested() => Ok(()),
     };
     watcher.abort();
     if let Some(path) = &args.state_file {
@@ -492,29 +492,6 @@ fn terminal_table(terminals: &[TerminalJson]) -> String {
         &["ID", "SN", "NAME", "RSSI", "STATE", "SCREEN", "LINK"],
         &rows,
     )
-}
-
-/// Ctrl-C, or SIGTERM where there is one.
-async fn shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// The result of an action, printed as JSON as the sim returned it.

@@ -3,19 +3,16 @@
 //! through the published mapping) waits for review, the back office approves it, and
 //! SIGTERM stops the server gracefully.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command as StdCommand, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command as StdCommand;
 
 use posmate_acquirer_api::http;
 use posmate_acquirer_api::{ActivationRequest, ApiRequest, MerchantDetails};
 use posmate_sandbox::client::Client;
 use posmate_sim::{SimTerminal, TerminalConfig};
-use serde_json::Value;
 
-use crate::common::{bare, bin, check_schema, json_of, NO_CONFIG_HOME, POSMATE_ENV};
+use crate::common::{bare, check_schema, json_of};
+use crate::sandbox::Sandbox;
 
 const MERCHANT: &str = "898310148160099";
 const NAME: &str = "Wang Wu Dumplings";
@@ -32,41 +29,11 @@ fn admin(state: &Path, args: &[&str]) -> assert_cmd::Command {
 
 #[test]
 fn serve_prints_where_it_listens_and_admin_decides_a_review() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("sandbox");
-    let mut cmd = StdCommand::new(bin());
-    for var in POSMATE_ENV {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .env("XDG_CONFIG_HOME", NO_CONFIG_HOME)
-        .args([
-            "--json",
-            "acquirer",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-        ])
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("posmate acquirer serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = lines
-        .recv_timeout(Duration::from_secs(20))
-        .expect("serve prints where it listens");
-    let listening: Value = serde_json::from_str(&line).unwrap();
-    check_schema("acquirer-serve", &listening);
-    let base_url = listening["base_url"].as_str().unwrap().to_owned();
+    let mut sandbox = Sandbox::serve(&[]);
+    let state = sandbox.state.clone();
+    let base_url = sandbox.base_url.clone();
     assert!(base_url.starts_with("https://127.0.0.1:"), "{base_url}");
-    assert_eq!(listening["ca_file"], state.join("ca.pem").to_str().unwrap());
+    assert_eq!(sandbox.ca_file, state.join("ca.pem"));
 
     let out = admin(
         &state,
@@ -157,11 +124,11 @@ fn serve_prints_where_it_listens_and_admin_decides_a_review() {
 
     // SIGTERM: a graceful stop, exit 0.
     let status = StdCommand::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &sandbox.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    assert!(sandbox.child.wait().unwrap().success());
 
     // Stopped: admin says the sandbox cannot be reached (7).
     let out = admin(&state, &["reviews"]).assert().code(7);

@@ -5,104 +5,17 @@
 //! is decided by a person through `posmate acquirer admin`, and the acquirer's clock moves
 //! only through it too, so each outcome below is the sandbox's, not the sim's.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
 
 use assert_cmd::Command;
-use posmate_acquirer_api::http::Method;
-use posmate_sandbox::admin::TerminalView;
-use posmate_sandbox::client::Client;
-use serde_json::Value;
 
 use crate::common::{
-    activate_args, activation_code, bare, bin, check_schema, json_of, passphrase_file, refused,
-    run_json, DataDir, Sim, MERCHANT_NAME, MERCHANT_NO, NO_CONFIG_HOME, POSMATE_ENV,
+    activate_args, activation_code, json_of, passphrase_file, refused, run_json, DataDir, Sim,
+    MERCHANT_NAME, MERCHANT_NO,
 };
+use crate::sandbox::Sandbox;
 
 const SETTLEMENT_PAN: &str = "6222021234567890128";
-
-/// `posmate acquirer serve --demo` as a child process, stopped when dropped.
-struct Sandbox {
-    child: Child,
-    state: PathBuf,
-    base_url: String,
-    ca_file: PathBuf,
-    token_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn serve() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("sandbox");
-        let mut cmd = StdCommand::new(bin());
-        for var in POSMATE_ENV {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .env("XDG_CONFIG_HOME", NO_CONFIG_HOME)
-            .args(["--json", "acquirer", "serve", "--listen", "127.0.0.1:0"])
-            .args(["--demo", "--state"])
-            .arg(&state)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("posmate acquirer serve starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve prints where it listens");
-        let listening: Value = serde_json::from_str(&line).unwrap();
-        check_schema("acquirer-serve", &listening);
-        let path = |k: &str| PathBuf::from(listening[k].as_str().unwrap());
-        Sandbox {
-            child,
-            base_url: listening["base_url"].as_str().unwrap().to_owned(),
-            ca_file: path("ca_file"),
-            token_file: path("token_file"),
-            state,
-            _dir: dir,
-        }
-    }
-
-    /// `posmate acquirer admin ARGS --state DIR`: the back office.
-    fn admin(&self, args: &[&str]) -> Command {
-        let mut cmd = bare();
-        cmd.args(["acquirer", "admin"])
-            .args(args)
-            .arg("--state")
-            .arg(&self.state);
-        cmd
-    }
-
-    /// The back office's view of `sn` (the admin surface's `terminals/{sn}`).
-    fn terminal(&self, sn: &str) -> TerminalView {
-        let client = Client::new(&self.base_url, &self.ca_file)
-            .and_then(|c| c.with_token_file(&self.token_file))
-            .unwrap();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(client.admin(Method::Get, &format!("terminals/{sn}"), None::<&()>))
-            .unwrap()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `posmate --connect-sim … --acquirer-url … --acquirer-ca …` for `dir`.
 fn phone(sim: &Sim, acquirer: &Sandbox, dir: &DataDir) -> Command {
@@ -117,7 +30,7 @@ fn phone(sim: &Sim, acquirer: &Sandbox, dir: &DataDir) -> Command {
 #[test]
 fn an_acquirer_whose_ca_is_not_trusted_is_refused_with_the_fix_and_nothing_sent() {
     let sim = Sim::start(&[]);
-    let acquirer = Sandbox::serve();
+    let acquirer = Sandbox::serve(&["--demo"]);
     let dir = DataDir::new();
     let sn = "SN2026000001";
     let untrusting = || {
@@ -158,7 +71,7 @@ fn an_acquirer_whose_ca_is_not_trusted_is_refused_with_the_fix_and_nothing_sent(
 #[test]
 fn a_terminal_s_whole_life_with_the_acquirer_over_https() {
     let sim = Sim::start(&[]);
-    let acquirer = Sandbox::serve();
+    let acquirer = Sandbox::serve(&["--demo"]);
     let dir = DataDir::new();
     let pass = passphrase_file(&dir);
     let sn = "SN2026000001";

@@ -16,5 +16,6 @@ mod kill;
 mod lifecycle;
 mod profiles;
 mod remote;
+mod sandbox;
 mod support;
 mod traces;

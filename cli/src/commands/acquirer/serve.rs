@@ -100,23 +100,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<Exit, CliError> {
         data_dir: started.data_dir.clone(),
         server: posmate_sandbox::server_name(),
     });
-    shutdown().await;
+    crate::stop_signal::requested().await;
     ctx.out.note("stopping: finishing the calls in flight");
     running.shutdown().await;
     Ok(Exit::Ok)
-}
-
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

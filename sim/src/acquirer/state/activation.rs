@@ -162,6 +162,18 @@ impl State {
         }
     }
 
+    /// Rejects application `id` for `reason` and frees its terminal for a new application.
+    pub(super) fn reject(&mut self, id: &str, reason_code: String, reason: String) {
+        if let Some(app) = self.applications.get_mut(id) {
+            app.state = AppState::Rejected {
+                reason_code,
+                reason,
+            };
+            let sn = app.sn.clone();
+            self.release(&sn);
+        }
+    }
+
     pub(super) fn release(&mut self, sn: &str) {
         if let Some(t) = self.terminals.get_mut(sn) {
             t.current = None;
@@ -209,14 +221,7 @@ impl State {
                 Review::Reject {
                     reason_code,
                     reason,
-                } => {
-                    app.state = AppState::Rejected {
-                        reason_code,
-                        reason,
-                    };
-                    let sn = app.sn.clone();
-                    self.release(&sn);
-                }
+                } => self.reject(id, reason_code, reason),
                 _ => {}
             }
         }

@@ -42,14 +42,7 @@ impl State {
             Decision::Reject {
                 reason_code,
                 reason,
-            } => {
-                app.state = AppState::Rejected {
-                    reason_code,
-                    reason,
-                };
-                let sn = app.sn.clone();
-                self.release(&sn);
-            }
+            } => self.reject(id, reason_code, reason),
         }
         Ok(())
     }
