@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::*;
 use posmate_acquirer_api::http::{self, Method};
@@ -15,27 +14,12 @@ use posmate_acquirer_api::{
 use posmate_sandbox::admin::{Clock, ClockChange, Decided, Reviews};
 use posmate_sandbox::client::Client;
 use posmate_sim::acquirer::Decision;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use zeroize::Zeroizing;
 
 /// The sandbox as a child process, and what it printed at start.
 async fn spawn(dir: &Path) -> (Child, Client, PathBuf) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_posmate-sandbox"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, started) = spawn_binary(dir).await;
     let ca = PathBuf::from(started["ca_file"].as_str().unwrap());
     let client = Client::new(started["base_url"].as_str().unwrap(), &ca)
         .unwrap()

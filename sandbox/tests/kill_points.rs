@@ -30,24 +30,22 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{admin, terminal, CODE, MERCHANT_NAME, MERCHANT_NO, SN, TERMINAL_NO};
+use common::{admin, sign_up_with, spawn_binary, MERCHANT_NO, SN};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use posmate_acquirer_api::http::{self, HttpRequest, Method};
 use posmate_acquirer_api::{ActivationState, ApiRequest, ApiResponse, DeregisterRequest};
-use posmate_sandbox::admin::{MerchantJson, ReviewJson, TerminalRegistration, TerminalView};
+use posmate_sandbox::admin::{ReviewJson, TerminalView};
 use posmate_sandbox::{tls, JOURNAL_FILE};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_rustls::TlsConnector;
 
 /// Killed runs: [`SCRIPT_LEN`] calls to interrupt, two kinds of moment, five seeds each.
@@ -118,20 +116,7 @@ struct Process {
 }
 
 async fn spawn(dir: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_posmate-sandbox"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("the sandbox says where it listens");
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, started) = spawn_binary(dir).await;
     let mut roots = RootCertStore::empty();
     for cert in tls::read_chain(Path::new(started["ca_file"].as_str().unwrap())).unwrap() {
         roots.add(cert).unwrap();
@@ -279,34 +264,7 @@ async fn base_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut p = spawn(dir.path()).await;
     let c = p.admin_client(dir.path()).await;
-    let _: MerchantJson = admin(
-        &c,
-        Method::Post,
-        "merchants",
-        Some(&MerchantJson {
-            merchant_no: MERCHANT_NO.into(),
-            legal_name: MERCHANT_NAME.into(),
-            review: ReviewJson::AfterPolls { polls: 1 },
-        }),
-    )
-    .await;
-    let key: String = terminal()
-        .device_key()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let _: TerminalView = admin(
-        &c,
-        Method::Post,
-        "terminals",
-        Some(&TerminalRegistration {
-            sn: SN.into(),
-            device_key: key,
-            terminal_no: TERMINAL_NO.into(),
-            activation_code: CODE.into(),
-        }),
-    )
-    .await;
+    sign_up_with(&c, ReviewJson::AfterPolls { polls: 1 }).await;
     p.child.kill().await.unwrap();
     dir
 }

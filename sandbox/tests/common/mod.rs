@@ -95,6 +95,12 @@ pub async fn admin<T: DeserializeOwned>(
 
 /// Signs the test merchant up (reviewed by hand) and registers the test terminal.
 pub async fn sign_up(client: &Client) {
+    sign_up_with(client, ReviewJson::Manual).await;
+}
+
+/// Signs the test merchant up, its activations reviewed by `review`, and registers the
+/// test terminal.
+pub async fn sign_up_with(client: &Client, review: ReviewJson) {
     let _: MerchantJson = admin(
         client,
         Method::Post,
@@ -102,7 +108,7 @@ pub async fn sign_up(client: &Client) {
         Some(&MerchantJson {
             merchant_no: MERCHANT_NO.into(),
             legal_name: MERCHANT_NAME.into(),
-            review: ReviewJson::Manual,
+            review,
         }),
     )
     .await;
@@ -124,6 +130,27 @@ pub async fn sign_up(client: &Client) {
     )
     .await;
     assert_eq!(view.state, "unknown");
+}
+
+/// The `posmate-sandbox` binary as a child process on `dir` (killed when dropped), and
+/// the line it printed at start: where it listens, its CA and admin token files.
+pub async fn spawn_binary(dir: &Path) -> (tokio::process::Child, serde_json::Value) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_posmate-sandbox"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("posmate-sandbox starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("its stdout reads")
+        .expect("the sandbox says where it listens");
+    (child, serde_json::from_str(&line).expect("a JSON line"))
 }
 
 pub fn activation(request_id: &str) -> ApiRequest {
