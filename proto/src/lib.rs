@@ -8,7 +8,8 @@
 //! [`frame`] (kinds and CRC) → [`flow`] (credits) → [`handshake`] / [`secure`]
 //! (Noise sessions and SPAKE2 pairing) → [`message`] (CBOR catalogue). Beside them, the key
 //! formats acquirers use: [`tr31`] key blocks, [`dukpt`] per-transaction keys, and the key
-//! check values of [`keybundle`].
+//! check values of [`keybundle`]; and [`iso8583`], the CUP host messages a terminal relays
+//! through the phone.
 
 /// AES DUKPT (ANSI X9.24-3-2017), issue 14: keys as acquirers deliver them. An acquirer
 /// loads a terminal with a DUKPT initial key and expects every transaction's PIN block, MAC
@@ -19,6 +20,7 @@ pub mod flow;
 pub mod frame;
 pub mod gatt;
 pub mod handshake;
+pub mod iso8583;
 pub mod keybundle;
 pub mod message;
 pub mod pan;
