@@ -28,12 +28,14 @@
 //!
 //! Decoding any bytes never panics: every failure is an [`Iso8583Error`] with a stable
 //! [`Reason`] and the field it happened in. The MAC (field 64) is carried as 8 raw bytes;
-//! computing it is not part of this module.
+//! [`mac`] computes and checks it ([`Message::with_mac`], [`Message::verify_mac`]).
 
+pub mod mac;
 pub mod spec;
 
 use std::collections::BTreeMap;
 
+pub use mac::{MacError, MacKey};
 pub use spec::{FieldSpec, Kind, Len};
 
 /// Why a message could not be decoded or encoded. Stable: callers may match on it.
