@@ -18,9 +18,14 @@
 //! message (the profile has no secondary bitmap), so the MAC input is the encoding without
 //! its last 8 bytes.
 //!
-//! Not here: the CUP "ECB" MAC (XOR of the blocks, hex expansion, two encryptions). Its
-//! description is published, but no worked example with a final MAC value was found to test
-//! it against, so it is left out rather than shipped unproven.
+//! - **CUP POS "ECB" MAC** ([`cup_ecb_mac`], 银联 POS MAC 算法), as the UnionPay POS
+//!   terminal specification describes it: XOR all 8-byte blocks of the MAC input (the last
+//!   zero-padded), expand the 8-byte result to 16 upper-case hex characters, encrypt the
+//!   first 8 under the MAK, XOR with the last 8, encrypt again, and take the first 8
+//!   characters of the result's hex expansion. Here the MAK is double-length and the
+//!   encryption TDES (EDE, `K1 ‖ K2 ‖ K1`); a single-length MAK `K` is the same as `K ‖ K`.
+//!   It is weaker than the retail MAC (the XOR lets blocks be swapped or cancelled unseen);
+//!   use it only where the acquirer requires it.
 
 use des::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use subtle::ConstantTimeEq;
@@ -48,10 +53,7 @@ pub enum MacError {
     /// A MAC key of a length the algorithm does not take (16 bytes for the retail MAC;
     /// 16, 24 or 32 for AES-CMAC).
     #[error("ISO 8583 MAC: a {len}-byte key is the wrong length for {algorithm}")]
-    WrongKeyLength {
-        algorithm: &'static str,
-        len: usize,
-    },
+    WrongKeyLength { algorithm: &'static str, len: usize },
     /// The message itself does not encode.
     #[error(transparent)]
     Encode(#[from] Iso8583Error),
@@ -59,65 +61,83 @@ pub enum MacError {
 
 /// A MAC key and its algorithm. Zeroized on drop; its `Debug` shows the algorithm only.
 #[derive(Clone)]
-pub struct MacKey {
-    algorithm: Algorithm,
-    key: Zeroizing<Vec<u8>>,
-}
+pub struct MacKey(Key);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Algorithm {
-    Retail,
-    AesCmac,
+#[derive(Clone)]
+enum Key {
+    Retail(Zeroizing<[u8; 16]>),
+    CupEcb(Zeroizing<[u8; 16]>),
+    Aes128(Zeroizing<[u8; 16]>),
+    Aes192(Zeroizing<[u8; 24]>),
+    Aes256(Zeroizing<[u8; 32]>),
 }
 
 impl std::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let algorithm = match self.0 {
+            Key::Retail(_) => "Retail (ANSI X9.19, TDES)",
+            Key::CupEcb(_) => "CUP POS ECB (TDES)",
+            Key::Aes128(_) => "AES-128-CMAC",
+            Key::Aes192(_) => "AES-192-CMAC",
+            Key::Aes256(_) => "AES-256-CMAC",
+        };
         f.debug_struct("MacKey")
-            .field("algorithm", &self.algorithm)
+            .field("algorithm", &algorithm)
             .field("key", &"<redacted>")
             .finish()
     }
 }
 
+fn fixed<const N: usize>(key: &[u8]) -> Option<Zeroizing<[u8; N]>> {
+    let mut out = Zeroizing::new([0u8; N]);
+    (key.len() == N).then(|| out.copy_from_slice(key))?;
+    Some(out)
+}
+
 impl MacKey {
     /// A double-length TDES MAK (`K1 ‖ K2`, 16 bytes) for the ANSI X9.19 retail MAC.
     pub fn retail(key: &[u8]) -> Result<MacKey, MacError> {
-        if key.len() != 16 {
-            return Err(MacError::WrongKeyLength {
+        fixed(key)
+            .map(|k| MacKey(Key::Retail(k)))
+            .ok_or(MacError::WrongKeyLength {
                 algorithm: "the retail MAC",
                 len: key.len(),
-            });
-        }
-        Ok(MacKey {
-            algorithm: Algorithm::Retail,
-            key: Zeroizing::new(key.to_vec()),
-        })
+            })
+    }
+
+    /// A double-length TDES MAK (16 bytes) for the CUP POS "ECB" MAC.
+    pub fn cup_ecb(key: &[u8]) -> Result<MacKey, MacError> {
+        fixed(key)
+            .map(|k| MacKey(Key::CupEcb(k)))
+            .ok_or(MacError::WrongKeyLength {
+                algorithm: "the CUP ECB MAC",
+                len: key.len(),
+            })
     }
 
     /// An AES MAK (16, 24 or 32 bytes) for AES-CMAC truncated to 8 bytes.
     pub fn aes_cmac(key: &[u8]) -> Result<MacKey, MacError> {
-        if ![16, 24, 32].contains(&key.len()) {
-            return Err(MacError::WrongKeyLength {
-                algorithm: "AES-CMAC",
-                len: key.len(),
-            });
-        }
-        Ok(MacKey {
-            algorithm: Algorithm::AesCmac,
-            key: Zeroizing::new(key.to_vec()),
+        let len = key.len();
+        let key = match len {
+            16 => fixed(key).map(Key::Aes128),
+            24 => fixed(key).map(Key::Aes192),
+            32 => fixed(key).map(Key::Aes256),
+            _ => None,
+        };
+        key.map(MacKey).ok_or(MacError::WrongKeyLength {
+            algorithm: "AES-CMAC",
+            len,
         })
     }
 
     /// The 8-byte MAC of `data` under this key.
     pub fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        match self.algorithm {
-            Algorithm::Retail => {
-                let mut key = Zeroizing::new([0u8; 16]);
-                key.copy_from_slice(&self.key);
-                retail_mac(&key, data)
-            }
-            // The constructor admits only 16, 24 or 32 bytes.
-            Algorithm::AesCmac => aes_cmac8(&self.key, data).unwrap_or([0; MAC_LEN]),
+        match &self.0 {
+            Key::Retail(k) => retail_mac(k, data),
+            Key::CupEcb(k) => cup_ecb_mac(k, data),
+            Key::Aes128(k) => cmac8::<cmac::Cmac<aes::Aes128>>(k.as_slice().into(), data),
+            Key::Aes192(k) => cmac8::<cmac::Cmac<aes::Aes192>>(k.as_slice().into(), data),
+            Key::Aes256(k) => cmac8::<cmac::Cmac<aes::Aes256>>(k.as_slice().into(), data),
         }
     }
 }
@@ -143,27 +163,52 @@ pub fn retail_mac(key: &[u8; 16], data: &[u8]) -> [u8; MAC_LEN] {
     *state
 }
 
+/// The CUP POS "ECB" MAC (see the [module](self) docs) under the double-length TDES key
+/// `K1 ‖ K2`: 8 ASCII hex characters.
+pub fn cup_ecb_mac(key: &[u8; 16], data: &[u8]) -> [u8; MAC_LEN] {
+    let tdes = des::TdesEde2::new(key.into());
+    let mut xor = Zeroizing::new([0u8; 8]);
+    for chunk in data.chunks(8) {
+        for (x, b) in xor.iter_mut().zip(chunk) {
+            *x ^= b;
+        }
+    }
+    let expanded = Zeroizing::new(upper_hex(&xor));
+    let mut block = Zeroizing::new([0u8; 8]);
+    block.copy_from_slice(&expanded[..8]);
+    tdes.encrypt_block(block.as_mut().into());
+    for (b, h) in block.iter_mut().zip(&expanded[8..]) {
+        *b ^= h;
+    }
+    tdes.encrypt_block(block.as_mut().into());
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&upper_hex(&block)[..MAC_LEN]);
+    out
+}
+
+fn upper_hex(bytes: &[u8; 8]) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = [0u8; 16];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0xF)];
+    }
+    out
+}
+
 /// AES-CMAC (NIST SP 800-38B) of `data` under an AES-128/192/256 key, truncated to its
 /// leftmost 8 bytes. `WrongKeyLength` for any other key length.
 pub fn aes_cmac8(key: &[u8], data: &[u8]) -> Result<[u8; MAC_LEN], MacError> {
-    use cmac::Mac;
-    fn tag<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = <M as KeyInit>::new_from_slice(key).expect("key length checked");
-        mac.update(data);
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; MAC_LEN];
-        out.copy_from_slice(&full[..MAC_LEN]);
-        out
-    }
-    match key.len() {
-        16 => Ok(tag::<cmac::Cmac<aes::Aes128>>(key, data)),
-        24 => Ok(tag::<cmac::Cmac<aes::Aes192>>(key, data)),
-        32 => Ok(tag::<cmac::Cmac<aes::Aes256>>(key, data)),
-        len => Err(MacError::WrongKeyLength {
-            algorithm: "AES-CMAC",
-            len,
-        }),
-    }
+    MacKey::aes_cmac(key).map(|k| k.mac(data))
+}
+
+fn cmac8<M: cmac::Mac + KeyInit>(key: &des::cipher::Key<M>, data: &[u8]) -> [u8; MAC_LEN] {
+    let mut mac = <M as KeyInit>::new(key);
+    mac.update(data);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&full[..MAC_LEN]);
+    out
 }
 
 impl Message {

@@ -83,9 +83,51 @@ fn aes_cmac_nist_sp800_38b_examples() {
         (40, "dfa66747de9ae630"),
         (64, "51f0bebf7e3b9d92"),
     ] {
-        assert_eq!(aes_cmac8(&key, &m[..len]).unwrap().to_vec(), hex(tag), "{len}");
+        assert_eq!(
+            aes_cmac8(&key, &m[..len]).unwrap().to_vec(),
+            hex(tag),
+            "{len}"
+        );
         let mak = MacKey::aes_cmac(&key).unwrap();
         assert_eq!(mak.mac(&m[..len]).to_vec(), hex(tag), "{len}");
+    }
+}
+
+// CUP POS "ECB" MAC, the worked example of "银联标准8583MAC计算简介"
+// (https://blog.csdn.net/zfr_xuexiao66/article/details/94665452): TAK (clear)
+// 55036372B17543ECB173730768B8D6C4, the MAB below (a 0830 message from the MTI to field 63);
+// the XOR of its blocks is 1212B04E1227809C, hex-expanded 3132313242303445 3132323738303943;
+// 3DES of the first half 8B29461A844BA5EC; XOR with the second half BA1B742DBC7B9CAF; 3DES
+// of that 5FE058DB90680D33; field 64 = 3546453035384442 ("5FE058DB").
+const CUP_TAK: &str = "55036372B17543ECB173730768B8D6C4";
+const CUP_MAB: &str = "08300000000002C000153030363730303436343238393733373031373933323330303200\
+    110000000137200277319F0605A0000003339F220103DF050832303234313233319F0605A0000003339F2201\
+    04DF050832303234313233319F0605A0000003339F220102DF050832303231313233319F0605A00000000\
+    39F220107DF050832303137313233319F0605A0000000039F220108DF050832303233313233319F0605A00\
+    00000039F220109DF050832303233313233319F0605A0000000659F220110DF050832303232313233319F06\
+    05A0000000659F220112DF050832303232313233319F0605A0000000659F220114DF0508323032323132333\
+    19F0605A0000000049F220104DF050832303137313233319F0605A0000000049F220105DF05083230323131\
+    3233319F0605A0000000049F220106DF05083230323131323331";
+
+#[test]
+fn cup_ecb_mac_published_example() {
+    let key = key16(CUP_TAK);
+    let mab = hex(CUP_MAB);
+    assert_eq!(mab.len(), 322);
+    assert_eq!(cup_ecb_mac(&key, &mab).to_vec(), hex("3546453035384442"));
+    assert_eq!(&cup_ecb_mac(&key, &mab), b"5FE058DB");
+    let mak = MacKey::cup_ecb(&key).unwrap();
+    assert_eq!(&mak.mac(&mab), b"5FE058DB");
+    // The example's intermediate TDES steps, under the same key convention (EDE, K1 K2 K1).
+    use des::cipher::{BlockEncrypt, KeyInit};
+    let tdes = des::TdesEde2::new(key.as_slice().into());
+    for (input, output) in [
+        ("3132313242303445", "8B29461A844BA5EC"),
+        ("BA1B742DBC7B9CAF", "5FE058DB90680D33"),
+    ] {
+        let mut block: [u8; 8] = hex(input).try_into().unwrap();
+        tdes.encrypt_block((&mut block).into());
+        assert_eq!(block.to_vec(), hex(output));
     }
 }
 
@@ -102,17 +144,23 @@ fn terminal() -> Terminal {
     }
 }
 
-fn keys() -> [MacKey; 2] {
+fn keys() -> [MacKey; 3] {
     [
         MacKey::retail(&key16("AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB")).unwrap(),
         MacKey::aes_cmac(&hex(NIST_KEY)).unwrap(),
+        MacKey::cup_ecb(&key16(CUP_TAK)).unwrap(),
     ]
 }
 
 #[test]
 fn mac_input_is_mti_to_field_63() {
     let message = terminal().sign_on(1, 1);
-    let wire = message.clone().with_mac(&keys()[0]).unwrap().encode().unwrap();
+    let wire = message
+        .clone()
+        .with_mac(&keys()[0])
+        .unwrap()
+        .encode()
+        .unwrap();
     let input = message.mac_input().unwrap();
     // From the MTI (after length, TPDU and header) to the end, less field 64's 8 bytes.
     assert_eq!(input, wire[2 + 5 + 6..wire.len() - 8]);
@@ -127,7 +175,9 @@ fn with_mac_then_verify_round_trips_through_the_wire() {
         let message = terminal().sign_on(7, 3).with_mac(&key).unwrap();
         assert_eq!(
             message.fields.get(&64),
-            Some(&Field::Bytes(key.mac(&message.mac_input().unwrap()).to_vec()))
+            Some(&Field::Bytes(
+                key.mac(&message.mac_input().unwrap()).to_vec()
+            ))
         );
         message.verify_mac(&key).unwrap();
         let decoded = Message::decode(&message.encode().unwrap()).unwrap();
@@ -187,9 +237,10 @@ fn a_flipped_field_value_fails_verification() {
 
 #[test]
 fn the_wrong_key_is_a_mismatch() {
-    let [retail, aes] = keys();
+    let [retail, aes, cup] = keys();
     let message = terminal().sign_on(1, 1).with_mac(&retail).unwrap();
     assert_eq!(message.verify_mac(&aes), Err(MacError::MacMismatch));
+    assert_eq!(message.verify_mac(&cup), Err(MacError::MacMismatch));
     let other = MacKey::retail(&key16("4141414141414141 4242424242424242")).unwrap();
     assert_eq!(message.verify_mac(&other), Err(MacError::MacMismatch));
 }
@@ -234,7 +285,10 @@ fn typed_errors() {
 fn debug_shows_no_key() {
     let key = MacKey::retail(&key16("0123456789ABCDEF FEDCBA9876543210")).unwrap();
     let shown = format!("{key:?}");
-    assert!(shown.contains("Retail") && shown.contains("redacted"), "{shown}");
+    assert!(
+        shown.contains("Retail") && shown.contains("redacted"),
+        "{shown}"
+    );
     for needle in ["01", "23", "45", "67", "89", "AB", "ab", "[1", "35"] {
         assert!(!shown.contains(needle), "{shown}");
     }
