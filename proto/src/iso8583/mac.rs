@@ -1,6 +1,6 @@
 //! The message MAC of ISO 8583 field 64.
 //!
-//! Two algorithms, chosen by the MAC key (MAK) the acquirer loads:
+//! Three algorithms, chosen by the MAC key (MAK) the acquirer loads:
 //!
 //! - **Retail MAC** ([`retail_mac`]): ANSI X9.19, ISO/IEC 9797-1 MAC algorithm 3 with
 //!   padding method 1 (zero padding; an empty input is one zero block) and a double-length
@@ -9,6 +9,14 @@
 //! - **AES-CMAC** ([`aes_cmac8`]): ISO/IEC 9797-1 MAC algorithm 5, NIST SP 800-38B, under an
 //!   AES-128/192/256 MAK, truncated to its leftmost 8 bytes (SP 800-38B section 5.5 allows
 //!   truncation to the most significant bits) so it fits field 64.
+//! - **CUP POS "ECB" MAC** ([`cup_ecb_mac`], 银联 POS MAC 算法), as the UnionPay POS
+//!   terminal specification describes it: XOR all 8-byte blocks of the MAC input (the last
+//!   zero-padded), expand the 8-byte result to 16 upper-case hex characters, encrypt the
+//!   first 8 under the MAK, XOR with the last 8, encrypt again, and take the first 8
+//!   characters of the result's hex expansion. Here the MAK is double-length and the
+//!   encryption TDES (EDE, `K1 ‖ K2 ‖ K1`); a single-length MAK `K` is the same as `K ‖ K`.
+//!   It is weaker than the retail MAC (the XOR lets blocks be swapped or cancelled unseen);
+//!   use it only where the acquirer requires it.
 //!
 //! What the MAC covers (the MAC input, [`Message::mac_input`]): the encoded message from the
 //! MTI up to but excluding field 64 — the MTI, the bitmap (with bit 64 set) and fields 2–63
@@ -18,14 +26,8 @@
 //! message (the profile has no secondary bitmap), so the MAC input is the encoding without
 //! its last 8 bytes.
 //!
-//! - **CUP POS "ECB" MAC** ([`cup_ecb_mac`], 银联 POS MAC 算法), as the UnionPay POS
-//!   terminal specification describes it: XOR all 8-byte blocks of the MAC input (the last
-//!   zero-padded), expand the 8-byte result to 16 upper-case hex characters, encrypt the
-//!   first 8 under the MAK, XOR with the last 8, encrypt again, and take the first 8
-//!   characters of the result's hex expansion. Here the MAK is double-length and the
-//!   encryption TDES (EDE, `K1 ‖ K2 ‖ K1`); a single-length MAK `K` is the same as `K ‖ K`.
-//!   It is weaker than the retail MAC (the XOR lets blocks be swapped or cancelled unseen);
-//!   use it only where the acquirer requires it.
+//! Keys are zeroized on drop (and the DES key schedules, through `des`'s `zeroize` feature);
+//! `Debug` shows the algorithm, never the key.
 
 use des::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use subtle::ConstantTimeEq;
@@ -50,8 +52,8 @@ pub enum MacError {
     /// Field 64 is present but not 8 raw bytes.
     #[error("ISO 8583 MAC: field 64 is not 8 bytes")]
     BadMacField,
-    /// A MAC key of a length the algorithm does not take (16 bytes for the retail MAC;
-    /// 16, 24 or 32 for AES-CMAC).
+    /// A MAC key of a length the algorithm does not take (16 bytes for the retail and the
+    /// CUP ECB MAC; 16, 24 or 32 for AES-CMAC).
     #[error("ISO 8583 MAC: a {len}-byte key is the wrong length for {algorithm}")]
     WrongKeyLength { algorithm: &'static str, len: usize },
     /// The message itself does not encode.
